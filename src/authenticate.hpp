@@ -1,0 +1,68 @@
+// The authentication flow, independent of libpam: phone lookup, start the
+// verification, ask for the code, check it, cancel on failure. The PAM
+// entry point wires in the real conversation, transport and logger; unit
+// tests and fuzzers wire in fakes.
+#pragma once
+
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config.hpp"
+#include "conversation.hpp"
+#include "http_transport.hpp"
+#include "log.hpp"
+#include "phone.hpp"
+
+namespace ptv {
+
+enum class Outcome {
+  Approved,            // Twilio answered "approved"
+  FailOpen,            // Twilio unavailable and failmode = "safe"
+  NoPhoneSkipped,      // no number and no_phone = "skip"
+  NoPhoneDenied,       // no number and no_phone = "deny"
+  InvalidPhone,        // a source holds something that is not E.164
+  WrongCode,           // no right code within max_attempts
+  Denied,              // Twilio refused: expired, too many tries, blocked...
+  Unavailable,         // Twilio unavailable and failmode = "secure"
+  TransportRejected,   // TLS failure, oversized or malformed answer
+  ConversationFailed,  // the application could not ask for the code
+  ConfigError,         // bad module arguments, config file or credentials
+  InternalError,
+};
+
+const char* describe(Outcome outcome);
+
+// The PAM result of an outcome. Only Approved and FailOpen succeed.
+int pam_result_for(Outcome outcome);
+
+using TransportFactory = std::function<
+    std::expected<std::unique_ptr<HttpTransport>, TransportError>()>;
+
+struct AuthRequest {
+  const Config& config;
+  const std::string& user;
+  Conversation& conversation;
+  Logger& log;
+  const GecosReader& read_gecos;
+  const TransportFactory& make_transport;  // called only once a number is known
+};
+
+struct AuthResult {
+  Outcome outcome = Outcome::InternalError;
+  std::string masked_phone = "-";
+  std::string verification_sid = "-";
+  int attempts = 0;
+  std::string detail;  // safe to log
+};
+
+// Runs the flow; the result starts as a failure and only an explicit
+// approval (or failmode = "safe" with Twilio unavailable) changes that.
+AuthResult authenticate(const AuthRequest& request);
+
+// The one log line per outcome (user, masked phone, SID, result, time).
+void log_outcome(Logger& log, const std::string& user, const AuthResult& r,
+                 long elapsed_ms);
+
+}  // namespace ptv

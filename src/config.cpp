@@ -1,0 +1,473 @@
+#include "config.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <set>
+
+#include "handles.hpp"
+#include "log.hpp"
+#include "phone.hpp"
+
+namespace ptv {
+
+namespace {
+
+using Result = std::expected<void, ConfigError>;
+
+class Reader {
+ public:
+  explicit Reader(std::string_view name) : name_(name) {}
+
+  ConfigError error(const config_setting_t* s, std::string_view what) const {
+    std::string where(name_);
+    if (s != nullptr) {
+      const int line = config_setting_source_line(s);
+      if (line > 0) where += ":" + std::to_string(line);
+      where += ": " + path_of(s);
+    }
+    return ConfigError{where + ": " + std::string(what)};
+  }
+
+  static std::string path_of(const config_setting_t* s) {
+    std::string path;
+    for (const config_setting_t* p = s; p != nullptr; p = p->parent) {
+      const char* n = config_setting_name(p);
+      if (n == nullptr) continue;
+      path = path.empty() ? std::string(n) : std::string(n) + "." + path;
+    }
+    return path;
+  }
+
+  std::expected<std::string, ConfigError> string(
+      const config_setting_t* s) const {
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+      return std::unexpected(error(s, "must be a string in double quotes"));
+    const char* v = config_setting_get_string(s);
+    return std::string(v != nullptr ? v : "");
+  }
+
+  std::expected<long long, ConfigError> integer(const config_setting_t* s,
+                                                long long min,
+                                                long long max) const {
+    const int type = config_setting_type(s);
+    if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+      return std::unexpected(error(s, "must be a whole number"));
+    const long long v = config_setting_get_int64(s);
+    if (v < min || v > max)
+      return std::unexpected(error(s, "must be between " + std::to_string(min) +
+                                          " and " + std::to_string(max)));
+    return v;
+  }
+
+  std::string_view name() const { return name_; }
+
+ private:
+  std::string_view name_;
+};
+
+bool is_placeholder(std::string_view v) {
+  return v.find("XXXXXXXX") != std::string_view::npos ||
+         v.find("CHANGE_ME") != std::string_view::npos;
+}
+
+constexpr std::string_view kPlaceholderHint =
+    "still holds the placeholder of the shipped template; replace it with "
+    "the value from the Twilio console";
+
+std::expected<std::string, ConfigError> sid(const Reader& r,
+                                            const config_setting_t* s,
+                                            std::string_view prefix) {
+  auto v = r.string(s);
+  if (!v) return v;
+  if (is_placeholder(*v)) return std::unexpected(r.error(s, kPlaceholderHint));
+  if (!is_sid(*v, prefix))
+    return std::unexpected(r.error(
+        s, "must be \"" + std::string(prefix) + "\" followed by 32 hexadecimal "
+           "digits"));
+  return v;
+}
+
+std::expected<Secret, ConfigError> secret(const Reader& r,
+                                          const config_setting_t* s) {
+  if (config_setting_type(s) != CONFIG_TYPE_STRING)
+    return std::unexpected(r.error(s, "must be a string in double quotes"));
+  const char* v = config_setting_get_string(s);
+  const std::string_view value(v != nullptr ? v : "");
+  if (is_placeholder(value)) return std::unexpected(r.error(s, kPlaceholderHint));
+  if (value.empty()) return std::unexpected(r.error(s, "must not be empty"));
+  for (char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x21 || u > 0x7e)
+      return std::unexpected(
+          r.error(s, "must hold printable ASCII characters only"));
+  }
+  return Secret(value);
+}
+
+Result check_api_url(const Reader& r, const config_setting_t* s,
+                     std::string& url) {
+  if (!url.starts_with("https://"))
+    return std::unexpected(r.error(s, "must start with https://"));
+  while (url.size() > 8 && url.back() == '/') url.pop_back();
+  const std::string_view rest = std::string_view(url).substr(8);
+  if (rest.empty()) return std::unexpected(r.error(s, "has no host name"));
+  for (char c : rest) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == '?' || c == '#' || c == '@' ||
+        c == '\\')
+      return std::unexpected(r.error(
+          s, "must be a plain https://host[:port][/path] URL without "
+             "credentials, query or fragment"));
+  }
+  return {};
+}
+
+Result absolute_readable_file(const Reader& r, const config_setting_t* s,
+                              const std::string& path) {
+  if (path.empty() || path.front() != '/')
+    return std::unexpected(r.error(s, "must be an absolute path"));
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0)
+    return std::unexpected(
+        r.error(s, "cannot be read: " + std::string(std::strerror(errno))));
+  if (!S_ISREG(st.st_mode))
+    return std::unexpected(r.error(s, "is not a regular file"));
+  return {};
+}
+
+Result parse_twilio(const Reader& r, const config_setting_t* group, Config& c) {
+  if (config_setting_type(group) != CONFIG_TYPE_GROUP)
+    return std::unexpected(r.error(group, "must be a group: twilio = { ... };"));
+  bool have_account = false, have_service = false;
+  const int n = config_setting_length(group);
+  for (int i = 0; i < n; ++i) {
+    const config_setting_t* s = config_setting_get_elem(group, i);
+    const std::string_view key = config_setting_name(s);
+    if (key == "account_sid") {
+      auto v = sid(r, s, "AC");
+      if (!v) return std::unexpected(v.error());
+      c.account_sid = std::move(*v);
+      have_account = true;
+    } else if (key == "auth_token") {
+      auto v = secret(r, s);
+      if (!v) return std::unexpected(v.error());
+      c.auth_token = std::move(*v);
+    } else if (key == "api_key_sid") {
+      auto v = sid(r, s, "SK");
+      if (!v) return std::unexpected(v.error());
+      c.api_key_sid = std::move(*v);
+    } else if (key == "api_key_secret") {
+      auto v = secret(r, s);
+      if (!v) return std::unexpected(v.error());
+      c.api_key_secret = std::move(*v);
+    } else if (key == "service_sid") {
+      auto v = sid(r, s, "VA");
+      if (!v) return std::unexpected(v.error());
+      c.service_sid = std::move(*v);
+      have_service = true;
+    } else if (key == "api_url") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      c.api_url = std::move(*v);
+      if (auto ok = check_api_url(r, s, c.api_url); !ok) return ok;
+    } else if (key == "ca_file") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (auto ok = absolute_readable_file(r, s, *v); !ok) return ok;
+      c.ca_file = std::move(*v);
+    } else if (key == "proxy") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (!v->starts_with("http://") && !v->starts_with("https://"))
+        return std::unexpected(
+            r.error(s, "must start with http:// or https://"));
+      for (char ch : *v)
+        if (static_cast<unsigned char>(ch) <= 0x20 ||
+            static_cast<unsigned char>(ch) >= 0x7f)
+          return std::unexpected(r.error(s, "must not contain spaces or "
+                                            "control characters"));
+      c.proxy = std::move(*v);
+    } else if (key == "connect_timeout_ms") {
+      auto v = r.integer(s, 100, 60000);
+      if (!v) return std::unexpected(v.error());
+      c.connect_timeout_ms = static_cast<long>(*v);
+    } else if (key == "timeout_ms") {
+      auto v = r.integer(s, 500, 60000);
+      if (!v) return std::unexpected(v.error());
+      c.timeout_ms = static_cast<long>(*v);
+    } else {
+      return std::unexpected(r.error(s, "unknown setting"));
+    }
+  }
+  if (!have_account)
+    return std::unexpected(r.error(group, "account_sid is missing"));
+  if (!have_service)
+    return std::unexpected(r.error(group, "service_sid is missing"));
+  if (!c.api_key_sid.empty() && c.api_key_secret.empty())
+    return std::unexpected(
+        r.error(group, "api_key_sid is set but api_key_secret is missing"));
+  if (c.api_key_sid.empty() && !c.api_key_secret.empty())
+    return std::unexpected(
+        r.error(group, "api_key_secret is set but api_key_sid is missing"));
+  if (c.api_key_sid.empty() && c.auth_token.empty())
+    return std::unexpected(r.error(
+        group, "no credential: set auth_token, or api_key_sid and "
+               "api_key_secret"));
+  if (c.connect_timeout_ms > c.timeout_ms)
+    return std::unexpected(r.error(
+        group, "connect_timeout_ms must not be larger than timeout_ms"));
+  return {};
+}
+
+Result parse_users(const Reader& r, const config_setting_t* list, Config& c) {
+  const int type = config_setting_type(list);
+  if (type != CONFIG_TYPE_LIST && type != CONFIG_TYPE_ARRAY)
+    return std::unexpected(r.error(
+        list, "must be a list of pairs: ( (\"user\", \"+15551234567\"), ... )"));
+  std::set<std::string> seen;
+  const int n = config_setting_length(list);
+  for (int i = 0; i < n; ++i) {
+    const config_setting_t* pair = config_setting_get_elem(list, i);
+    const int pt = config_setting_type(pair);
+    if ((pt != CONFIG_TYPE_LIST && pt != CONFIG_TYPE_ARRAY) ||
+        config_setting_length(pair) != 2)
+      return std::unexpected(r.error(
+          pair, "entry " + std::to_string(i + 1) +
+                    " must be a pair (\"user\", \"+15551234567\")"));
+    auto user = r.string(config_setting_get_elem(pair, 0));
+    if (!user) return std::unexpected(user.error());
+    auto number = r.string(config_setting_get_elem(pair, 1));
+    if (!number) return std::unexpected(number.error());
+    if (user->empty())
+      return std::unexpected(r.error(
+          pair, "entry " + std::to_string(i + 1) + " has an empty user name"));
+    std::string normalised = normalise_phone(*number);
+    if (!is_e164(normalised))
+      return std::unexpected(r.error(
+          pair, "the number of user \"" + log_safe(*user) +
+                    "\" is not E.164 (\"+\", 7 to 15 digits, no leading "
+                    "zero)"));
+    if (!seen.insert(*user).second)
+      return std::unexpected(r.error(
+          pair, "user \"" + log_safe(*user) + "\" is listed twice"));
+    c.users.emplace_back(std::move(*user), std::move(normalised));
+  }
+  return {};
+}
+
+Result parse_sources(const Reader& r, const config_setting_t* s, Config& c) {
+  const int type = config_setting_type(s);
+  if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+    return std::unexpected(
+        r.error(s, "must be a list such as [ \"users\", \"gecos\" ]"));
+  c.phone_sources.clear();
+  const int n = config_setting_length(s);
+  if (n == 0) return std::unexpected(r.error(s, "must name at least one source"));
+  for (int i = 0; i < n; ++i) {
+    auto v = r.string(config_setting_get_elem(s, i));
+    if (!v) return std::unexpected(v.error());
+    PhoneSource source;
+    if (*v == "users") {
+      source = PhoneSource::Users;
+    } else if (*v == "gecos") {
+      source = PhoneSource::Gecos;
+    } else {
+      return std::unexpected(r.error(
+          s, "unknown source \"" + log_safe(*v) + "\" (use \"users\" or "
+             "\"gecos\")"));
+    }
+    for (PhoneSource existing : c.phone_sources)
+      if (existing == source)
+        return std::unexpected(
+            r.error(s, "source \"" + *v + "\" is listed twice"));
+    c.phone_sources.push_back(source);
+  }
+  return {};
+}
+
+Result parse_root(const Reader& r, const config_setting_t* root, Config& c) {
+  bool have_twilio = false;
+  const int n = config_setting_length(root);
+  for (int i = 0; i < n; ++i) {
+    const config_setting_t* s = config_setting_get_elem(root, i);
+    const std::string_view key = config_setting_name(s);
+    if (key == "twilio") {
+      if (auto ok = parse_twilio(r, s, c); !ok) return ok;
+      have_twilio = true;
+    } else if (key == "channel") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (*v != "sms" && *v != "call" && *v != "whatsapp")
+        return std::unexpected(
+            r.error(s, "must be \"sms\", \"call\" or \"whatsapp\""));
+      c.channel = std::move(*v);
+    } else if (key == "failmode") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (*v == "secure") {
+        c.failmode = FailMode::Secure;
+      } else if (*v == "safe") {
+        c.failmode = FailMode::Safe;
+      } else {
+        return std::unexpected(r.error(s, "must be \"secure\" or \"safe\""));
+      }
+    } else if (key == "no_phone") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (*v == "deny") {
+        c.no_phone = NoPhone::Deny;
+      } else if (*v == "skip") {
+        c.no_phone = NoPhone::Skip;
+      } else {
+        return std::unexpected(r.error(s, "must be \"deny\" or \"skip\""));
+      }
+    } else if (key == "max_attempts") {
+      auto v = r.integer(s, 1, 5);
+      if (!v) return std::unexpected(v.error());
+      c.max_attempts = static_cast<int>(*v);
+    } else if (key == "phone_sources") {
+      if (auto ok = parse_sources(r, s, c); !ok) return ok;
+    } else if (key == "gecos_field") {
+      auto v = r.integer(s, 1, 5);
+      if (!v) return std::unexpected(v.error());
+      c.gecos_field = static_cast<int>(*v);
+    } else if (key == "users") {
+      if (auto ok = parse_users(r, s, c); !ok) return ok;
+    } else {
+      return std::unexpected(r.error(s, "unknown setting"));
+    }
+  }
+  if (!have_twilio)
+    return std::unexpected(ConfigError{
+        std::string(r.name()) + ": the twilio = { ... }; group is missing"});
+  return {};
+}
+
+// libconfig would open any file named by @include, bypassing the owner and
+// mode checks of the main file, so the directive is refused outright.
+bool has_include_directive(std::string_view text) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+      line.remove_prefix(1);
+    if (line.starts_with("@include")) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool is_sid(std::string_view value, std::string_view prefix) {
+  if (value.size() != prefix.size() + 32 || !value.starts_with(prefix))
+    return false;
+  for (char c : value.substr(prefix.size())) {
+    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                     (c >= 'A' && c <= 'F');
+    if (!hex) return false;
+  }
+  return true;
+}
+
+std::expected<Config, ConfigError> parse_config_text(std::string_view text,
+                                                     std::string_view name) {
+  if (text.find('\0') != std::string_view::npos)
+    return std::unexpected(
+        ConfigError{std::string(name) + ": the file contains a NUL byte"});
+  if (has_include_directive(text))
+    return std::unexpected(ConfigError{
+        std::string(name) + ": @include is not supported (every setting "
+                            "must be in this one protected file)"});
+  ConfigHandle cfg(new config_t);
+  config_init(cfg.get());
+  const std::string copy(text);  // libconfig needs a NUL-terminated string
+  if (config_read_string(cfg.get(), copy.c_str()) != CONFIG_TRUE) {
+    const char* what = config_error_text(cfg.get());
+    return std::unexpected(ConfigError{
+        std::string(name) + ":" + std::to_string(config_error_line(cfg.get())) +
+        ": parse error: " + (what != nullptr ? what : "unknown")});
+  }
+  Config config;
+  const Reader reader(name);
+  if (auto ok = parse_root(reader, config_root_setting(cfg.get()), config); !ok)
+    return std::unexpected(ok.error());
+  // libconfig keeps its own copies of the strings it parsed, secrets among
+  // them; config_destroy frees them without wiping, so wipe them first.
+  // (The copy of the text is wiped too.)
+  config_setting_t* twilio = config_lookup(cfg.get(), "twilio");
+  for (const char* key : {"auth_token", "api_key_secret"}) {
+    config_setting_t* s =
+        twilio != nullptr ? config_setting_get_member(twilio, key) : nullptr;
+    if (s != nullptr && config_setting_type(s) == CONFIG_TYPE_STRING) {
+      const char* v = config_setting_get_string(s);
+      if (v != nullptr) wipe_memory(const_cast<char*>(v), std::strlen(v));
+    }
+  }
+  wipe_memory(const_cast<char*>(copy.data()), copy.size());
+  return config;
+}
+
+std::expected<Config, ConfigError> load_config_file(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+                                        O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    const int err = errno;
+    return std::unexpected(ConfigError{
+        path + ": cannot open: " +
+        (err == ELOOP ? std::string("it is a symbolic link, which is refused")
+                      : std::string(std::strerror(err)))});
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (fstat(fd, &st) != 0)
+    return std::unexpected(
+        ConfigError{path + ": cannot stat: " + std::strerror(errno)});
+  if (!S_ISREG(st.st_mode))
+    return std::unexpected(ConfigError{path + ": is not a regular file"});
+  if (st.st_uid != 0)
+    return std::unexpected(ConfigError{
+        path + ": must be owned by root (it is owned by uid " +
+        std::to_string(st.st_uid) + ")"});
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    return std::unexpected(ConfigError{
+        path + ": holds a credential, so group and others must have no "
+               "access (mode is " + mode + "; run chmod 600 " + path + ")"});
+  }
+  if (st.st_size > static_cast<off_t>(kMaxConfigBytes))
+    return std::unexpected(ConfigError{path + ": is larger than 1 MiB"});
+  Secret text;
+  text.reserve(static_cast<std::size_t>(st.st_size) + 1);
+  char buffer[4096];
+  for (;;) {
+    const ssize_t got = read(fd, buffer, sizeof buffer);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      wipe_memory(buffer, sizeof buffer);
+      return std::unexpected(
+          ConfigError{path + ": read error: " + std::strerror(errno)});
+    }
+    if (got == 0) break;
+    if (text.size() + static_cast<std::size_t>(got) > kMaxConfigBytes) {
+      wipe_memory(buffer, sizeof buffer);
+      return std::unexpected(ConfigError{path + ": is larger than 1 MiB"});
+    }
+    text.append(std::string_view(buffer, static_cast<std::size_t>(got)));
+  }
+  wipe_memory(buffer, sizeof buffer);
+  return parse_config_text(text.view(), path);
+}
+
+}  // namespace ptv

@@ -1,0 +1,72 @@
+// The configuration file (libconfig syntax): safe opening, parsing and
+// validation. Every problem is an error value that names the file, the line
+// where libconfig knows it, and the setting.
+#pragma once
+
+#include <sys/types.h>
+
+#include <expected>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "secret.hpp"
+
+namespace ptv {
+
+enum class FailMode { Secure, Safe };
+enum class NoPhone { Deny, Skip };
+enum class PhoneSource { Users, Gecos };
+
+inline constexpr const char* kDefaultApiUrl = "https://verify.twilio.com";
+
+struct Config {
+  std::string account_sid;
+  Secret auth_token;
+  std::string api_key_sid;
+  Secret api_key_secret;
+  std::string service_sid;
+  std::string api_url = kDefaultApiUrl;
+  std::string ca_file;  // empty: the system trust store
+  std::string proxy;    // empty: no proxy (the environment is never used)
+  long connect_timeout_ms = 3000;
+  long timeout_ms = 10000;
+
+  std::string channel = "sms";
+  FailMode failmode = FailMode::Secure;
+  NoPhone no_phone = NoPhone::Deny;
+  int max_attempts = 3;
+  std::vector<PhoneSource> phone_sources{PhoneSource::Users,
+                                         PhoneSource::Gecos};
+  int gecos_field = 3;
+  std::vector<std::pair<std::string, std::string>> users;
+
+  // The Basic auth user: the API key SID when one is set, else the account.
+  [[nodiscard]] const std::string& auth_user() const {
+    return api_key_sid.empty() ? account_sid : api_key_sid;
+  }
+  [[nodiscard]] const Secret& auth_secret() const {
+    return api_key_sid.empty() ? auth_token : api_key_secret;
+  }
+};
+
+struct ConfigError {
+  std::string message;  // complete, safe to log; never holds a secret
+};
+
+// Limits the loader enforces on the file itself.
+inline constexpr std::size_t kMaxConfigBytes = 1 << 20;
+
+// Opens the file safely (O_NOFOLLOW, regular file, owned by root, no group
+// or other permission bits), reads and parses it.
+std::expected<Config, ConfigError> load_config_file(const std::string& path);
+
+// Parses and validates configuration text; `name` labels error messages.
+std::expected<Config, ConfigError> parse_config_text(std::string_view text,
+                                                     std::string_view name);
+
+// True for a SID of the given two-letter prefix and 32 hex digits.
+bool is_sid(std::string_view value, std::string_view prefix);
+
+}  // namespace ptv

@@ -1,0 +1,68 @@
+#include "conversation.hpp"
+
+#include <security/pam_appl.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace ptv {
+
+const char* describe(ConversationError e) {
+  switch (e) {
+    case ConversationError::NoConversation:
+      return "the application has no PAM conversation";
+    case ConversationError::Failed:
+      return "the PAM conversation failed";
+    case ConversationError::NoReply:
+      return "the PAM conversation returned no reply";
+  }
+  return "conversation error";
+}
+
+std::expected<Secret, ConversationError> PamConversation::converse(
+    int style, std::string_view text) {
+  const void* item = nullptr;
+  if (pam_get_item(pamh_, PAM_CONV, &item) != PAM_SUCCESS || item == nullptr)
+    return std::unexpected(ConversationError::NoConversation);
+  const auto* conv = static_cast<const struct pam_conv*>(item);
+  if (conv->conv == nullptr)
+    return std::unexpected(ConversationError::NoConversation);
+
+  const std::string message_text(text);
+  struct pam_message message {};
+  message.msg_style = style;
+  message.msg = message_text.c_str();
+  const struct pam_message* messages[] = {&message};
+  struct pam_response* responses = nullptr;
+  const int rc = conv->conv(1, messages, &responses, conv->appdata_ptr);
+
+  Secret reply;
+  bool have_reply = false;
+  if (responses != nullptr) {
+    if (responses[0].resp != nullptr) {
+      const std::size_t n = std::strlen(responses[0].resp);
+      reply.reserve(n + 1);
+      reply.append(std::string_view(responses[0].resp, n));
+      have_reply = true;
+      explicit_bzero(responses[0].resp, n);
+      std::free(responses[0].resp);
+    }
+    std::free(responses);
+  }
+  if (rc != PAM_SUCCESS) return std::unexpected(ConversationError::Failed);
+  if (style == PAM_PROMPT_ECHO_OFF && !have_reply)
+    return std::unexpected(ConversationError::NoReply);
+  return reply;
+}
+
+std::expected<Secret, ConversationError> PamConversation::ask_hidden(
+    std::string_view prompt) {
+  return converse(PAM_PROMPT_ECHO_OFF, prompt);
+}
+
+void PamConversation::show_error(std::string_view message) {
+  (void)converse(PAM_ERROR_MSG, message);
+}
+
+}  // namespace ptv

@@ -1,0 +1,41 @@
+// RAII owners for the C handles the module uses: one deleter per C type.
+#pragma once
+
+#include <string.h>
+
+#include <memory>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <libconfig.h>
+
+namespace ptv {
+
+template <typename T, void (*Free)(T*)>
+struct CDeleter {
+  void operator()(T* p) const noexcept {
+    if (p != nullptr) Free(p);
+  }
+};
+
+// Header lists may carry the Authorization header: wiped before freeing.
+inline void free_wiped_slist(curl_slist* list) {
+  for (curl_slist* p = list; p != nullptr; p = p->next)
+    if (p->data != nullptr) explicit_bzero(p->data, strlen(p->data));
+  curl_slist_free_all(list);
+}
+inline void free_json(json_object* o) { json_object_put(o); }
+inline void free_config(config_t* c) {
+  config_destroy(c);
+  delete c;
+}
+
+using CurlHandle = std::unique_ptr<CURL, CDeleter<CURL, curl_easy_cleanup>>;
+using CurlHeaders =
+    std::unique_ptr<curl_slist, CDeleter<curl_slist, free_wiped_slist>>;
+using JsonHandle = std::unique_ptr<json_object, CDeleter<json_object, free_json>>;
+using JsonTokener =
+    std::unique_ptr<json_tokener, CDeleter<json_tokener, json_tokener_free>>;
+using ConfigHandle = std::unique_ptr<config_t, CDeleter<config_t, free_config>>;
+
+}  // namespace ptv

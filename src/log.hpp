@@ -1,0 +1,46 @@
+// Logging through pam_syslog (LOG_AUTHPRIV), behind a small interface so
+// unit tests and fuzzers can capture or discard what the module says.
+#pragma once
+
+#include <syslog.h>
+
+#include <string>
+#include <string_view>
+
+#include <security/pam_modules.h>
+
+namespace ptv {
+
+class Logger {
+ public:
+  virtual ~Logger() = default;
+  virtual void log(int priority, std::string_view message) = 0;
+  void error(std::string_view m) { log(LOG_ERR, m); }
+  void warning(std::string_view m) { log(LOG_WARNING, m); }
+  void notice(std::string_view m) { log(LOG_NOTICE, m); }
+  void info(std::string_view m) { log(LOG_INFO, m); }
+  void debug(std::string_view m) {
+    if (debug_enabled_) log(LOG_DEBUG, m);
+  }
+  void set_debug(bool on) { debug_enabled_ = on; }
+  [[nodiscard]] bool debug_enabled() const { return debug_enabled_; }
+
+ private:
+  bool debug_enabled_ = false;
+};
+
+// Writes through pam_syslog, which prefixes the module and service name.
+class PamLogger final : public Logger {
+ public:
+  explicit PamLogger(pam_handle_t* pamh) : pamh_(pamh) {}
+  void log(int priority, std::string_view message) override;
+
+ private:
+  pam_handle_t* pamh_;
+};
+
+// Makes a value safe for one log line: control characters and anything
+// outside printable ASCII become '?', and it is cut at max_len.
+std::string log_safe(std::string_view value, std::size_t max_len = 64);
+
+}  // namespace ptv

@@ -1,0 +1,31 @@
+#include "options.hpp"
+
+#include <string_view>
+
+#include "log.hpp"
+
+namespace ptv {
+
+std::expected<ModuleOptions, std::string> parse_module_options(
+    int argc, const char** argv) {
+  ModuleOptions options;
+  for (int i = 0; i < argc; ++i) {
+    if (argv[i] == nullptr) return std::unexpected("null module argument");
+    const std::string_view arg(argv[i]);
+    if (arg == "debug") {
+      options.debug = true;
+    } else if (arg.starts_with("conf=")) {
+      const std::string_view path = arg.substr(5);
+      if (path.empty() || path.front() != '/')
+        return std::unexpected("conf= needs an absolute path, got \"" +
+                               log_safe(arg, 200) + "\"");
+      options.config_path = std::string(path);
+    } else {
+      return std::unexpected("unknown module argument \"" +
+                             log_safe(arg, 200) + "\"");
+    }
+  }
+  return options;
+}
+
+}  // namespace ptv

@@ -1,0 +1,101 @@
+// The PAM entry points, and nothing else: argument and configuration
+// loading, wiring of the real conversation, transport and logger, and the
+// mapping of the outcome to a PAM result. No exception leaves this file.
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include <chrono>
+#include <new>
+
+#include "authenticate.hpp"
+#include "config.hpp"
+#include "conversation.hpp"
+#include "curl_transport.hpp"
+#include "log.hpp"
+#include "options.hpp"
+
+#define PTV_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+// Usernames longer than this are refused before any lookup.
+constexpr std::size_t kMaxUserLength = 256;
+
+int authenticate(pam_handle_t* pamh, int argc, const char** argv) {
+  const auto started = std::chrono::steady_clock::now();
+  ptv::PamLogger log(pamh);
+  ptv::AuthResult result;  // starts as a failure (InternalError)
+  std::string user_name = "?";
+
+  auto finish = [&](ptv::AuthResult r) {
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    ptv::log_outcome(log, user_name, r, static_cast<long>(elapsed.count()));
+    return ptv::pam_result_for(r.outcome);
+  };
+
+  auto options = ptv::parse_module_options(argc, argv);
+  if (!options) {
+    result.outcome = ptv::Outcome::ConfigError;
+    result.detail = options.error();
+    return finish(std::move(result));
+  }
+  log.set_debug(options->debug);
+
+  const char* user = nullptr;
+  if (pam_get_user(pamh, &user, nullptr) != PAM_SUCCESS || user == nullptr ||
+      user[0] == '\0') {
+    result.outcome = ptv::Outcome::InternalError;
+    result.detail = "cannot get the user name";
+    return finish(std::move(result));
+  }
+  user_name = user;
+  if (user_name.size() > kMaxUserLength) {
+    result.outcome = ptv::Outcome::InternalError;
+    result.detail = "user name longer than 256 characters";
+    return finish(std::move(result));
+  }
+
+  auto config = ptv::load_config_file(options->config_path);
+  if (!config) {
+    result.outcome = ptv::Outcome::ConfigError;
+    result.detail = config.error().message;
+    return finish(std::move(result));
+  }
+
+  ptv::PamConversation conversation(pamh);
+  const ptv::GecosReader read_gecos = ptv::read_gecos_from_passwd;
+  const ptv::TransportFactory make_transport =
+      [&config]() -> std::expected<std::unique_ptr<ptv::HttpTransport>,
+                                   ptv::TransportError> {
+    auto t = ptv::CurlTransport::create(*config);
+    if (!t) return std::unexpected(t.error());
+    return std::unique_ptr<ptv::HttpTransport>(std::move(*t));
+  };
+  const ptv::AuthRequest request{*config,  user_name,  conversation,
+                                 log,      read_gecos, make_transport};
+  return finish(ptv::authenticate(request));
+}
+
+}  // namespace
+
+PTV_EXPORT int pam_sm_authenticate(pam_handle_t* pamh, int /*flags*/,
+                                   int argc, const char** argv) {
+  try {
+    return authenticate(pamh, argc, argv);
+  } catch (const std::bad_alloc&) {
+    pam_syslog(pamh, LOG_CRIT, "out of memory; denying");
+    return PAM_BUF_ERR;
+  } catch (...) {
+    pam_syslog(pamh, LOG_CRIT, "unexpected internal error; denying");
+    return PAM_SERVICE_ERR;
+  }
+}
+
+// The module sets no credentials. It answers PAM_SUCCESS, as pam_u2f and
+// google-authenticator do: sshd treats a failing pam_setcred after a
+// successful authentication as fatal.
+PTV_EXPORT int pam_sm_setcred(pam_handle_t* /*pamh*/, int /*flags*/,
+                              int /*argc*/, const char** /*argv*/) {
+  return PAM_SUCCESS;
+}

@@ -1,0 +1,53 @@
+// Phone numbers: E.164 validation, normalisation of what people type into
+// GECOS fields, masking for prompts and logs, and lookup from the configured
+// sources.
+#pragma once
+
+#include <expected>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ptv {
+
+struct Config;
+
+// "+" then 7 to 15 digits, the first not zero.
+bool is_e164(std::string_view number);
+
+// Removes the separators people write inside numbers (spaces, tabs, '-',
+// '.', '(' and ')') and nothing else. It never adds or guesses a country
+// code: the result must still pass is_e164().
+std::string normalise_phone(std::string_view raw);
+
+// "+15551234567" -> "+1******4567". Anything that is not E.164 masks to
+// "(invalid)" so that no unvalidated data reaches a prompt or a log.
+std::string mask_phone(std::string_view e164);
+
+// The comma-separated GECOS field (1-based); empty when absent.
+std::string gecos_field(std::string_view gecos, int field);
+
+// Reads a user's GECOS string; nullopt when the user does not exist.
+using GecosReader =
+    std::function<std::optional<std::string>(const std::string& user)>;
+std::optional<std::string> read_gecos_from_passwd(const std::string& user);
+
+struct PhoneLookup {
+  enum class Kind { Found, NotFound, Invalid };
+  Kind kind = Kind::NotFound;
+  std::string number;   // E.164 when Found
+  std::string source;   // which source answered ("users", "gecos")
+  std::string problem;  // why Invalid, safe to log
+};
+
+// Tries the configured sources in order; the first source that has an
+// entry for the user decides. An entry that is not a valid number is
+// Invalid (never skipped over: a user could otherwise write garbage into
+// their own GECOS field to skip the second factor).
+PhoneLookup lookup_phone(const Config& config, const std::string& user,
+                         const GecosReader& read_gecos);
+
+}  // namespace ptv
