@@ -1,0 +1,662 @@
+#!/usr/bin/python3
+"""Self-test of the Verify emulator.
+
+    /usr/bin/python3 tests/emulator/test_emulator.py
+
+Talks HTTPS to the emulator trusting only the generated test CA.  Exits 0 when
+every test passes and prints "N passed, M failed" at the end.
+"""
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import ssl
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from emulator_client import Emulator  # noqa: E402
+
+PHONE = "+15005550006"
+PHONE2 = "+447700900123"
+
+VERIFICATION_KEYS = {"sid", "service_sid", "account_sid", "to", "channel", "status",
+                     "valid", "lookup", "amount", "payee", "send_code_attempts",
+                     "date_created", "date_updated", "sna", "url"}
+CHECK_KEYS = {"sid", "service_sid", "account_sid", "to", "channel", "status", "valid",
+              "amount", "payee", "date_created", "date_updated",
+              "sna_attempts_error_codes"}
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg="check failed"):
+    if not cond:
+        raise Failure(msg)
+
+
+def eq(a, b, what=""):
+    if a != b:
+        raise Failure("%s: expected %r, got %r" % (what, b, a))
+
+
+def assert_error(res, http_status, code, what=""):
+    status, hdrs, _data, obj = res
+    eq(status, http_status, what + " status")
+    check(obj is not None, what + ": error body is not JSON")
+    eq(set(obj.keys()), {"code", "message", "more_info", "status"}, what + " error keys")
+    eq(obj["code"], code, what + " code")
+    eq(obj["status"], http_status, what + " body status")
+    eq(obj["more_info"], "https://www.twilio.com/docs/errors/%d" % code, what + " more_info")
+    check(isinstance(obj["message"], str) and obj["message"], what + ": empty message")
+    check(hdrs.get("content-type", "").startswith("application/json"),
+          what + ": content type %r" % hdrs.get("content-type"))
+    return obj
+
+
+# -- helpers -------------------------------------------------------------------
+
+def create(em, to=PHONE, channel="sms", **kw):
+    return em.call("POST", em.service_path("/Verifications"),
+                   {"To": to, "Channel": channel}, **kw)
+
+
+def verify_check(em, code, to=PHONE, sid=None, **kw):
+    form = {"Code": code}
+    if sid:
+        form["VerificationSid"] = sid
+    else:
+        form["To"] = to
+    return em.call("POST", em.service_path("/VerificationCheck"), form, **kw)
+
+
+def wrong_code(right):
+    return "0" * len(right) if right != "0" * len(right) else "1" * len(right)
+
+
+# -- tests -----------------------------------------------------------------------
+
+@test
+def test_auth_account_token(em):
+    res = create(em)
+    eq(res[0], 201, "create with account token")
+    eq(res[1]["content-type"], "application/json; charset=utf-8", "content type")
+    assert_error(create(em, password="wrong"), 401, 20003, "bad token")
+    assert_error(create(em, user="AC" + "0" * 32), 401, 20003, "unknown account")
+    assert_error(create(em, headers={"Authorization": "Bearer x"}), 401, 20003, "bearer")
+    st, _h, _d, _o = em.call("GET", em.service_path("/Verifications/VE" + "0" * 32),
+                             headers={"Authorization": ""})
+    eq(st, 401, "no auth")
+
+
+@test
+def test_auth_api_key(em):
+    eq(create(em, user=em.api_key_sid, password=em.api_key_secret)[0], 201, "api key")
+    assert_error(create(em, user=em.api_key_sid, password="nope"), 401, 20003, "bad secret")
+    assert_error(create(em, user=em.api_key_sid, password=em.auth_token), 401, 20003,
+                 "key with token")
+    assert_error(create(em, user=em.account_sid, password=em.api_key_secret), 401, 20003,
+                 "account with secret")
+    reqs = em.requests()
+    eq(reqs[0]["auth_user"], em.api_key_sid, "auth_user recorded")
+    dump = json.dumps(reqs)
+    check(em.api_key_secret not in dump and em.auth_token not in dump,
+          "secret recorded in request log")
+
+
+@test
+def test_wrong_service(em):
+    other = "VA" + "1" * 32
+    assert_error(em.call("POST", "/v2/Services/%s/Verifications" % other,
+                         {"To": PHONE, "Channel": "sms"}), 404, 20404, "other service")
+    assert_error(em.call("POST", "/v2/Services/VAxyz/Verifications",
+                         {"To": PHONE, "Channel": "sms"}), 404, 20404, "bad service sid")
+    assert_error(em.call("GET", "/v2/Nothing"), 404, 20404, "unknown path")
+    assert_error(em.call("GET", "/"), 404, 20404, "root")
+    eq(em.outbox(), [], "no message sent")
+
+
+@test
+def test_create_and_outbox(em):
+    st, _h, _d, v = create(em)
+    eq(st, 201, "create")
+    eq(set(v.keys()), VERIFICATION_KEYS, "resource keys")
+    check(v["sid"].startswith("VE") and len(v["sid"]) == 34, "sid format")
+    int(v["sid"][2:], 16)
+    eq(v["service_sid"], em.service_sid, "service_sid")
+    eq(v["account_sid"], em.account_sid, "account_sid")
+    eq(v["to"], PHONE, "to")
+    eq(v["channel"], "sms", "channel")
+    eq(v["status"], "pending", "status")
+    eq(v["valid"], False, "valid")
+    eq(v["lookup"], {}, "lookup")
+    eq((v["amount"], v["payee"], v["sna"]), (None, None, None), "nulls")
+    eq(len(v["send_code_attempts"]), 1, "attempts")
+    check(set(v["send_code_attempts"][0]) == {"attempt_sid", "channel", "time"},
+          "attempt keys")
+    check(v["url"].endswith("/v2/Services/%s/Verifications/%s" % (em.service_sid, v["sid"])),
+          "url")
+    box = em.outbox()
+    eq(len(box), 1, "outbox size")
+    m = box[0]
+    eq(m["to"], PHONE, "outbox to")
+    eq(m["verification_sid"], v["sid"], "outbox sid")
+    eq(m["channel"], "sms", "outbox channel")
+    check(m["code"].isdigit() and len(m["code"]) == 6, "6-digit code")
+    eq(m["body"], "Your verification code is: %s" % m["code"], "outbox body")
+    check(abs(m["time"] - time.time()) < 60, "outbox time")
+    eq(em.last_code(PHONE), m["code"], "last_code")
+    eq(em.last_code("+19999999999"), None, "last_code other")
+    # fetch
+    st, _h, _d, f = em.call("GET", em.service_path("/Verifications/" + v["sid"]))
+    eq(st, 200, "fetch")
+    eq(f["sid"], v["sid"], "fetch sid")
+    eq(f["status"], "pending", "fetch status")
+    # the log file has neither the token nor the code
+    with open(em.log_file) as fp:
+        log = fp.read()
+    check(em.auth_token not in log, "token in log")
+    check(m["code"] not in log, "code in log")
+
+
+@test
+def test_resend_reuses_code(em):
+    v1 = create(em)[3]
+    v2 = create(em, channel="call")[3]
+    eq(v2["sid"], v1["sid"], "same sid")
+    eq(len(v2["send_code_attempts"]), 2, "two attempts")
+    eq(v2["channel"], "call", "channel updated")
+    box = em.outbox()
+    eq(len(box), 2, "two messages")
+    eq(box[0]["code"], box[1]["code"], "same code")
+    eq(box[1]["channel"], "call", "outbox channel")
+    # another number is independent
+    v3 = create(em, to=PHONE2)[3]
+    check(v3["sid"] != v1["sid"], "different number, different sid")
+
+
+@test
+def test_max_sends(em):
+    for i in range(5):
+        eq(create(em)[0], 201, "send %d" % (i + 1))
+    obj = assert_error(create(em), 429, 60203, "6th send")
+    eq(obj["message"], "Max send attempts reached", "message")
+    eq(len(em.outbox()), 5, "outbox after refusal")
+    eq(create(em, to=PHONE2)[0], 201, "other number unaffected")
+    em.advance_clock(601)
+    st, _h, _d, v = create(em)
+    eq(st, 201, "after window")
+    eq(len(v["send_code_attempts"]), 1, "new verification after window")
+
+
+@test
+def test_wrong_code_pending(em):
+    create(em)
+    code = em.last_code()
+    st, _h, _d, c = verify_check(em, wrong_code(code))
+    eq(st, 200, "wrong code status")
+    eq(set(c.keys()), CHECK_KEYS, "check keys")
+    eq(c["status"], "pending", "pending")
+    eq(c["valid"], False, "valid")
+    eq(c["sna_attempts_error_codes"], [], "sna codes")
+    # still approvable
+    st, _h, _d, c = verify_check(em, code)
+    eq((st, c["status"], c["valid"]), (200, "approved", True), "right code after wrong")
+
+
+@test
+def test_max_checks(em):
+    create(em)
+    code = em.last_code()
+    for i in range(5):
+        st, _h, _d, c = verify_check(em, wrong_code(code))
+        eq((st, c["status"]), (200, "pending"), "wrong check %d" % (i + 1))
+    obj = assert_error(verify_check(em, code), 429, 60202, "6th check (right code)")
+    eq(obj["message"], "Max check attempts reached", "message")
+    assert_error(verify_check(em, code), 404, 20404, "after max")
+    # a new create starts a fresh verification with a new sid
+    st, _h, _d, v = create(em)
+    eq(st, 201, "create after max checks")
+    check(em.outbox()[-1]["verification_sid"] == v["sid"], "outbox sid")
+    eq(len(v["send_code_attempts"]), 1, "fresh verification")
+
+
+@test
+def test_right_code_then_gone(em):
+    v = create(em)[3]
+    code = em.last_code()
+    st, _h, _d, c = verify_check(em, code, sid=v["sid"])
+    eq(st, 200, "check by sid")
+    eq((c["status"], c["valid"], c["sid"], c["to"]), ("approved", True, v["sid"], PHONE),
+       "approved")
+    assert_error(verify_check(em, code), 404, 20404, "check after approval")
+    assert_error(verify_check(em, code, sid=v["sid"]), 404, 20404, "check by sid after")
+    assert_error(em.call("GET", em.service_path("/Verifications/" + v["sid"])), 404, 20404,
+                 "fetch after approval")
+    assert_error(verify_check(em, code, to=PHONE2), 404, 20404, "never created")
+
+
+@test
+def test_expiry(em):
+    v = create(em)[3]
+    code = em.last_code()
+    em.advance_clock(599)
+    eq(em.call("GET", em.service_path("/Verifications/" + v["sid"]))[0], 200, "before expiry")
+    em.advance_clock(2)
+    assert_error(verify_check(em, code), 404, 20404, "check after expiry")
+    assert_error(em.call("GET", em.service_path("/Verifications/" + v["sid"])), 404, 20404,
+                 "fetch after expiry")
+    v2 = create(em)[3]
+    check(v2["sid"] != v["sid"], "new verification after expiry")
+
+
+@test
+def test_cancel(em):
+    v = create(em)[3]
+    code = em.last_code()
+    st, _h, _d, r = em.call("POST", em.service_path("/Verifications/" + v["sid"]),
+                            {"Status": "canceled"})
+    eq(st, 200, "cancel status")
+    eq(set(r.keys()), VERIFICATION_KEYS, "cancel keys")
+    eq((r["status"], r["valid"]), ("canceled", False), "canceled")
+    assert_error(verify_check(em, code), 404, 20404, "check after cancel")
+    assert_error(em.call("POST", em.service_path("/Verifications/" + v["sid"]),
+                         {"Status": "canceled"}), 404, 20404, "cancel twice")
+
+
+@test
+def test_update_approved_and_bad_status(em):
+    v = create(em)[3]
+    assert_error(em.call("POST", em.service_path("/Verifications/" + v["sid"]),
+                         {"Status": "bogus"}), 400, 60200, "bad Status")
+    st, _h, _d, r = em.call("POST", em.service_path("/Verifications/" + v["sid"]),
+                            {"Status": "approved"})
+    eq((st, r["status"], r["valid"]), (200, "approved", True), "approved by update")
+    assert_error(verify_check(em, em.last_code()), 404, 20404, "check after approve")
+
+
+@test
+def test_validation(em):
+    o = assert_error(create(em, to="5005550006"), 400, 60200, "no plus")
+    check(o["message"].startswith("Invalid parameter `To`: "), "To message: " + o["message"])
+    assert_error(create(em, to="+0123456789"), 400, 60200, "leading zero")
+    assert_error(create(em, to="+12345"), 400, 60200, "too short")
+    assert_error(create(em, to="+1234567890123456"), 400, 60200, "too long")
+    assert_error(create(em, channel="pigeon"), 400, 60200, "bad channel")
+    assert_error(create(em, channel=""), 400, 60200, "empty channel")
+    assert_error(em.call("POST", em.service_path("/Verifications"), {"Channel": "sms"}),
+                 400, 60200, "missing To")
+    assert_error(em.call("POST", em.service_path("/Verifications"),
+                         body=b"To=%2B15005550006&Channel=sms&To=%2B15005550007",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"}),
+                 400, 60200, "repeated To")
+    assert_error(em.call("POST", em.service_path("/Verifications"),
+                         body=b'{"To": "+15005550006", "Channel": "sms"}',
+                         headers={"Content-Type": "application/json"}),
+                 400, 60200, "JSON body")
+    eq(em.call("POST", em.service_path("/Verifications"),
+               body=b"To=%2B15005550006&Channel=sms",
+               headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+               )[0], 201, "form with charset")
+    code = em.last_code()
+    assert_error(verify_check(em, "123"), 400, 60200, "code too short")
+    assert_error(verify_check(em, "12345678901"), 400, 60200, "code too long")
+    assert_error(em.call("POST", em.service_path("/VerificationCheck"),
+                         {"Code": code, "To": PHONE, "VerificationSid": "VE" + "0" * 32}),
+                 400, 60200, "both To and VerificationSid")
+    assert_error(em.call("POST", em.service_path("/VerificationCheck"), {"Code": code}),
+                 400, 60200, "neither To nor VerificationSid")
+    st, _h, _d, c = verify_check(em, code)
+    eq((st, c["status"]), (200, "approved"), "validation errors did not count as checks")
+    eq(len(em.outbox()), 1, "one message only")
+    st, _h, _d, _o = em.call("GET", em.service_path("/Verifications"))
+    eq(st, 405, "GET on the create path")
+
+
+@test
+def test_fault_status(em):
+    em.set_faults([{"kind": "status", "http_status": 503, "count": 1},
+                   {"kind": "status", "http_status": 500, "count": 1},
+                   {"kind": "status", "http_status": 502, "code": 12345, "count": 1}])
+    assert_error(create(em), 503, 20503, "503")
+    assert_error(create(em), 500, 20500, "500")
+    assert_error(create(em), 502, 12345, "502")
+    eq(create(em)[0], 201, "faults used up")
+    eq(len(em.outbox()), 1, "faulted creates send nothing")
+    reqs = em.requests()
+    eq([r["status"] for r in reqs], [503, 500, 502, 201], "statuses recorded")
+    eq(reqs[0].get("fault"), "status", "fault recorded")
+
+
+@test
+def test_fault_process(em):
+    em.set_faults([{"kind": "status", "http_status": 500, "count": 1, "process": True}])
+    assert_error(create(em), 500, 20500, "500 after processing")
+    eq(len(em.outbox()), 1, "message sent despite the 500")
+
+
+@test
+def test_fault_twilio_error_and_match(em):
+    em.set_faults([{"kind": "twilio_error", "http_status": 403, "code": 60410,
+                    "match": "Verifications"},
+                   {"kind": "twilio_error", "http_status": 429, "code": 60202,
+                    "match": "VerificationCheck", "count": 1}])
+    assert_error(create(em), 403, 60410, "60410")
+    assert_error(create(em), 403, 60410, "60410 again (no count)")
+    assert_error(verify_check(em, "123456"), 429, 60202, "check fault")
+    assert_error(verify_check(em, "123456"), 404, 20404, "check fault used up")
+    for code, st in ((60205, 403), (60605, 403), (20003, 401), (60200, 400), (60203, 429)):
+        em.set_faults([{"kind": "twilio_error", "http_status": st, "code": code}])
+        assert_error(create(em), st, code, "twilio_error %d" % code)
+    em.set_faults([])
+    eq(create(em)[0], 201, "faults cleared")
+
+
+@test
+def test_fault_rate_limit(em):
+    em.set_faults([{"kind": "rate_limit", "retry_after": 3, "count": 1},
+                   {"kind": "rate_limit", "count": 1}])
+    res = create(em)
+    assert_error(res, 429, 20429, "rate limit")
+    eq(res[1].get("retry-after"), "3", "Retry-After")
+    res = create(em)
+    eq(res[1].get("retry-after"), "1", "default Retry-After")
+
+
+@test
+def test_fault_hang(em):
+    em.set_faults([{"kind": "hang", "seconds": 1, "count": 1}])
+    conn = em.connection(timeout=0.3)
+    t0 = time.monotonic()
+    try:
+        create(em, conn=conn)
+        raise Failure("hang answered")
+    except (socket.timeout, TimeoutError):
+        pass
+    finally:
+        conn.close()
+    check(time.monotonic() - t0 < 1.0, "timeout took too long")
+    conn = em.connection(timeout=5)
+    em.set_faults([{"kind": "hang", "seconds": 1, "count": 1}])
+    t0 = time.monotonic()
+    try:
+        create(em, conn=conn)
+        raise Failure("hang answered")
+    except (http.client.RemoteDisconnected, ConnectionError, ssl.SSLError):
+        pass
+    finally:
+        conn.close()
+    el = time.monotonic() - t0
+    check(0.9 <= el < 4, "hang closed after %.2fs" % el)
+    eq(create(em)[0], 201, "after hang")
+    eq(em.requests()[0]["status"], None, "hang status recorded as null")
+
+
+@test
+def test_fault_close(em):
+    em.set_faults([{"kind": "close", "count": 1}])
+    try:
+        create(em)
+        raise Failure("close answered")
+    except (http.client.RemoteDisconnected, ConnectionError, ssl.SSLError):
+        pass
+    eq(create(em)[0], 201, "after close")
+
+
+@test
+def test_fault_malformed_json(em):
+    em.set_faults([{"kind": "malformed_json"}])
+    st, h, data, obj = create(em)
+    eq(st, 201, "malformed create status")
+    eq(data, b'{"status": "approved", ', "malformed body")
+    check(h["content-type"].startswith("application/json"), "content type")
+    eq(obj, None, "does not parse")
+    st, _h, data, _o = verify_check(em, "123456")
+    eq(st, 200, "malformed check status")
+
+
+@test
+def test_fault_truncated(em):
+    em.set_faults([{"kind": "truncated", "count": 1, "match": "VerificationCheck"}])
+    try:
+        verify_check(em, "123456")
+        raise Failure("truncated read completed")
+    except http.client.IncompleteRead:
+        pass
+
+
+@test
+def test_fault_oversized(em):
+    em.set_faults([{"kind": "oversized", "count": 1},
+                   {"kind": "oversized", "bytes": 100000, "count": 1}])
+    st, h, data, obj = verify_check(em, "123456")
+    eq(st, 200, "oversized status")
+    eq(len(data), 1 << 20, "1 MiB body")
+    eq(int(h["content-length"]), 1 << 20, "content-length")
+    eq(obj["status"], "approved", "looks valid")
+    st, h, data, obj = create(em)
+    eq(len(data), 100000, "custom size")
+    eq(st, 201, "create-shaped")
+
+
+@test
+def test_fault_wrong_content_type(em):
+    em.set_faults([{"kind": "wrong_content_type"}])
+    st, h, data, obj = create(em)
+    eq(h["content-type"], "text/html", "content type")
+    check(obj is not None and obj.get("status") == "pending", "normal-looking body")
+
+
+@test
+def test_fault_redirect(em):
+    em.set_faults([{"kind": "redirect", "count": 1},
+                   {"kind": "redirect", "location": "https://127.0.0.1:2/x", "count": 1}])
+    st, h, data, _o = create(em)
+    eq((st, h.get("location"), data), (302, "https://127.0.0.1:1/elsewhere", b""), "redirect")
+    eq(create(em)[1].get("location"), "https://127.0.0.1:2/x", "custom location")
+
+
+@test
+def test_fault_json(em):
+    em.set_faults([{"kind": "json", "http_status": 200, "body": {"status": "approved"},
+                    "match": "VerificationCheck"}])
+    st, h, data, obj = verify_check(em, "123456")
+    eq((st, obj), (200, {"status": "approved"}), "scripted json")
+    eq(h["content-type"], "application/json; charset=utf-8", "content type")
+
+
+@test
+def test_latency(em):
+    em.set_faults([], latency_ms=300)
+    t0 = time.monotonic()
+    eq(create(em)[0], 201, "create with latency")
+    el = time.monotonic() - t0
+    check(el >= 0.29, "latency applied (%.3f)" % el)
+    em.set_faults([])
+    t0 = time.monotonic()
+    create(em)
+    check(time.monotonic() - t0 < 0.25, "latency cleared")
+
+
+@test
+def test_refuse_reopen(em):
+    port = em.port
+    eq(em.refuse(True)["listening"], False, "refuse")
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=2)
+        s.close()
+        raise Failure("connection accepted while refusing")
+    except ConnectionRefusedError:
+        pass
+    r = em.refuse(False)
+    eq((r["listening"], r["port"]), (True, port), "reopened on the same port")
+    eq(create(em)[0], 201, "works after reopen")
+
+
+@test
+def test_keep_alive_and_stats(em):
+    eq(em.stats(), {"connections": 0, "tls_handshakes": 0, "requests": 0}, "stats reset")
+    conn = em.connection()
+    try:
+        v = create(em, conn=conn)[3]
+        eq(verify_check(em, wrong_code(em.last_code()), conn=conn)[0], 200, "check")
+        eq(em.call("POST", em.service_path("/Verifications/" + v["sid"]),
+                   {"Status": "canceled"}, conn=conn)[3]["status"], "canceled", "cancel")
+    finally:
+        conn.close()
+    eq(em.stats(), {"connections": 1, "tls_handshakes": 1, "requests": 3}, "one connection")
+    t0 = time.monotonic()
+    conn = em.connection()
+    try:
+        for _ in range(20):
+            verify_check(em, "123456", conn=conn)
+    finally:
+        conn.close()
+    el = time.monotonic() - t0
+    check(el < 1.0, "20 keep-alive requests took %.3fs" % el)
+    reqs = em.requests()
+    eq(len(reqs), 23, "request log length")
+    r = reqs[1]
+    eq((r["method"], r["path"], r["status"], r["content_type"]),
+       ("POST", em.service_path("/VerificationCheck"), 200,
+        "application/x-www-form-urlencoded"), "request entry")
+    eq(set(r["form"]), {"To", "Code"}, "form fields")
+
+
+@test
+def test_reset(em):
+    create(em)
+    em.set_faults([{"kind": "close"}], latency_ms=10)
+    em.advance_clock(100)
+    em.reset()
+    eq(em.outbox(), [], "outbox cleared")
+    eq(em.requests(), [], "requests cleared")
+    eq(em.stats()["requests"], 0, "stats cleared")
+    st, _h, _d, v = create(em)
+    eq(st, 201, "faults cleared")
+    eq(len(v["send_code_attempts"]), 1, "verifications cleared")
+
+
+@test
+def test_tls_trust(em):
+    # Only the generated CA is trusted; the unrelated CA must fail.
+    conn = em.connection(cafile=em.other_ca_file)
+    try:
+        create(em, conn=conn)
+        raise Failure("untrusted CA accepted")
+    except ssl.SSLCertVerificationError:
+        pass
+    finally:
+        conn.close()
+    # TLS 1.1 and below are refused.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(em.ca_file)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError):
+        return
+    try:
+        with socket.create_connection(("127.0.0.1", em.port), timeout=5) as s:
+            with ctx.wrap_socket(s, server_hostname="127.0.0.1"):
+                raise Failure("TLS 1.1 accepted")
+    except (ssl.SSLError, ConnectionError):
+        pass
+
+
+def run_side_emulator(workdir, name, cert, fn, **kw):
+    side = Emulator(workdir, cert=cert, name=name, **kw)
+    side.start()
+    try:
+        fn(side)
+    finally:
+        eq(side.stop(), 0, name + " exit status")
+
+
+@test
+def test_bad_certificates(em):
+    def expect_verify_error(side, what):
+        try:
+            create(side)
+            raise Failure(what + " accepted")
+        except ssl.SSLCertVerificationError as e:
+            return e
+
+    def wronghost(side):
+        e = expect_verify_error(side, "wrong host")
+        check("match" in str(e) or "mismatch" in str(e), "hostname error: %s" % e)
+
+    def expired(side):
+        e = expect_verify_error(side, "expired")
+        check("expired" in str(e), "expiry error: %s" % e)
+
+    run_side_emulator(em.workdir, "side-wronghost", "wronghost", wronghost)
+    run_side_emulator(em.workdir, "side-expired", "expired", expired)
+
+
+@test
+def test_code_length_option(em):
+    def eight(side):
+        eq(create(side)[0], 201, "create")
+        code = side.last_code()
+        check(code.isdigit() and len(code) == 8, "8-digit code %r" % code)
+        eq(verify_check(side, code)[3]["status"], "approved", "approve")
+
+    run_side_emulator(em.workdir, "side-code8", "server", eight, code_length=8)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="verify-emulator-test-")
+    em = Emulator(tmp, api_key_sid="SK" + os.urandom(16).hex(),
+                  api_key_secret=os.urandom(16).hex())
+    passed = failed = 0
+    exit_status = None
+    try:
+        em.start()
+        for fn in TESTS:
+            em.reset()
+            name = fn.__name__
+            try:
+                fn(em)
+                passed += 1
+                print("PASS %s" % name)
+            except Exception as e:  # noqa: BLE001
+                failed += 1
+                print("FAIL %s: %s" % (name, e))
+                if not isinstance(e, Failure):
+                    traceback.print_exc()
+            sys.stdout.flush()
+        exit_status = em.stop()
+        if exit_status == 0:
+            passed += 1
+            print("PASS clean shutdown (exit 0 on SIGTERM)")
+        else:
+            failed += 1
+            print("FAIL clean shutdown: exit status %r" % exit_status)
+    finally:
+        if em.proc is not None:
+            em.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1025 @@
+#!/usr/bin/python3
+"""Local emulator of the Twilio Verify v2 API, for tests.
+
+Serves the four Verify v2 endpoints used by pam_twilio_verify over HTTPS on
+loopback, plus a plain-HTTP control server (no auth) used by tests to read the
+outbox of "sent" codes, inspect requests, inject faults and move the clock.
+
+Standard library only. Run with /usr/bin/python3.
+
+API (HTTPS, HTTP Basic auth: AccountSid:AuthToken or ApiKeySid:ApiKeySecret):
+  POST /v2/Services/{ServiceSid}/Verifications        To, Channel  -> 201
+  POST /v2/Services/{ServiceSid}/VerificationCheck    Code + To|VerificationSid -> 200
+  POST /v2/Services/{ServiceSid}/Verifications/{Sid}  Status=canceled|approved -> 200
+  GET  /v2/Services/{ServiceSid}/Verifications/{Sid}  -> 200
+
+Control (plain HTTP on 127.0.0.1):
+  GET  /outbox  /requests  /stats
+  POST /reset  /faults  /clock  /listen
+
+Behaviour decisions (where the public contract leaves room):
+  * Expiry is measured from the creation of a verification (the first send);
+    resends do not extend it.  An expired verification answers 404 20404.
+  * Sends are counted per To over a sliding window equal to the expiry
+    window.  Five sends are allowed; the sixth within the window is refused
+    with 429 60203 and is not counted.
+  * Check attempts: a verification accepts at most 5 checks.  Each wrong code
+    answers 200 "pending" and counts.  When 5 checks have been counted, the
+    next check (right or wrong code) answers 429 60202 and the verification
+    becomes "max_attempts_reached"; from then on it is not found (404 20404),
+    matching the "max checks reached" row of the 20404 error.
+  * A verification that is approved (by check or by update), canceled,
+    expired or max_attempts_reached is gone: checks, fetches and updates
+    answer 404 20404.  A new create for the same To starts a new
+    verification with a new code.
+  * Validation failures (400) do not count as sends or checks.
+  * Times in resources are ISO 8601 UTC on the emulator clock (real time plus
+    the offset set through POST /clock).  Outbox "time" is the emulator clock
+    as an epoch float; request-log "time" is the real wall clock.
+"""
+
+import argparse
+import base64
+import binascii
+import hmac
+import http.server
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import socketserver
+import ssl
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+SID_ACCOUNT_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
+SID_KEY_RE = re.compile(r"^SK[0-9a-fA-F]{32}$")
+SID_SERVICE_RE = re.compile(r"^VA[0-9a-fA-F]{32}$")
+SID_VERIFICATION_RE = re.compile(r"^VE[0-9a-fA-F]{32}$")
+E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+CHANNELS = ("sms", "call", "whatsapp", "email", "sna", "auto")
+MAX_SENDS = 5
+MAX_CHECKS = 5
+MAX_BODY = 1 << 20
+
+PUBLIC_BASE = "https://verify.twilio.com"
+
+ROUTE_CREATE = re.compile(r"^/v2/Services/([^/]+)/Verifications/?$")
+ROUTE_CHECK = re.compile(r"^/v2/Services/([^/]+)/VerificationCheck/?$")
+ROUTE_ONE = re.compile(r"^/v2/Services/([^/]+)/Verifications/([^/]+)/?$")
+
+DEFAULT_MESSAGES = {
+    20001: "Invalid parameter",
+    20003: "Authenticate",
+    20004: "Method not allowed",
+    20404: "The requested resource was not found",
+    20429: "Too Many Requests",
+    20500: "Internal Server Error",
+    20502: "Bad Gateway",
+    20503: "Service Unavailable",
+    20504: "Gateway Timeout",
+    60200: "Invalid parameter",
+    60202: "Max check attempts reached",
+    60203: "Max send attempts reached",
+    60205: "SMS is not supported by landline phone number",
+    60410: "Verification delivery attempt blocked",
+    60605: "Verification delivery attempt blocked by geo permissions",
+}
+
+DEFAULT_CODE_FOR_STATUS = {
+    400: 60200,
+    401: 20003,
+    403: 20403,
+    404: 20404,
+    405: 20004,
+    429: 20429,
+    500: 20500,
+    502: 20502,
+    503: 20503,
+    504: 20504,
+}
+
+FAULT_KINDS = (
+    "status", "twilio_error", "rate_limit", "hang", "close", "malformed_json",
+    "truncated", "oversized", "wrong_content_type", "redirect", "json",
+)
+
+
+def hexsid(prefix):
+    return prefix + secrets.token_hex(16)
+
+
+def iso(ts):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def twilio_error(http_status, code, message=None, headers=None):
+    if message is None:
+        message = DEFAULT_MESSAGES.get(code, http.server.BaseHTTPRequestHandler
+                                       .responses.get(http_status, ("Error",))[0])
+    body = {
+        "code": int(code),
+        "message": message,
+        "more_info": "https://www.twilio.com/docs/errors/%d" % int(code),
+        "status": int(http_status),
+    }
+    return Response(http_status, body, headers)
+
+
+class Response:
+    """An API response: status, JSON-able body, extra headers."""
+
+    def __init__(self, status, body, headers=None):
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+
+    def encode(self):
+        return json.dumps(self.body).encode("utf-8")
+
+
+class BadRequest(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+class Verification:
+    def __init__(self, sid, to, channel, code, now):
+        self.sid = sid
+        self.to = to
+        self.channel = channel
+        self.code = code
+        self.status = "pending"
+        self.created = now
+        self.updated = now
+        self.attempts = []
+        self.checks = 0
+
+
+class State:
+    """All mutable emulator state, guarded by one lock."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.lock = threading.RLock()
+        self.clock_offset = 0.0
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.verifications = {}   # sid -> Verification
+            self.active = {}          # to -> sid of the pending verification
+            self.sends = {}           # to -> [emulator times of sends]
+            self.outbox = []
+            self.requests = []
+            self.faults = []
+            self.latency_ms = 0
+            self.connections = 0
+            self.tls_handshakes = 0
+            self.request_count = 0
+            self.clock_offset = 0.0
+
+    def now(self):
+        return time.time() + self.clock_offset
+
+    # -- faults -------------------------------------------------------------
+
+    def take_fault(self, path):
+        """Returns the first fault matching path (consuming one use), or None."""
+        with self.lock:
+            for f in self.faults:
+                match = f.get("match")
+                if match and match not in path:
+                    continue
+                count = f.get("count")
+                if count is not None:
+                    if count <= 0:
+                        continue
+                    f["count"] = count - 1
+                return dict(f)
+        return None
+
+    # -- verification helpers ----------------------------------------------
+
+    def _expire(self, v, now):
+        if v.status == "pending" and now >= v.created + self.cfg.expiry_seconds:
+            v.status = "expired"
+            v.updated = now
+        if v.status != "pending" and self.active.get(v.to) == v.sid:
+            del self.active[v.to]
+
+    def _live(self, sid, now):
+        v = self.verifications.get(sid)
+        if v is None:
+            return None
+        self._expire(v, now)
+        return v if v.status == "pending" else None
+
+    def resource(self, v, status=None):
+        cfg = self.cfg
+        return {
+            "sid": v.sid,
+            "service_sid": cfg.service_sid,
+            "account_sid": cfg.account_sid,
+            "to": v.to,
+            "channel": v.channel,
+            "status": status or v.status,
+            "valid": (status or v.status) == "approved",
+            "lookup": {},
+            "amount": None,
+            "payee": None,
+            "send_code_attempts": [dict(a) for a in v.attempts],
+            "date_created": iso(v.created),
+            "date_updated": iso(v.updated),
+            "sna": None,
+            "url": "%s/v2/Services/%s/Verifications/%s" % (PUBLIC_BASE, cfg.service_sid, v.sid),
+        }
+
+    def check_resource(self, v):
+        cfg = self.cfg
+        return {
+            "sid": v.sid,
+            "service_sid": cfg.service_sid,
+            "account_sid": cfg.account_sid,
+            "to": v.to,
+            "channel": v.channel,
+            "status": v.status,
+            "valid": v.status == "approved",
+            "amount": None,
+            "payee": None,
+            "date_created": iso(v.created),
+            "date_updated": iso(v.updated),
+            "sna_attempts_error_codes": [],
+        }
+
+    # -- operations --------------------------------------------------------
+
+    def create(self, form):
+        to = form.get("To")
+        channel = form.get("Channel")
+        if to is None or to == "":
+            raise BadRequest("Missing required parameter To in the post body")
+        if channel is None or channel == "":
+            raise BadRequest("Missing required parameter Channel in the post body")
+        if channel not in CHANNELS:
+            raise BadRequest("Invalid parameter `Channel`: %s" % channel)
+        if channel == "email":
+            if not EMAIL_RE.match(to):
+                raise BadRequest("Invalid parameter `To`: %s" % to)
+        elif not E164_RE.match(to):
+            raise BadRequest("Invalid parameter `To`: %s" % to)
+        if channel == "auto":
+            channel = "sms"
+        with self.lock:
+            now = self.now()
+            window = self.cfg.expiry_seconds
+            sends = [t for t in self.sends.get(to, []) if t > now - window]
+            if len(sends) >= MAX_SENDS:
+                self.sends[to] = sends
+                return twilio_error(429, 60203, "Max send attempts reached")
+            sends.append(now)
+            self.sends[to] = sends
+            v = None
+            sid = self.active.get(to)
+            if sid is not None:
+                v = self._live(sid, now)
+            if v is None:
+                code = "".join(secrets.choice("0123456789")
+                               for _ in range(self.cfg.code_length))
+                v = Verification(hexsid("VE"), to, channel, code, now)
+                self.verifications[v.sid] = v
+                self.active[to] = v.sid
+            v.channel = channel
+            v.updated = now
+            v.attempts.append({
+                "attempt_sid": hexsid("VL"),
+                "channel": channel.upper() if channel in ("sms", "call", "email") else channel,
+                "time": iso(now),
+            })
+            self.outbox.append({
+                "to": to,
+                "body": "Your verification code is: %s" % v.code,
+                "code": v.code,
+                "verification_sid": v.sid,
+                "channel": channel,
+                "time": now,
+            })
+            return Response(201, self.resource(v))
+
+    def check(self, form):
+        code = form.get("Code")
+        to = form.get("To")
+        vsid = form.get("VerificationSid")
+        if code is None or code == "":
+            raise BadRequest("Missing required parameter Code in the post body")
+        if not 4 <= len(code) <= 10:
+            raise BadRequest("Invalid parameter `Code`: must be 4 to 10 characters")
+        if (to is None) == (vsid is None):
+            raise BadRequest("Either a `To` or `VerificationSid` must be specified, but not both")
+        if to is not None and not (E164_RE.match(to) or EMAIL_RE.match(to)):
+            raise BadRequest("Invalid parameter `To`: %s" % to)
+        if vsid is not None and not SID_VERIFICATION_RE.match(vsid):
+            raise BadRequest("Invalid parameter `VerificationSid`: %s" % vsid)
+        with self.lock:
+            now = self.now()
+            if vsid is None:
+                vsid = self.active.get(to)
+            v = self._live(vsid, now) if vsid else None
+            if v is None:
+                return twilio_error(404, 20404)
+            if v.checks >= MAX_CHECKS:
+                v.status = "max_attempts_reached"
+                v.updated = now
+                self._expire(v, now)
+                return twilio_error(429, 60202, "Max check attempts reached")
+            v.checks += 1
+            if hmac.compare_digest(code.encode("utf-8"), v.code.encode("utf-8")):
+                v.status = "approved"
+                v.updated = now
+                body = self.check_resource(v)
+                self._expire(v, now)
+                return Response(200, body)
+            v.updated = now
+            return Response(200, self.check_resource(v))
+
+    def update(self, sid, form):
+        status = form.get("Status")
+        if status is None or status == "":
+            raise BadRequest("Missing required parameter Status in the post body")
+        if status not in ("canceled", "approved"):
+            raise BadRequest("Invalid parameter `Status`: %s" % status)
+        with self.lock:
+            now = self.now()
+            v = self._live(sid, now)
+            if v is None:
+                return twilio_error(404, 20404)
+            v.status = status
+            v.updated = now
+            body = self.resource(v)
+            self._expire(v, now)
+            return Response(200, body)
+
+    def fetch(self, sid):
+        with self.lock:
+            v = self._live(sid, self.now())
+            if v is None:
+                return twilio_error(404, 20404)
+            return Response(200, self.resource(v))
+
+
+class Config:
+    pass
+
+
+def parse_form(content_type, body):
+    """Returns a dict of single values, or raises BadRequest."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise BadRequest("Content-Type must be application/x-www-form-urlencoded")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("Request body is not valid UTF-8")
+    try:
+        parsed = urllib.parse.parse_qs(text, keep_blank_values=True,
+                                       strict_parsing=False, errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Malformed request body")
+    form = {}
+    for k, vals in parsed.items():
+        if len(vals) != 1:
+            raise BadRequest("Invalid parameter `%s`: repeated" % k)
+        form[k] = vals[0]
+    return form
+
+
+def loose_form(body):
+    """Best-effort single-valued form for the request log."""
+    try:
+        parsed = urllib.parse.parse_qs(body.decode("utf-8", "replace"),
+                                       keep_blank_values=True)
+    except ValueError:
+        return {}
+    return {k: v[0] for k, v in parsed.items()}
+
+
+class Emulator:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.state = State(cfg)
+        self.stop_event = threading.Event()
+        self.listen_lock = threading.Lock()
+        self.api_server = None
+        self.api_thread = None
+        self.api_port = cfg.port
+        self.control_server = None
+        self.control_thread = None
+        self.log_lock = threading.Lock()
+        if cfg.log_file:
+            self.log_fp = open(cfg.log_file, "a", buffering=1, encoding="utf-8")
+        else:
+            self.log_fp = sys.stderr
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(cfg.cert, cfg.key)
+        try:
+            ctx.set_alpn_protocols(["http/1.1"])
+        except NotImplementedError:
+            pass
+        self.ssl_context = ctx
+
+    def log(self, line):
+        with self.log_lock:
+            try:
+                self.log_fp.write("%s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), line))
+                self.log_fp.flush()
+            except (OSError, ValueError):
+                pass
+
+    # -- API listener --------------------------------------------------------
+
+    def open_api(self):
+        with self.listen_lock:
+            if self.api_server is not None:
+                return
+            srv = ApiServer((self.cfg.host, self.api_port), ApiHandler, self)
+            self.api_port = srv.server_address[1]
+            self.api_server = srv
+            self.api_thread = threading.Thread(target=srv.serve_forever,
+                                               kwargs={"poll_interval": 0.2},
+                                               name="api", daemon=True)
+            self.api_thread.start()
+
+    def close_api(self):
+        with self.listen_lock:
+            srv = self.api_server
+            if srv is None:
+                return
+            self.api_server = None
+            srv.shutdown()
+            srv.server_close()
+            self.api_thread.join(5)
+            self.api_thread = None
+
+    def start(self):
+        self.open_api()
+        self.control_server = ControlServer(("127.0.0.1", self.cfg.control_port),
+                                            ControlHandler, self)
+        self.control_thread = threading.Thread(target=self.control_server.serve_forever,
+                                               kwargs={"poll_interval": 0.2},
+                                               name="control", daemon=True)
+        self.control_thread.start()
+        self.log("listening api=https://%s:%d control=http://127.0.0.1:%d"
+                 % (self.cfg.host, self.api_port, self.control_server.server_address[1]))
+        if self.cfg.ready_file:
+            info = {"port": self.api_port,
+                    "control_port": self.control_server.server_address[1],
+                    "pid": os.getpid()}
+            d = os.path.dirname(os.path.abspath(self.cfg.ready_file))
+            fd, tmp = tempfile.mkstemp(prefix=".ready.", dir=d)
+            with os.fdopen(fd, "w") as fp:
+                json.dump(info, fp)
+            os.replace(tmp, self.cfg.ready_file)
+
+    def shutdown(self):
+        self.stop_event.set()
+        self.close_api()
+        if self.control_server is not None:
+            self.control_server.shutdown()
+            self.control_server.server_close()
+        self.log("stopped")
+
+    # -- API dispatch ------------------------------------------------------------
+
+    def authenticate(self, header):
+        """Returns (ok, user)."""
+        cfg = self.cfg
+        if not header:
+            return False, None
+        parts = header.split(None, 1)
+        if len(parts) != 2 or parts[0].lower() != "basic":
+            return False, None
+        try:
+            raw = base64.b64decode(parts[1].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            return False, None
+        user, sep, password = raw.partition(":")
+        if not sep:
+            return False, user
+        ok = False
+        if SID_ACCOUNT_RE.match(user) and hmac.compare_digest(user, cfg.account_sid):
+            ok = hmac.compare_digest(password.encode(), cfg.auth_token.encode())
+        elif (cfg.api_key_sid and SID_KEY_RE.match(user)
+              and hmac.compare_digest(user, cfg.api_key_sid)):
+            ok = hmac.compare_digest(password.encode(), cfg.api_key_secret.encode())
+        return ok, user
+
+    def dispatch(self, method, path, headers, body):
+        ok, _user = self.authenticate(headers.get("Authorization"))
+        if not ok:
+            return twilio_error(401, 20003, "Authenticate",
+                                {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        m_create = ROUTE_CREATE.match(path)
+        m_check = ROUTE_CHECK.match(path)
+        m_one = ROUTE_ONE.match(path)
+        m = m_create or m_check or m_one
+        if m is None:
+            return twilio_error(404, 20404)
+        service = m.group(1)
+        if not SID_SERVICE_RE.match(service) or service != self.cfg.service_sid:
+            return twilio_error(404, 20404)
+        if m_one and not SID_VERIFICATION_RE.match(m_one.group(2)):
+            return twilio_error(404, 20404)
+        allowed = ("GET", "POST") if m_one else ("POST",)
+        if method not in allowed:
+            return twilio_error(405, 20004, "Method not allowed",
+                                {"Allow": ", ".join(allowed)})
+        try:
+            if method == "GET":
+                return self.state.fetch(m_one.group(2))
+            form = parse_form(headers.get("Content-Type"), body)
+            if m_create:
+                return self.state.create(form)
+            if m_check:
+                return self.state.check(form)
+            return self.state.update(m_one.group(2), form)
+        except BadRequest as e:
+            return twilio_error(400, 60200, e.message)
+
+    def synthetic_success(self, method, path, form):
+        """A success-shaped body for faults that fake a response."""
+        now = self.state.now()
+        v = Verification(hexsid("VE"), form.get("To") or "+15005550006",
+                         form.get("Channel") or "sms", "000000", now)
+        v.attempts.append({"attempt_sid": hexsid("VL"), "channel": "SMS", "time": iso(now)})
+        if ROUTE_CHECK.match(path):
+            v.status = "approved"
+            return Response(200, self.state.check_resource(v))
+        if ROUTE_CREATE.match(path):
+            return Response(201, self.state.resource(v))
+        m = ROUTE_ONE.match(path)
+        if m and method == "POST":
+            v.sid = m.group(2)
+            v.status = form.get("Status") or "canceled"
+            return Response(200, self.state.resource(v))
+        if m:
+            v.sid = m.group(2)
+        return Response(200, self.state.resource(v))
+
+
+class ApiServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, addr, handler, emu):
+        self.emu = emu
+        if ":" in addr[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(addr, handler)
+
+    def server_bind(self):
+        # Skip the reverse name lookup done by HTTPServer.server_bind.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = self.server_address[0]
+        self.server_port = self.server_address[1]
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        with self.emu.state.lock:
+            self.emu.state.connections += 1
+        # The handshake runs in the handler thread so a slow client cannot
+        # stall the accept loop.
+        tls = self.emu.ssl_context.wrap_socket(sock, server_side=True,
+                                               do_handshake_on_connect=False)
+        return tls, addr
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        self.emu.log("connection error from %s: %r" % (client_address[0], exc))
+
+
+class ApiHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = 120
+    server_version = "verify-emulator"
+
+    def version_string(self):
+        return self.server_version
+
+    def setup(self):
+        self.handshake_ok = False
+        self.request.settimeout(self.timeout)
+        try:
+            self.request.do_handshake()
+            self.handshake_ok = True
+            with self.server.emu.state.lock:
+                self.server.emu.state.tls_handshakes += 1
+        except (ssl.SSLError, OSError) as e:
+            self.server.emu.log("tls handshake failed from %s: %s"
+                                % (self.client_address[0], e))
+        super().setup()
+
+    def handle(self):
+        if not self.handshake_ok:
+            self.close_connection = True
+            return
+        try:
+            super().handle()
+        except (ssl.SSLError, ConnectionError, TimeoutError) as e:
+            self.close_connection = True
+            self.server.emu.log("connection dropped from %s: %r"
+                                % (self.client_address[0], e))
+
+    def finish(self):
+        try:
+            super().finish()
+        except (OSError, ssl.SSLError):
+            pass
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_GET(self):
+        self.serve()
+
+    def do_POST(self):
+        self.serve()
+
+    def do_PUT(self):
+        self.serve()
+
+    def do_DELETE(self):
+        self.serve()
+
+    def do_PATCH(self):
+        self.serve()
+
+    def read_body(self):
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            chunks = []
+            total = 0
+            while True:
+                line = self.rfile.readline(1024)
+                if not line:
+                    raise ConnectionError("eof in chunked body")
+                size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while True:
+                        trailer = self.rfile.readline(8192)
+                        if trailer in (b"\r\n", b"\n", b""):
+                            break
+                    break
+                total += size
+                if total > MAX_BODY:
+                    raise ValueError("body too large")
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(8)
+            return b"".join(chunks)
+        length = self.headers.get("Content-Length")
+        if not length:
+            return b""
+        n = int(length)
+        if n < 0 or n > MAX_BODY:
+            raise ValueError("bad Content-Length")
+        data = self.rfile.read(n)
+        if len(data) != n:
+            raise ConnectionError("short body")
+        return data
+
+    def serve(self):
+        emu = self.server.emu
+        state = emu.state
+        raw_path = self.path
+        path = urllib.parse.urlsplit(raw_path).path
+        content_type = self.headers.get("Content-Type")
+        _ok, auth_user = emu.authenticate(self.headers.get("Authorization"))
+        try:
+            body = self.read_body()
+        except (ValueError, ConnectionError):
+            self.close_connection = True
+            resp = twilio_error(400, 60200, "Malformed request body")
+            self.finish_response(resp, raw_path, {}, auth_user, content_type)
+            return
+        with state.lock:
+            state.request_count += 1
+        form = loose_form(body) if self.command != "GET" else {}
+
+        fault = state.take_fault(path)
+        if fault is None:
+            resp = emu.dispatch(self.command, path, self.headers, body)
+            self.finish_response(resp, raw_path, form, auth_user, content_type)
+            return
+
+        real = None
+        if fault.get("process"):
+            real = emu.dispatch(self.command, path, self.headers, body)
+        self.apply_fault(fault, real, raw_path, path, form, auth_user, content_type)
+
+    # -- responses ----------------------------------------------------------------
+
+    def record(self, raw_path, form, auth_user, content_type, status, fault=None):
+        state = self.server.emu.state
+        entry = {
+            "method": self.command,
+            "path": raw_path,
+            "form": form,
+            "auth_user": auth_user,
+            "content_type": content_type,
+            "status": status,
+            "time": time.time(),
+        }
+        if fault:
+            entry["fault"] = fault
+        with state.lock:
+            state.requests.append(entry)
+        self.server.emu.log("%s %s %s%s" % (self.command, raw_path,
+                                            status if status is not None else "-",
+                                            " fault=" + fault if fault else ""))
+
+    def delay(self):
+        ms = self.server.emu.state.latency_ms
+        if ms:
+            self.server.emu.stop_event.wait(ms / 1000.0)
+
+    def send_raw(self, status, body, content_type="application/json; charset=utf-8",
+                 headers=None, content_length=None):
+        self.send_response(status)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        self.send_header("Twilio-Request-Id", hexsid("RQ"))
+        self.send_header("Content-Length", str(len(body) if content_length is None
+                                               else content_length))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def finish_response(self, resp, raw_path, form, auth_user, content_type, fault=None):
+        self.record(raw_path, form, auth_user, content_type, resp.status, fault)
+        self.delay()
+        self.send_raw(resp.status, resp.encode(), headers=resp.headers)
+
+    def apply_fault(self, fault, real, raw_path, path, form, auth_user, content_type):
+        emu = self.server.emu
+        kind = fault.get("kind")
+
+        def ok_response():
+            if real is not None and 200 <= real.status < 300:
+                return real
+            return emu.synthetic_success(self.command, path, form)
+
+        if kind == "status":
+            st = int(fault.get("http_status", 500))
+            code = int(fault.get("code", DEFAULT_CODE_FOR_STATUS.get(st, 20000 + st)))
+            resp = twilio_error(st, code, fault.get("message"))
+        elif kind == "twilio_error":
+            st = int(fault.get("http_status", 400))
+            code = int(fault.get("code", DEFAULT_CODE_FOR_STATUS.get(st, 20000 + st)))
+            resp = twilio_error(st, code, fault.get("message"))
+        elif kind == "rate_limit":
+            resp = twilio_error(429, 20429, "Too Many Requests",
+                                {"Retry-After": str(fault.get("retry_after", 1))})
+        elif kind == "json":
+            resp = Response(int(fault.get("http_status", 200)), fault.get("body", {}))
+        elif kind in ("hang", "close"):
+            self.record(raw_path, form, auth_user, content_type, None, kind)
+            if kind == "hang":
+                emu.stop_event.wait(float(fault.get("seconds", 30)))
+            self.close_connection = True
+            self.drop()
+            return
+        elif kind == "malformed_json":
+            st = 201 if ROUTE_CREATE.match(path) else 200
+            self.record(raw_path, form, auth_user, content_type, st, kind)
+            self.delay()
+            self.send_raw(st, b'{"status": "approved", ', "application/json")
+            return
+        elif kind == "truncated":
+            resp = ok_response()
+            full = resp.encode()
+            self.record(raw_path, form, auth_user, content_type, resp.status, kind)
+            self.delay()
+            self.close_connection = True
+            self.send_raw(resp.status, full[: len(full) // 2],
+                          content_length=len(full) + 64)
+            self.drop()
+            return
+        elif kind == "oversized":
+            resp = ok_response()
+            size = int(fault.get("bytes", 1 << 20))
+            body = dict(resp.body)
+            body["padding"] = ""
+            base = len(json.dumps(body).encode())
+            body["padding"] = "x" * max(0, size - base)
+            resp = Response(resp.status, body)
+        elif kind == "wrong_content_type":
+            resp = ok_response()
+            self.record(raw_path, form, auth_user, content_type, resp.status, kind)
+            self.delay()
+            self.send_raw(resp.status, resp.encode(), "text/html")
+            return
+        elif kind == "redirect":
+            loc = fault.get("location", "https://127.0.0.1:1/elsewhere")
+            self.record(raw_path, form, auth_user, content_type, 302, kind)
+            self.delay()
+            self.send_raw(302, b"", None, {"Location": loc})
+            return
+        else:
+            resp = twilio_error(500, 20500, "Unknown fault kind")
+        self.finish_response(resp, raw_path, form, auth_user, content_type, kind)
+
+    def drop(self):
+        """Closes the connection without a TLS close_notify."""
+        try:
+            self.wfile.flush()
+        except OSError:
+            pass
+        try:
+            self.request.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class ControlServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, handler, emu):
+        self.emu = emu
+        super().__init__(addr, handler)
+
+    def server_bind(self):
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = self.server_address[0]
+        self.server_port = self.server_address[1]
+
+
+class ControlHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = 60
+    server_version = "verify-emulator-control"
+
+    def version_string(self):
+        return self.server_version
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def reply(self, status, obj):
+        body = json.dumps(obj).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def read_json(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n > 0 else b""
+        if not raw.strip():
+            return {}
+        obj = json.loads(raw.decode("utf-8"))
+        if not isinstance(obj, dict):
+            raise ValueError("expected a JSON object")
+        return obj
+
+    def do_GET(self):
+        emu = self.server.emu
+        st = emu.state
+        path = urllib.parse.urlsplit(self.path).path
+        obj = None
+        with st.lock:
+            if path == "/outbox":
+                obj = list(st.outbox)
+            elif path == "/requests":
+                obj = list(st.requests)
+            elif path == "/stats":
+                obj = {"connections": st.connections,
+                       "tls_handshakes": st.tls_handshakes,
+                       "requests": st.request_count}
+            elif path == "/faults":
+                obj = {"faults": [dict(f) for f in st.faults], "latency_ms": st.latency_ms}
+            elif path == "/health":
+                obj = {"ok": True, "port": emu.api_port,
+                       "listening": emu.api_server is not None}
+        if obj is not None:
+            return self.reply(200, obj)
+        self.reply(404, {"error": "not found"})
+
+    def do_POST(self):
+        emu = self.server.emu
+        st = emu.state
+        path = urllib.parse.urlsplit(self.path).path
+        try:
+            req = self.read_json()
+        except (ValueError, UnicodeDecodeError) as e:
+            return self.reply(400, {"error": "bad JSON: %s" % e})
+        if path == "/reset":
+            st.reset()
+            return self.reply(200, {"ok": True})
+        if path == "/faults":
+            faults = req.get("faults", [])
+            if not isinstance(faults, list):
+                return self.reply(400, {"error": "faults must be a list"})
+            for f in faults:
+                if not isinstance(f, dict) or f.get("kind") not in FAULT_KINDS:
+                    return self.reply(400, {"error": "bad fault: %r" % (f,)})
+                if "count" in f and not isinstance(f["count"], int):
+                    return self.reply(400, {"error": "count must be an int"})
+            with st.lock:
+                st.faults = [dict(f) for f in faults]
+                st.latency_ms = int(req.get("latency_ms") or 0)
+            return self.reply(200, {"ok": True})
+        if path == "/clock":
+            try:
+                adv = float(req.get("advance_seconds", 0))
+            except (TypeError, ValueError):
+                return self.reply(400, {"error": "advance_seconds must be a number"})
+            with st.lock:
+                st.clock_offset += adv
+                now = st.now()
+            return self.reply(200, {"ok": True, "now": now, "offset": st.clock_offset})
+        if path == "/listen":
+            try:
+                if req.get("refuse"):
+                    emu.close_api()
+                else:
+                    emu.open_api()
+            except OSError as e:
+                return self.reply(500, {"error": str(e)})
+            return self.reply(200, {"ok": True, "listening": emu.api_server is not None,
+                                    "port": emu.api_port})
+        self.reply(404, {"error": "not found"})
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Twilio Verify v2 emulator for tests")
+    p.add_argument("--cert", required=True, help="server certificate (PEM)")
+    p.add_argument("--key", required=True, help="server private key (PEM)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--control-port", type=int, default=0)
+    p.add_argument("--account-sid", required=True)
+    p.add_argument("--auth-token", required=True)
+    p.add_argument("--api-key-sid")
+    p.add_argument("--api-key-secret")
+    p.add_argument("--service-sid", required=True)
+    p.add_argument("--expiry-seconds", type=float, default=600)
+    p.add_argument("--code-length", type=int, default=6)
+    p.add_argument("--ready-file")
+    p.add_argument("--log-file")
+    a = p.parse_args(argv)
+    if not SID_ACCOUNT_RE.match(a.account_sid):
+        p.error("--account-sid must match ^AC[0-9a-fA-F]{32}$")
+    if not SID_SERVICE_RE.match(a.service_sid):
+        p.error("--service-sid must match ^VA[0-9a-fA-F]{32}$")
+    if (a.api_key_sid is None) != (a.api_key_secret is None):
+        p.error("--api-key-sid and --api-key-secret go together")
+    if a.api_key_sid is not None and not SID_KEY_RE.match(a.api_key_sid):
+        p.error("--api-key-sid must match ^SK[0-9a-fA-F]{32}$")
+    if not 4 <= a.code_length <= 10:
+        p.error("--code-length must be 4..10")
+    if a.expiry_seconds <= 0:
+        p.error("--expiry-seconds must be positive")
+    return a
+
+
+def main(argv=None):
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    cfg = Config()
+    for k, v in vars(a).items():
+        setattr(cfg, k, v)
+    emu = Emulator(cfg)
+
+    stop = threading.Event()
+
+    def on_signal(_signum, _frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    emu.start()
+    while not stop.wait(0.5):
+        pass
+    emu.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
