@@ -312,6 +312,12 @@ class State:
                 "channel": channel,
                 "time": now,
             })
+            if getattr(self.cfg, "print_sms", False):
+                # Shown before the response goes out, so that a person
+                # running the demo sees the "SMS" before the prompt.
+                sys.stdout.write("\n    [%s to %s] Your verification code is: %s\n\n"
+                                 % (channel.upper(), to, v.code))
+                sys.stdout.flush()
             return Response(201, self.resource(v))
 
     def check(self, form):
@@ -984,6 +990,8 @@ def parse_args(argv):
     p.add_argument("--code-length", type=int, default=6)
     p.add_argument("--ready-file")
     p.add_argument("--log-file")
+    p.add_argument("--print-sms", action="store_true",
+                   help="print every message of the outbox on stdout (demo)")
     a = p.parse_args(argv)
     if not SID_ACCOUNT_RE.match(a.account_sid):
         p.error("--account-sid must match ^AC[0-9a-fA-F]{32}$")

@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""Runs the README's main-job command (scripts/demo) the way a person does:
+reads the "SMS" the emulator prints, types the code at the prompt, and
+checks the login succeeds; then types wrong codes and checks it fails.
+
+Usage: test_demo.py SOURCE_DIR BUILD_DIR
+"""
+
+import os
+import re
+import sys
+
+import pexpect
+
+results = {"passed": 0, "failed": 0}
+
+
+def check(name, ok, detail=""):
+    results["passed" if ok else "failed"] += 1
+    print("%s %s%s" % ("PASS" if ok else "FAIL", name,
+                       "" if ok else ":\n" + detail), flush=True)
+
+
+def run_demo(source, build, answers):
+    env = dict(os.environ, PTV_DEMO_NO_BUILD="1", PTV_BUILD_DIR=build)
+    child = pexpect.spawn(os.path.join(source, "scripts", "demo"), env=env,
+                          cwd=source, encoding="utf-8", timeout=30)
+    out = []
+    try:
+        child.expect(r"Your verification code is: (\d+)")
+        code = child.match.group(1)
+        out.append(child.before + child.after)
+        for answer in answers:
+            child.expect(r"SMS code sent to \+1\*\*\*\*\*\*4567: ")
+            out.append(child.before + child.after)
+            child.sendline(code if answer == "right" else
+                           ("000000" if code != "000000" else "000001"))
+        child.expect(pexpect.EOF)
+        out.append(child.before)
+    except pexpect.ExceptionPexpect as e:
+        out.append("\n[%s]\n%s" % (type(e).__name__, child.before))
+    finally:
+        child.close(force=True)
+    return child.exitstatus, "".join(out)
+
+
+def main():
+    source, build = sys.argv[1], sys.argv[2]
+    status, out = run_demo(source, build, ["right"])
+    check("demo: right code is accepted", status == 0 and
+          "successfully authenticated" in out, out)
+    check("demo: the emulator's log shows create and check",
+          re.search(r"POST /v2/Services/VA\w+/Verifications 201", out) and
+          re.search(r"POST /v2/Services/VA\w+/VerificationCheck 200", out),
+          out)
+    status, out = run_demo(source, build, ["wrong", "wrong", "wrong"])
+    check("demo: wrong codes are refused", status not in (0, None) and
+          "Authentication failure" in out and "Wrong code" in out, out)
+    leftovers = [d for d in os.listdir("/tmp") if d.startswith("ptv-demo.")]
+    check("demo: its temporary directory is removed", not leftovers,
+          str(leftovers))
+    print("%d passed, %d failed" % (results["passed"], results["failed"]))
+    return 0 if results["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
