@@ -192,6 +192,7 @@ struct Case {
   const char* service = "ptv";
   Settings config;           // overrides of base_settings(); "" removes
   const char* raw_config = nullptr;  // replaces the whole file when set
+  bool shipped_template = false;     // the file is conf/'s template
   mode_t mode = 0600;
   bool symlink_config = false;
   std::vector<Answer> answers;
@@ -413,6 +414,10 @@ const std::vector<Case>& cases() {
                  .raw_config = "twilio = {\n  account_sid = ;\n};\n",
                  .expected = PAM_SERVICE_ERR, .first_prompt = nullptr,
                  .log_contains = "ptv.conf:2: parse error"});
+    v.push_back({.name = "shipped_template_refused_until_edited",
+                 .shipped_template = true, .expected = PAM_SERVICE_ERR,
+                 .first_prompt = nullptr, .sends = 0,
+                 .log_contains = "placeholder"});
     v.push_back({.name = "config_group_readable_refused", .mode = 0640,
                  .expected = PAM_SERVICE_ERR, .first_prompt = nullptr,
                  .sends = 0, .log_contains = "chmod 600"});
@@ -452,7 +457,9 @@ void run_case(void** state) {
   assert_true(g_em->refuse(false));
 
   // The configuration file for this case.
-  if (c.raw_config != nullptr) {
+  if (c.shipped_template) {
+    write_config(read_all(PTV_TEMPLATE), c.mode);
+  } else if (c.raw_config != nullptr) {
     write_config(c.raw_config, c.mode);
   } else {
     Settings overrides = c.config;
