@@ -40,7 +40,7 @@ const char* user_message(VerifyError e) {
       return "A code cannot be sent to your phone number. Contact your "
              "administrator.";
     default:
-      return "The SMS code could not be verified.";
+      return "The code could not be verified.";
   }
 }
 
@@ -89,6 +89,13 @@ class Flow {
       transport_failure("starting the verification", started.transport);
       return;
     }
+    if (started.answer.error == VerifyError::NotFound) {
+      // Nothing exists yet that could have expired: the service is wrong.
+      finish(Outcome::ConfigError,
+             "starting the verification: Twilio knows no service " +
+                 cfg.service_sid + " (20404); check service_sid");
+      return;
+    }
     if (started.answer.error != VerifyError::None) {
       twilio_refusal("starting the verification", started.answer.error,
                      started.answer.twilio_code);
@@ -111,7 +118,15 @@ class Flow {
         return;
       }
       CodeCheck typed = check_typed_code(reply->view());
+      const bool is_password = typed.problem == CodeProblem::None &&
+                               r_.conversation.is_password(typed.code.view());
       reply->wipe();
+      if (is_password) {
+        // sshd's password method answers every prompt with the password;
+        // a password must never travel to Twilio as a code.
+        typed.code.wipe();
+        typed.problem = CodeProblem::IsPassword;
+      }
       const int left = cfg.max_attempts - attempt;
       const std::string left_note =
           std::to_string(left) + (left == 1 ? " attempt" : " attempts") +
@@ -135,6 +150,7 @@ class Flow {
         // After 20404 or 60202 the verification is gone: nothing to cancel.
         if (answer.error != VerifyError::NotFound &&
             answer.error != VerifyError::MaxChecks &&
+            answer.error != VerifyError::AuthFailed &&
             !is_unavailable(answer.error))
           cancel(client);
         return;
@@ -144,7 +160,7 @@ class Flow {
         return;
       }
       if (answer.status != CheckStatus::Pending) {
-        r_.conversation.show_error("The SMS code could not be verified.");
+        r_.conversation.show_error("The code could not be verified.");
         finish(Outcome::Denied, "verification is no longer pending");
         cancel(client);
         return;
@@ -189,7 +205,9 @@ class Flow {
 
   void twilio_refusal(const char* step, VerifyError e, int code) {
     std::string detail = std::string(step) + ": " + describe(e);
-    if (code != 0) detail += " [Twilio code " + std::to_string(code) + "]";
+    const std::string code_text = std::to_string(code);
+    if (code != 0 && detail.find(code_text) == std::string::npos)
+      detail += " [Twilio code " + code_text + "]";
     if (is_unavailable(e)) {
       unavailable(detail);
       return;

@@ -47,6 +47,8 @@ const char* describe(CodeProblem problem) {
       return "input shorter than 4 digits";
     case CodeProblem::TooLong:
       return "input longer than 10 digits";
+    case CodeProblem::IsPassword:
+      return "input equals the password given earlier in the stack";
   }
   return "invalid input";
 }

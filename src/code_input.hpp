@@ -10,7 +10,14 @@ namespace ptv {
 inline constexpr std::size_t kMinCodeLength = 4;
 inline constexpr std::size_t kMaxCodeLength = 10;
 
-enum class CodeProblem { None, Empty, NotDigits, TooShort, TooLong };
+enum class CodeProblem {
+  None,
+  Empty,
+  NotDigits,
+  TooShort,
+  TooLong,
+  IsPassword,  // the reply is the password given earlier in the stack
+};
 
 struct CodeCheck {
   CodeProblem problem = CodeProblem::Empty;

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <set>
@@ -21,7 +23,8 @@ using Result = std::expected<void, ConfigError>;
 
 class Reader {
  public:
-  explicit Reader(std::string_view name) : name_(name) {}
+  Reader(std::string_view name, std::string_view text)
+      : name_(name), text_(text) {}
 
   ConfigError error(const config_setting_t* s, std::string_view what) const {
     std::string where(name_);
@@ -58,6 +61,11 @@ class Reader {
     if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
       return std::unexpected(error(s, "must be a whole number"));
     const long long v = config_setting_get_int64(s);
+    // libconfig 1.5 silently truncates a literal without the L suffix to
+    // 32 bits; the number as written must be the number we got.
+    if (!literal_matches(s, v))
+      return std::unexpected(error(s, "must be between " + std::to_string(min) +
+                                          " and " + std::to_string(max)));
     if (v < min || v > max)
       return std::unexpected(error(s, "must be between " + std::to_string(min) +
                                           " and " + std::to_string(max)));
@@ -67,7 +75,53 @@ class Reader {
   std::string_view name() const { return name_; }
 
  private:
+  // Finds "name = literal" (or "name : literal") on the setting's line and
+  // compares the literal, parsed with overflow detection, to the value.
+  bool literal_matches(const config_setting_t* s, long long value) const {
+    const char* name = config_setting_name(s);
+    const int line = config_setting_source_line(s);
+    if (name == nullptr || line <= 0) return true;  // list element: no name
+    std::size_t start = 0;
+    for (int i = 1; i < line && start != std::string_view::npos; ++i) {
+      start = text_.find('\n', start);
+      if (start != std::string_view::npos) ++start;
+    }
+    if (start == std::string_view::npos) return false;
+    std::size_t end = text_.find('\n', start);
+    if (end == std::string_view::npos) end = text_.size();
+    const std::string line_text(text_.substr(start, end - start));
+    std::size_t pos = line_text.find(name);
+    while (pos != std::string::npos) {
+      const bool starts_word =
+          pos == 0 || !(std::isalnum(static_cast<unsigned char>(
+                            line_text[pos - 1])) ||
+                        line_text[pos - 1] == '_' || line_text[pos - 1] == '-' ||
+                        line_text[pos - 1] == '*');
+      if (!starts_word) {
+        pos = line_text.find(name, pos + 1);
+        continue;
+      }
+      std::size_t p = pos + std::strlen(name);
+      while (p < line_text.size() && (line_text[p] == ' ' || line_text[p] == '\t'))
+        ++p;
+      if (p < line_text.size() && (line_text[p] == '=' || line_text[p] == ':')) {
+        ++p;
+        while (p < line_text.size() &&
+               (line_text[p] == ' ' || line_text[p] == '\t'))
+          ++p;
+        errno = 0;
+        char* after = nullptr;
+        const long long written = std::strtoll(line_text.c_str() + p, &after, 0);
+        if (after == line_text.c_str() + p) return false;
+        return errno != ERANGE && written == value;
+      }
+      pos = line_text.find(name, pos + 1);
+    }
+    return false;  // not written on one line as name = number: refuse
+  }
+
   std::string_view name_;
+  std::string_view text_;
 };
 
 bool is_placeholder(std::string_view v) {
@@ -364,6 +418,23 @@ bool has_include_directive(std::string_view text) {
   return false;
 }
 
+// Wipes every string setting in the tree: secrets may sit anywhere in a
+// file with mistakes (a token under the wrong name, say).
+void wipe_strings(config_setting_t* s) {
+  if (s == nullptr) return;
+  const int type = config_setting_type(s);
+  if (type == CONFIG_TYPE_STRING) {
+    const char* v = config_setting_get_string(s);
+    if (v != nullptr) wipe_memory(const_cast<char*>(v), std::strlen(v));
+  } else if (type == CONFIG_TYPE_GROUP || type == CONFIG_TYPE_LIST ||
+             type == CONFIG_TYPE_ARRAY) {
+    const int n = config_setting_length(s);
+    for (int i = 0; i < n; ++i) wipe_strings(config_setting_get_elem(s, i));
+  }
+}
+
+void wipe_config_secrets(config_t* c) { wipe_strings(config_root_setting(c)); }
+
 }  // namespace
 
 bool is_sid(std::string_view value, std::string_view prefix) {
@@ -386,9 +457,21 @@ std::expected<Config, ConfigError> parse_config_text(std::string_view text,
     return std::unexpected(ConfigError{
         std::string(name) + ": @include is not supported (every setting "
                             "must be in this one protected file)"});
-  ConfigHandle cfg(new config_t);
+  // libconfig needs a NUL-terminated copy; it is wiped on every path.
+  Secret copy;
+  copy.reserve(text.size() + 1);
+  copy.append(text);
+  // libconfig keeps its own copies of the strings it parsed, secrets among
+  // them, and config_destroy frees them without wiping: the deleter below
+  // wipes them first, whatever path this function leaves by.
+  struct WipeSecretsFirst {
+    void operator()(config_t* c) const noexcept {
+      wipe_config_secrets(c);
+      free_config(c);
+    }
+  };
+  std::unique_ptr<config_t, WipeSecretsFirst> cfg(new config_t);
   config_init(cfg.get());
-  const std::string copy(text);  // libconfig needs a NUL-terminated string
   if (config_read_string(cfg.get(), copy.c_str()) != CONFIG_TRUE) {
     const char* what = config_error_text(cfg.get());
     return std::unexpected(ConfigError{
@@ -396,22 +479,9 @@ std::expected<Config, ConfigError> parse_config_text(std::string_view text,
         ": parse error: " + (what != nullptr ? what : "unknown")});
   }
   Config config;
-  const Reader reader(name);
+  const Reader reader(name, copy.view());
   if (auto ok = parse_root(reader, config_root_setting(cfg.get()), config); !ok)
     return std::unexpected(ok.error());
-  // libconfig keeps its own copies of the strings it parsed, secrets among
-  // them; config_destroy frees them without wiping, so wipe them first.
-  // (The copy of the text is wiped too.)
-  config_setting_t* twilio = config_lookup(cfg.get(), "twilio");
-  for (const char* key : {"auth_token", "api_key_secret"}) {
-    config_setting_t* s =
-        twilio != nullptr ? config_setting_get_member(twilio, key) : nullptr;
-    if (s != nullptr && config_setting_type(s) == CONFIG_TYPE_STRING) {
-      const char* v = config_setting_get_string(s);
-      if (v != nullptr) wipe_memory(const_cast<char*>(v), std::strlen(v));
-    }
-  }
-  wipe_memory(const_cast<char*>(copy.data()), copy.size());
   return config;
 }
 

@@ -37,8 +37,9 @@ struct Config {
   FailMode failmode = FailMode::Secure;
   NoPhone no_phone = NoPhone::Deny;
   int max_attempts = 3;
-  std::vector<PhoneSource> phone_sources{PhoneSource::Users,
-                                         PhoneSource::Gecos};
+  // GECOS is opt-in: users can edit it with chfn unless CHFN_RESTRICT
+  // forbids it.
+  std::vector<PhoneSource> phone_sources{PhoneSource::Users};
   int gecos_field = 3;
   std::vector<std::pair<std::string, std::string>> users;
 

@@ -62,7 +62,20 @@ std::expected<Secret, ConversationError> PamConversation::ask_hidden(
 }
 
 void PamConversation::show_error(std::string_view message) {
-  (void)converse(PAM_ERROR_MSG, message);
+  if (!silent_) (void)converse(PAM_ERROR_MSG, message);
+}
+
+bool PamConversation::is_password(std::string_view reply) {
+  const void* item = nullptr;
+  if (pam_get_item(pamh_, PAM_AUTHTOK, &item) != PAM_SUCCESS || item == nullptr)
+    return false;
+  const char* password = static_cast<const char*>(item);
+  const std::size_t n = std::strlen(password);
+  if (n != reply.size()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    diff |= static_cast<unsigned char>(password[i] ^ reply[i]);
+  return diff == 0;
 }
 
 }  // namespace ptv

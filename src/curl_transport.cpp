@@ -1,5 +1,6 @@
 #include "curl_transport.hpp"
 
+#include <stdlib.h>
 #include <strings.h>
 
 #include <cstring>
@@ -141,8 +142,27 @@ const char* describe(TransportErrorKind kind) {
   return "error";
 }
 
+// libcurl reads SSLKEYLOGFILE with getenv() when it first initialises its
+// TLS library, and would then write the session keys to that file. su and
+// sudo keep the calling user's environment, so the variable is hidden while
+// the module initialises libcurl (once per process; libcurl counts the
+// initialisations, so a host application that uses libcurl itself keeps
+// whatever it set up).
+void init_curl_without_keylog() {
+  static const bool done = [] {
+    const char* keylog = getenv("SSLKEYLOGFILE");
+    std::string saved = keylog != nullptr ? keylog : "";
+    if (keylog != nullptr) unsetenv("SSLKEYLOGFILE");
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (keylog != nullptr) setenv("SSLKEYLOGFILE", saved.c_str(), 1);
+    return true;
+  }();
+  (void)done;
+}
+
 std::expected<std::unique_ptr<CurlTransport>, TransportError>
 CurlTransport::create(const Config& config) {
+  init_curl_without_keylog();
   std::unique_ptr<CurlTransport> t(new CurlTransport());
   t->curl_.reset(curl_easy_init());
   CURL* c = t->curl_.get();
@@ -183,11 +203,17 @@ CurlTransport::create(const Config& config) {
   set(curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L));
   set(curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L));
   set(curl_easy_setopt(c, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2));
-  if (!config.ca_file.empty())
+  if (!config.ca_file.empty()) {
+    // ca_file replaces the system trust store: it is then the only anchor.
     set(curl_easy_setopt(c, CURLOPT_CAINFO, config.ca_file.c_str()));
-  // An empty string disables every proxy, including the environment's: a
-  // user running su must not be able to route us through their own proxy.
+    set(curl_easy_setopt(c, CURLOPT_CAPATH, nullptr));
+  }
+  // Proxy settings come from the config file only. An empty CURLOPT_PROXY
+  // disables the environment's http(s)_proxy, and an empty CURLOPT_NOPROXY
+  // overrides its no_proxy: a user running su must not be able to route
+  // the module through a proxy of theirs, or around the configured one.
   set(curl_easy_setopt(c, CURLOPT_PROXY, config.proxy.c_str()));
+  set(curl_easy_setopt(c, CURLOPT_NOPROXY, ""));
   set(curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L));
   set(curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, config.connect_timeout_ms));
   set(curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, config.timeout_ms));

@@ -21,7 +21,7 @@ namespace {
 // Usernames longer than this are refused before any lookup.
 constexpr std::size_t kMaxUserLength = 256;
 
-int authenticate(pam_handle_t* pamh, int argc, const char** argv) {
+int authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   const auto started = std::chrono::steady_clock::now();
   ptv::PamLogger log(pamh);
   ptv::AuthResult result;  // starts as a failure (InternalError)
@@ -43,11 +43,13 @@ int authenticate(pam_handle_t* pamh, int argc, const char** argv) {
   log.set_debug(options->debug);
 
   const char* user = nullptr;
-  if (pam_get_user(pamh, &user, nullptr) != PAM_SUCCESS || user == nullptr ||
-      user[0] == '\0') {
+  const int user_rc = pam_get_user(pamh, &user, nullptr);
+  if (user_rc != PAM_SUCCESS || user == nullptr || user[0] == '\0') {
     result.outcome = ptv::Outcome::InternalError;
     result.detail = "cannot get the user name";
-    return finish(std::move(result));
+    (void)finish(std::move(result));
+    // pam_get_user's own failure (a conversation error, say) is passed on.
+    return user_rc != PAM_SUCCESS ? user_rc : PAM_USER_UNKNOWN;
   }
   user_name = user;
   if (user_name.size() > kMaxUserLength) {
@@ -63,7 +65,7 @@ int authenticate(pam_handle_t* pamh, int argc, const char** argv) {
     return finish(std::move(result));
   }
 
-  ptv::PamConversation conversation(pamh);
+  ptv::PamConversation conversation(pamh, (flags & PAM_SILENT) != 0);
   const ptv::GecosReader read_gecos = ptv::read_gecos_from_passwd;
   const ptv::TransportFactory make_transport =
       [&config]() -> std::expected<std::unique_ptr<ptv::HttpTransport>,
@@ -79,10 +81,10 @@ int authenticate(pam_handle_t* pamh, int argc, const char** argv) {
 
 }  // namespace
 
-PTV_EXPORT int pam_sm_authenticate(pam_handle_t* pamh, int /*flags*/,
-                                   int argc, const char** argv) {
+PTV_EXPORT int pam_sm_authenticate(pam_handle_t* pamh, int flags, int argc,
+                                   const char** argv) {
   try {
-    return authenticate(pamh, argc, argv);
+    return authenticate(pamh, flags, argc, argv);
   } catch (const std::bad_alloc&) {
     pam_syslog(pamh, LOG_CRIT, "out of memory; denying");
     return PAM_BUF_ERR;

@@ -34,11 +34,14 @@ std::string normalise_phone(std::string_view raw) {
 
 std::string mask_phone(std::string_view e164) {
   if (!is_e164(e164)) return "(invalid)";
+  // The first digit and the last four (two for numbers shorter than ten
+  // digits, so that most of a short number stays hidden).
   const std::size_t digits = e164.size() - 1;
+  const std::size_t tail = digits >= 10 ? 4 : 2;
   std::string out = "+";
   out.push_back(e164[1]);
-  out.append(digits - 5, '*');
-  out.append(e164.substr(e164.size() - 4));
+  out.append(digits - 1 - tail, '*');
+  out.append(e164.substr(e164.size() - tail));
   return out;
 }
 

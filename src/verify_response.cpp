@@ -23,6 +23,8 @@ bool is_json(std::string_view content_type) {
 JsonHandle parse_object(std::string_view body) {
   JsonTokener tok(json_tokener_new_ex(16));
   if (!tok) return nullptr;
+  // Strict JSON only: no single quotes, trailing commas or leading zeros.
+  json_tokener_set_flags(tok.get(), JSON_TOKENER_STRICT);
   JsonHandle obj(json_tokener_parse_ex(tok.get(), body.data(),
                                        static_cast<int>(body.size())));
   if (!obj || json_tokener_get_error(tok.get()) != json_tokener_success)

@@ -1,0 +1,751 @@
+// The authentication flow over a fake conversation, a fake transport and a
+// capturing logger.
+#include <security/pam_modules.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "authenticate.hpp"
+#include "unit_test.hpp"
+
+using ptv::AuthResult;
+using ptv::ConversationError;
+using ptv::HttpResponse;
+using ptv::Outcome;
+using ptv::TransportError;
+using ptv::TransportErrorKind;
+
+namespace {
+
+const std::string kAccount = "AC0123456789abcdef0123456789abcdef";
+const std::string kService = "VA0123456789abcdef0123456789abcdef";
+const std::string kToken = "authTOKENvalue_7c1e5a9b3d";
+const std::string kPhone = "+15551234567";
+const std::string kMasked = "+1******4567";
+const std::string kSid = "VE00112233445566778899aabbccddeeff";
+const std::string kBase = "https://verify.example.test";
+const std::string kGoodCode = "918273";
+const std::string kBadCode = "564738";
+
+// ------------------------------------------------------------------ fakes
+
+class FakeConversation final : public ptv::Conversation {
+ public:
+  std::vector<std::variant<std::string, ConversationError>> script;
+  std::vector<std::string> prompts;
+  std::vector<std::string> errors;
+  bool overrun = false;
+
+  std::expected<ptv::Secret, ConversationError> ask_hidden(
+      std::string_view prompt) override {
+    prompts.emplace_back(prompt);
+    const std::size_t i = prompts.size() - 1;
+    if (i >= script.size()) {
+      overrun = true;
+      return std::unexpected(ConversationError::Failed);
+    }
+    if (const auto* e = std::get_if<ConversationError>(&script[i]))
+      return std::unexpected(*e);
+    return ptv::Secret(std::get<std::string>(script[i]));
+  }
+  void show_error(std::string_view message) override {
+    errors.emplace_back(message);
+  }
+};
+
+enum class Kind { Start, Check, Cancel, Unknown };
+
+struct Request {
+  Kind kind;
+  std::string url;
+  std::string body;
+};
+
+using Reply = std::expected<HttpResponse, TransportError>;
+
+HttpResponse json(long status, std::string body) {
+  return HttpResponse{status, "application/json", std::move(body), -1};
+}
+Reply started() {
+  return json(201, "{\"sid\":\"" + kSid + "\",\"status\":\"pending\"}");
+}
+Reply approved() {
+  return json(200, "{\"sid\":\"" + kSid +
+                       "\",\"status\":\"approved\",\"valid\":true}");
+}
+Reply pending() {
+  return json(200, "{\"sid\":\"" + kSid +
+                       "\",\"status\":\"pending\",\"valid\":false}");
+}
+Reply canceled() {
+  return json(200, "{\"sid\":\"" + kSid + "\",\"status\":\"canceled\"}");
+}
+Reply twilio_error(long status, int code) {
+  return json(status, "{\"code\":" + std::to_string(code) +
+                          ",\"message\":\"error\",\"status\":" +
+                          std::to_string(status) + "}");
+}
+Reply transport_error(TransportErrorKind kind, std::string detail = "fake") {
+  return std::unexpected(TransportError{kind, std::move(detail)});
+}
+
+// Scripted replies per kind of request; records every request.
+class FakeHttp {
+ public:
+  std::deque<Reply> start_replies;
+  std::deque<Reply> check_replies;
+  std::deque<Reply> cancel_replies;
+  std::vector<Request> requests;
+
+  Reply post(const std::string& url, const ptv::Secret& body) {
+    const std::string service = kBase + "/v2/Services/" + kService;
+    Kind kind = Kind::Unknown;
+    if (url == service + "/Verifications")
+      kind = Kind::Start;
+    else if (url == service + "/VerificationCheck")
+      kind = Kind::Check;
+    else if (url.starts_with(service + "/Verifications/"))
+      kind = Kind::Cancel;
+    requests.push_back({kind, url, std::string(body.view())});
+    auto next = [](std::deque<Reply>& q, Reply fallback) {
+      if (q.empty()) return fallback;
+      Reply r = std::move(q.front());
+      q.pop_front();
+      return r;
+    };
+    switch (kind) {
+      case Kind::Start:
+        return next(start_replies, started());
+      case Kind::Check:
+        return next(check_replies, pending());
+      case Kind::Cancel:
+        return next(cancel_replies, canceled());
+      case Kind::Unknown:
+        break;
+    }
+    return json(404, "{\"code\":20404}");
+  }
+
+  [[nodiscard]] std::size_t count(Kind k) const {
+    std::size_t n = 0;
+    for (const auto& r : requests) n += r.kind == k;
+    return n;
+  }
+};
+
+// What the flow owns: forwards to the shared FakeHttp.
+class ForwardingTransport final : public ptv::HttpTransport {
+ public:
+  explicit ForwardingTransport(FakeHttp& http) : http_(http) {}
+  Reply post_form(const std::string& url, const ptv::Secret& body) override {
+    return http_.post(url, body);
+  }
+
+ private:
+  FakeHttp& http_;
+};
+
+struct Line {
+  int priority;
+  std::string text;
+};
+
+class CapturingLogger final : public ptv::Logger {
+ public:
+  std::vector<Line> lines;
+  void log(int priority, std::string_view message) override {
+    lines.push_back({priority, std::string(message)});
+  }
+  [[nodiscard]] bool has(int priority, std::string_view needle) const {
+    for (const auto& l : lines)
+      if (l.priority == priority && l.text.find(needle) != std::string::npos)
+        return true;
+    return false;
+  }
+};
+
+// ---------------------------------------------------------------- harness
+
+struct Harness {
+  ptv::Config config;
+  FakeConversation conv;
+  FakeHttp http;
+  CapturingLogger log;
+  std::map<std::string, std::string> gecos;
+  int factory_calls = 0;
+  std::string user = "alice";
+  std::unique_ptr<TransportError> factory_error;
+
+  Harness() {
+    config.account_sid = kAccount;
+    config.auth_token = ptv::Secret(kToken);
+    config.service_sid = kService;
+    config.api_url = kBase;
+    config.users = {{"alice", kPhone}};
+    config.phone_sources = {ptv::PhoneSource::Users, ptv::PhoneSource::Gecos};
+    log.set_debug(true);
+  }
+
+  AuthResult run() {
+    const ptv::GecosReader reader =
+        [this](const std::string& u) -> std::optional<std::string> {
+      auto it = gecos.find(u);
+      if (it == gecos.end()) return std::nullopt;
+      return it->second;
+    };
+    const ptv::TransportFactory factory =
+        [this]() -> std::expected<std::unique_ptr<ptv::HttpTransport>,
+                                  TransportError> {
+      ++factory_calls;
+      if (factory_error) return std::unexpected(*factory_error);
+      return std::make_unique<ForwardingTransport>(http);
+    };
+    const ptv::AuthRequest request{config, user, conv, log, reader, factory};
+    AuthResult r = ptv::authenticate(request);
+    // The closing line the PAM entry point writes is checked too.
+    ptv::log_outcome(log, user, r, 42);
+    return r;
+  }
+};
+
+void expect_outcome(const AuthResult& r, Outcome want, int pam, const char* file,
+                    int line) {
+  if (r.outcome != want) {
+    print_error("outcome \"%s\" (%s), expected \"%s\"\n",
+                ptv::describe(r.outcome), r.detail.c_str(),
+                ptv::describe(want));
+    _fail(file, line);
+  }
+  if (ptv::pam_result_for(r.outcome) != pam) {
+    print_error("PAM result %d, expected %d\n",
+                ptv::pam_result_for(r.outcome), pam);
+    _fail(file, line);
+  }
+}
+#define EXPECT_OUTCOME(r, want, pam) \
+  expect_outcome((r), (want), (pam), __FILE__, __LINE__)
+
+// Nothing secret or identifying in any captured log line.
+void expect_clean_log(const Harness& h, const char* file, int line) {
+  for (const auto& l : h.log.lines) {
+    for (const std::string& secret :
+         {kGoodCode, kBadCode, kToken, kPhone, kPhone.substr(1),
+          std::string("5551234567")}) {
+      if (l.text.find(secret) != std::string::npos) {
+        print_error("log line \"%s\" contains \"%s\"\n", l.text.c_str(),
+                    secret.c_str());
+        _fail(file, line);
+      }
+    }
+  }
+}
+#define EXPECT_CLEAN_LOG(h) expect_clean_log((h), __FILE__, __LINE__)
+
+void expect_cancel_last(const Harness& h, const char* file, int line) {
+  if (h.http.requests.empty() || h.http.requests.back().kind != Kind::Cancel) {
+    print_error("the last request is not a cancel\n");
+    _fail(file, line);
+  }
+  const Request& r = h.http.requests.back();
+  ptv_test::check_equal(
+      r.url, kBase + "/v2/Services/" + kService + "/Verifications/" + kSid,
+      "cancel url", file, line);
+  ptv_test::check_equal(r.body, "Status=canceled", "cancel body", file, line);
+}
+#define EXPECT_CANCEL_LAST(h) expect_cancel_last((h), __FILE__, __LINE__)
+
+// ------------------------------------------------------------------ tests
+
+void test_right_code_first_try(void**) {
+  Harness h;
+  h.conv.script = {kGoodCode};
+  h.http.check_replies = {approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(h.http.requests.size(), 2);
+  assert_true(h.http.requests[0].kind == Kind::Start);
+  assert_str_eq(h.http.requests[0].body, "To=%2B15551234567&Channel=sms");
+  assert_true(h.http.requests[1].kind == Kind::Check);
+  assert_str_eq(h.http.requests[1].body,
+                "VerificationSid=" + kSid + "&Code=" + kGoodCode);
+  assert_int_equal(r.attempts, 1);
+  assert_str_eq(r.verification_sid, kSid);
+  assert_str_eq(r.masked_phone, kMasked);
+  assert_int_equal(h.factory_calls, 1);
+  assert_true(h.conv.errors.empty());
+  assert_false(h.conv.overrun);
+  EXPECT_CLEAN_LOG(h);
+}
+
+void test_prompt_text(void**) {
+  Harness h;
+  h.conv.script = {kGoodCode};
+  h.http.check_replies = {approved()};
+  (void)h.run();
+  assert_int_equal(h.conv.prompts.size(), 1);
+  assert_str_eq(h.conv.prompts[0], "SMS code sent to +1******4567: ");
+
+  Harness w;
+  w.config.channel = "whatsapp";
+  w.conv.script = {kGoodCode};
+  w.http.check_replies = {approved()};
+  (void)w.run();
+  assert_str_eq(w.conv.prompts[0], "WhatsApp code sent to +1******4567: ");
+  assert_str_eq(w.http.requests[0].body, "To=%2B15551234567&Channel=whatsapp");
+}
+
+void test_wrong_then_right(void**) {
+  Harness h;
+  h.conv.script = {kBadCode, kGoodCode};
+  h.http.check_replies = {pending(), approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(h.http.requests.size(), 3);
+  assert_int_equal(h.http.count(Kind::Check), 2);
+  assert_int_equal(h.http.count(Kind::Cancel), 0);
+  assert_str_eq(h.http.requests[1].body,
+                "VerificationSid=" + kSid + "&Code=" + kBadCode);
+  assert_int_equal(h.conv.prompts.size(), 2);
+  assert_not_contains(h.conv.prompts[0], "Wrong code");
+  assert_contains(h.conv.prompts[1], "Wrong code");
+  assert_contains(h.conv.prompts[1], "2 attempts left");
+  assert_contains(h.conv.prompts[1], "SMS code sent to +1******4567: ");
+  assert_int_equal(r.attempts, 2);
+  EXPECT_CLEAN_LOG(h);
+}
+
+void test_right_code_on_last_attempt(void**) {
+  Harness h;
+  h.conv.script = {kBadCode, kBadCode, kGoodCode};
+  h.http.check_replies = {pending(), pending(), approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(r.attempts, 3);
+  assert_contains(h.conv.prompts[2], "1 attempt left");
+  assert_int_equal(h.http.count(Kind::Cancel), 0);
+}
+
+void test_wrong_code_max_attempts(void**) {
+  for (int max = 1; max <= 5; ++max) {
+    Harness h;
+    h.config.max_attempts = max;
+    for (int i = 0; i < max; ++i) h.conv.script.emplace_back(kBadCode);
+    const AuthResult r = h.run();
+    EXPECT_OUTCOME(r, Outcome::WrongCode, PAM_AUTH_ERR);
+    assert_int_equal(r.attempts, max);
+    assert_int_equal(h.conv.prompts.size(), static_cast<std::size_t>(max));
+    assert_int_equal(h.http.count(Kind::Check), static_cast<std::size_t>(max));
+    assert_int_equal(h.http.requests.size(), static_cast<std::size_t>(max) + 2);
+    EXPECT_CANCEL_LAST(h);
+    assert_false(h.conv.overrun);
+    assert_int_equal(h.conv.errors.size(), 1);
+    assert_contains(h.conv.errors[0], "Wrong code");
+    EXPECT_CLEAN_LOG(h);
+  }
+}
+
+void test_invalid_input_counts_as_attempt(void**) {
+  Harness h;
+  h.conv.script = {"abcdef", kGoodCode};
+  h.http.check_replies = {approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(r.attempts, 2);
+  // Only the valid input reached Twilio.
+  assert_int_equal(h.http.count(Kind::Check), 1);
+  assert_str_eq(h.http.requests[1].body,
+                "VerificationSid=" + kSid + "&Code=" + kGoodCode);
+  assert_contains(h.conv.prompts[1], "4 to 10 digits");
+  assert_contains(h.conv.prompts[1], "2 attempts left");
+}
+
+void test_invalid_input_never_sent(void**) {
+  Harness h;
+  h.config.max_attempts = 3;
+  h.conv.script = {"letters", "12", "\b\n\r\177INCORRECT"};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::WrongCode, PAM_AUTH_ERR);
+  assert_int_equal(r.attempts, 3);
+  assert_int_equal(h.http.count(Kind::Check), 0);
+  assert_int_equal(h.http.requests.size(), 2);  // start and cancel
+  EXPECT_CANCEL_LAST(h);
+  assert_false(h.conv.overrun);
+}
+
+void test_conversation_error(void**) {
+  for (ConversationError e : {ConversationError::Failed,
+                              ConversationError::NoReply,
+                              ConversationError::NoConversation}) {
+    Harness h;
+    h.conv.script = {e};
+    const AuthResult r = h.run();
+    EXPECT_OUTCOME(r, Outcome::ConversationFailed, PAM_CONV_ERR);
+    assert_int_equal(h.http.count(Kind::Check), 0);
+    assert_int_equal(h.http.requests.size(), 2);
+    EXPECT_CANCEL_LAST(h);
+    assert_int_equal(h.conv.prompts.size(), 1);
+  }
+}
+
+void test_conversation_error_after_wrong_code(void**) {
+  Harness h;
+  h.conv.script = {kBadCode, ConversationError::NoReply};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::ConversationFailed, PAM_CONV_ERR);
+  assert_int_equal(h.http.count(Kind::Check), 1);
+  EXPECT_CANCEL_LAST(h);
+}
+
+void test_not_found_on_check(void**) {
+  Harness h;
+  h.conv.script = {kGoodCode};
+  h.http.check_replies = {twilio_error(404, 20404)};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Denied, PAM_AUTH_ERR);
+  assert_int_equal(h.http.count(Kind::Cancel), 0);
+  assert_int_equal(h.http.requests.size(), 2);
+  assert_int_equal(h.conv.errors.size(), 1);
+  assert_contains(h.conv.errors[0], "expired");
+  assert_contains(r.detail, "20404");
+}
+
+void test_max_checks_on_check(void**) {
+  Harness h;
+  h.conv.script = {kBadCode};
+  h.http.check_replies = {twilio_error(429, 60202)};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Denied, PAM_AUTH_ERR);
+  assert_int_equal(h.http.count(Kind::Cancel), 0);
+  assert_int_equal(h.conv.prompts.size(), 1);  // no further attempt
+  assert_contains(h.conv.errors[0], "Too many wrong codes");
+}
+
+void test_max_sends_on_start(void**) {
+  Harness h;
+  h.config.failmode = ptv::FailMode::Safe;  // not an outage: still denied
+  h.http.start_replies = {twilio_error(429, 60203)};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Denied, PAM_AUTH_ERR);
+  assert_int_equal(h.http.requests.size(), 1);
+  assert_true(h.conv.prompts.empty());
+  assert_int_equal(h.conv.errors.size(), 1);
+  assert_contains(h.conv.errors[0], "Too many codes");
+}
+
+void test_refusals_on_start(void**) {
+  const std::vector<std::pair<long, int>> cases = {
+      {403, 60205}, {403, 60410}, {403, 60605}, {400, 60200}, {400, 21211}};
+  for (const auto& [status, code] : cases) {
+    Harness h;
+    h.config.failmode = ptv::FailMode::Safe;
+    h.http.start_replies = {twilio_error(status, code)};
+    const AuthResult r = h.run();
+    EXPECT_OUTCOME(r, Outcome::Denied, PAM_AUTH_ERR);
+    assert_true(h.conv.prompts.empty());
+    assert_int_equal(h.http.requests.size(), 1);
+  }
+}
+
+void test_check_status_canceled(void**) {
+  Harness h;
+  h.conv.script = {kGoodCode};
+  h.http.check_replies = {canceled()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Denied, PAM_AUTH_ERR);
+  EXPECT_CANCEL_LAST(h);
+}
+
+void test_no_phone_deny(void**) {
+  Harness h;
+  h.user = "bob";
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::NoPhoneDenied, PAM_AUTH_ERR);
+  assert_int_equal(h.factory_calls, 0);
+  assert_true(h.http.requests.empty());
+  assert_true(h.conv.prompts.empty());
+  // With a GECOS number the same user goes ahead.
+  Harness g;
+  g.user = "bob";
+  g.gecos["bob"] = "Bob,,+1 555 000 1111";
+  g.conv.script = {kGoodCode};
+  g.http.check_replies = {approved()};
+  EXPECT_OUTCOME(g.run(), Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(g.factory_calls, 1);
+  assert_str_eq(g.http.requests[0].body, "To=%2B15550001111&Channel=sms");
+}
+
+void test_no_phone_skip(void**) {
+  Harness h;
+  h.user = "bob";
+  h.config.no_phone = ptv::NoPhone::Skip;
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::NoPhoneSkipped, PAM_IGNORE);
+  assert_int_equal(h.factory_calls, 0);
+  assert_true(h.http.requests.empty());
+  assert_true(h.conv.prompts.empty());
+}
+
+void test_invalid_phone(void**) {
+  Harness h;
+  h.config.no_phone = ptv::NoPhone::Skip;  // invalid is not "no phone"
+  h.config.phone_sources = {ptv::PhoneSource::Gecos, ptv::PhoneSource::Users};
+  h.gecos["alice"] = "Alice,,ring my desk";
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::InvalidPhone, PAM_AUTH_ERR);
+  assert_int_equal(h.factory_calls, 0);
+  assert_true(h.http.requests.empty());
+  assert_true(h.conv.prompts.empty());
+  EXPECT_CLEAN_LOG(h);
+}
+
+void test_transport_factory_failure(void**) {
+  Harness h;
+  h.factory_error = std::make_unique<TransportError>(
+      TransportError{TransportErrorKind::Internal, "no memory"});
+  h.config.failmode = ptv::FailMode::Safe;
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::InternalError, PAM_AUTH_ERR);
+  assert_true(h.conv.prompts.empty());
+}
+
+void test_unreachable_secure(void**) {
+  Harness h;
+  h.config.failmode = ptv::FailMode::Secure;
+  h.http.start_replies = {transport_error(TransportErrorKind::Unreachable,
+                                          "connection refused")};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
+  assert_true(h.conv.prompts.empty());
+  assert_false(h.log.has(LOG_WARNING, "WITHOUT"));
+}
+
+void test_unreachable_safe(void**) {
+  Harness h;
+  h.config.failmode = ptv::FailMode::Safe;
+  h.http.start_replies = {transport_error(TransportErrorKind::Unreachable,
+                                          "connection refused")};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::FailOpen, PAM_SUCCESS);
+  assert_true(h.conv.prompts.empty());
+  assert_true(h.log.has(LOG_WARNING, "failmode = safe"));
+  assert_true(h.log.has(LOG_WARNING, "alice"));
+  EXPECT_CLEAN_LOG(h);
+}
+
+void test_timeout_on_check_safe_and_secure(void**) {
+  Harness h;
+  h.config.failmode = ptv::FailMode::Safe;
+  h.conv.script = {kGoodCode};
+  h.http.check_replies = {transport_error(TransportErrorKind::Timeout)};
+  EXPECT_OUTCOME(h.run(), Outcome::FailOpen, PAM_SUCCESS);
+  Harness s;
+  s.conv.script = {kGoodCode};
+  s.http.check_replies = {transport_error(TransportErrorKind::Timeout)};
+  EXPECT_OUTCOME(s.run(), Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
+}
+
+void test_tls_error_safe_still_denied(void**) {
+  for (TransportErrorKind kind :
+       {TransportErrorKind::Tls, TransportErrorKind::TooLarge,
+        TransportErrorKind::Internal}) {
+    Harness h;
+    h.config.failmode = ptv::FailMode::Safe;
+    h.http.start_replies = {transport_error(kind, "certificate verify failed")};
+    const AuthResult r = h.run();
+    EXPECT_OUTCOME(r, Outcome::TransportRejected, PAM_AUTH_ERR);
+    assert_false(h.log.has(LOG_WARNING, "WITHOUT"));
+    // The same failure on the check.
+    Harness c;
+    c.config.failmode = ptv::FailMode::Safe;
+    c.conv.script = {kGoodCode};
+    c.http.check_replies = {transport_error(kind, "bad certificate")};
+    EXPECT_OUTCOME(c.run(), Outcome::TransportRejected, PAM_AUTH_ERR);
+  }
+}
+
+void test_server_error_safe_and_secure(void**) {
+  for (long status : {500L, 502L, 503L}) {
+    Harness h;
+    h.config.failmode = ptv::FailMode::Safe;
+    h.http.start_replies = {json(status, "{}")};
+    EXPECT_OUTCOME(h.run(), Outcome::FailOpen, PAM_SUCCESS);
+    assert_true(h.log.has(LOG_WARNING, "failmode = safe"));
+
+    Harness s;
+    s.config.failmode = ptv::FailMode::Secure;
+    s.http.start_replies = {json(status, "{}")};
+    EXPECT_OUTCOME(s.run(), Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
+  }
+  Harness t;
+  t.config.failmode = ptv::FailMode::Safe;
+  t.http.start_replies = {twilio_error(429, 20429)};
+  EXPECT_OUTCOME(t.run(), Outcome::FailOpen, PAM_SUCCESS);
+}
+
+void test_malformed_answer_safe_denied(void**) {
+  Harness h;
+  h.config.failmode = ptv::FailMode::Safe;
+  h.http.start_replies = {json(201, "{\"sid\":\"" + kSid + "\",")};
+  EXPECT_OUTCOME(h.run(), Outcome::TransportRejected, PAM_AUTH_ERR);
+  assert_true(h.conv.prompts.empty());
+
+  Harness c;
+  c.config.failmode = ptv::FailMode::Safe;
+  c.conv.script = {kGoodCode};
+  c.http.check_replies = {
+      HttpResponse{200, "text/html", "{\"status\":\"approved\"}", -1}};
+  EXPECT_OUTCOME(c.run(), Outcome::TransportRejected, PAM_AUTH_ERR);
+  EXPECT_CANCEL_LAST(c);
+
+  Harness v;
+  v.config.failmode = ptv::FailMode::Safe;
+  v.conv.script = {kGoodCode};
+  v.http.check_replies = {
+      json(200, "{\"status\":\"approved\",\"valid\":false}")};
+  EXPECT_OUTCOME(v.run(), Outcome::TransportRejected, PAM_AUTH_ERR);
+
+  Harness d;
+  d.config.failmode = ptv::FailMode::Safe;
+  d.http.start_replies = {json(302, "")};
+  EXPECT_OUTCOME(d.run(), Outcome::TransportRejected, PAM_AUTH_ERR);
+}
+
+void test_auth_failed_is_config_error(void**) {
+  Harness h;
+  h.config.failmode = ptv::FailMode::Safe;
+  h.http.start_replies = {twilio_error(401, 20003)};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::ConfigError, PAM_SERVICE_ERR);
+  assert_true(h.conv.prompts.empty());
+  assert_contains(r.detail, "20003");
+  EXPECT_CLEAN_LOG(h);
+}
+
+void test_log_never_holds_secrets(void**) {
+  // Every path that logs, with debug on, code and token in play.
+  std::vector<std::unique_ptr<Harness>> runs;
+  auto add = [&runs]() -> Harness& {
+    runs.push_back(std::make_unique<Harness>());
+    return *runs.back();
+  };
+  {
+    Harness& h = add();
+    h.conv.script = {kBadCode, "  " + kGoodCode + "\n"};
+    h.http.check_replies = {pending(), approved()};
+  }
+  {
+    Harness& h = add();
+    h.conv.script = {kBadCode, kBadCode, kBadCode};
+    h.http.cancel_replies = {transport_error(TransportErrorKind::Timeout)};
+  }
+  {
+    Harness& h = add();
+    h.config.failmode = ptv::FailMode::Safe;
+    h.conv.script = {kGoodCode};
+    h.http.check_replies = {json(503, "")};
+  }
+  {
+    Harness& h = add();
+    h.conv.script = {kGoodCode};
+    h.http.check_replies = {transport_error(TransportErrorKind::Tls)};
+    h.http.cancel_replies = {twilio_error(404, 20404)};
+  }
+  {
+    Harness& h = add();
+    h.http.start_replies = {twilio_error(401, 20003)};
+  }
+  {
+    Harness& h = add();
+    h.config.phone_sources = {ptv::PhoneSource::Gecos};
+    h.gecos["alice"] = "Alice,,5551234567";  // invalid: no country code
+  }
+  {
+    Harness& h = add();
+    h.conv.script = {"abc" + kGoodCode};
+  }
+  for (auto& h : runs) {
+    (void)h->run();
+    assert_false(h->log.lines.empty());
+    EXPECT_CLEAN_LOG(*h);
+  }
+}
+
+void test_outcome_line(void**) {
+  Harness h;
+  h.conv.script = {kGoodCode};
+  h.http.check_replies = {approved()};
+  (void)h.run();
+  const Line& last = h.log.lines.back();
+  assert_int_equal(last.priority, LOG_INFO);
+  assert_contains(last.text, "user=alice");
+  assert_contains(last.text, "phone=" + kMasked);
+  assert_contains(last.text, "sid=" + kSid);
+  assert_contains(last.text, "result=approved");
+  assert_contains(last.text, "attempts=1");
+}
+
+void test_pam_result_for_every_outcome(void**) {
+  const std::vector<std::pair<Outcome, int>> expected = {
+      {Outcome::Approved, PAM_SUCCESS},
+      {Outcome::FailOpen, PAM_SUCCESS},
+      {Outcome::NoPhoneSkipped, PAM_IGNORE},
+      {Outcome::NoPhoneDenied, PAM_AUTH_ERR},
+      {Outcome::InvalidPhone, PAM_AUTH_ERR},
+      {Outcome::WrongCode, PAM_AUTH_ERR},
+      {Outcome::Denied, PAM_AUTH_ERR},
+      {Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL},
+      {Outcome::TransportRejected, PAM_AUTH_ERR},
+      {Outcome::ConversationFailed, PAM_CONV_ERR},
+      {Outcome::ConfigError, PAM_SERVICE_ERR},
+      {Outcome::InternalError, PAM_AUTH_ERR},
+  };
+  for (const auto& [outcome, pam] : expected) {
+    if (ptv::pam_result_for(outcome) != pam)
+      fail_msg("%s -> %d, expected %d", ptv::describe(outcome),
+               ptv::pam_result_for(outcome), pam);
+    assert_non_null(ptv::describe(outcome));
+  }
+  // A value outside the enumeration fails closed.
+  assert_int_equal(ptv::pam_result_for(static_cast<Outcome>(999)),
+                   PAM_AUTH_ERR);
+}
+
+}  // namespace
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_right_code_first_try),
+      cmocka_unit_test(test_prompt_text),
+      cmocka_unit_test(test_wrong_then_right),
+      cmocka_unit_test(test_right_code_on_last_attempt),
+      cmocka_unit_test(test_wrong_code_max_attempts),
+      cmocka_unit_test(test_invalid_input_counts_as_attempt),
+      cmocka_unit_test(test_invalid_input_never_sent),
+      cmocka_unit_test(test_conversation_error),
+      cmocka_unit_test(test_conversation_error_after_wrong_code),
+      cmocka_unit_test(test_not_found_on_check),
+      cmocka_unit_test(test_max_checks_on_check),
+      cmocka_unit_test(test_max_sends_on_start),
+      cmocka_unit_test(test_refusals_on_start),
+      cmocka_unit_test(test_check_status_canceled),
+      cmocka_unit_test(test_no_phone_deny),
+      cmocka_unit_test(test_no_phone_skip),
+      cmocka_unit_test(test_invalid_phone),
+      cmocka_unit_test(test_transport_factory_failure),
+      cmocka_unit_test(test_unreachable_secure),
+      cmocka_unit_test(test_unreachable_safe),
+      cmocka_unit_test(test_timeout_on_check_safe_and_secure),
+      cmocka_unit_test(test_tls_error_safe_still_denied),
+      cmocka_unit_test(test_server_error_safe_and_secure),
+      cmocka_unit_test(test_malformed_answer_safe_denied),
+      cmocka_unit_test(test_auth_failed_is_config_error),
+      cmocka_unit_test(test_log_never_holds_secrets),
+      cmocka_unit_test(test_outcome_line),
+      cmocka_unit_test(test_pam_result_for_every_outcome),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}

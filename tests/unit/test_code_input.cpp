@@ -1,0 +1,136 @@
+// Validation of the typed code before anything reaches the network.
+#include <string>
+
+#include "code_input.hpp"
+#include "unit_test.hpp"
+
+using ptv::CodeProblem;
+
+namespace {
+
+void expect_valid(std::string_view typed, std::string_view code,
+                  const char* file, int line) {
+  const ptv::CodeCheck r = ptv::check_typed_code(typed);
+  if (r.problem != CodeProblem::None) {
+    print_error("refused (%s): \"%s\"\n", ptv::describe(r.problem),
+                std::string(typed).c_str());
+    _fail(file, line);
+  }
+  ptv_test::check_equal(r.code.view(), code, "code", file, line);
+}
+#define VALID(typed, code) expect_valid((typed), (code), __FILE__, __LINE__)
+
+void expect_problem(std::string_view typed, CodeProblem want, const char* file,
+                    int line) {
+  const ptv::CodeCheck r = ptv::check_typed_code(typed);
+  if (r.problem != want) {
+    print_error("got \"%s\", expected \"%s\"\n", ptv::describe(r.problem),
+                ptv::describe(want));
+    _fail(file, line);
+  }
+  if (!r.code.empty()) {
+    print_error("a refused input left a code behind\n");
+    _fail(file, line);
+  }
+}
+#define PROBLEM(typed, want) \
+  expect_problem((typed), (want), __FILE__, __LINE__)
+
+void test_valid_lengths(void**) {
+  VALID("1234", "1234");
+  VALID("123456", "123456");
+  VALID("1234567890", "1234567890");
+  VALID("0000", "0000");
+}
+
+void test_whitespace_trimmed(void**) {
+  VALID("  123456", "123456");
+  VALID("123456\n", "123456");
+  VALID("\t123456\r\n", "123456");
+  VALID(" \t\n\r\v\f987654 \t\n", "987654");
+}
+
+void test_too_short_and_too_long(void**) {
+  PROBLEM("123", CodeProblem::TooShort);
+  PROBLEM("1", CodeProblem::TooShort);
+  PROBLEM("  123  ", CodeProblem::TooShort);
+  PROBLEM("12345678901", CodeProblem::TooLong);
+  PROBLEM(" 12345678901\n", CodeProblem::TooLong);
+}
+
+void test_not_digits(void**) {
+  PROBLEM("12a456", CodeProblem::NotDigits);
+  PROBLEM("abcdef", CodeProblem::NotDigits);
+  PROBLEM("123 456", CodeProblem::NotDigits);    // inner space
+  PROBLEM("123\t456", CodeProblem::NotDigits);   // inner tab
+  PROBLEM("-123456", CodeProblem::NotDigits);
+  PROBLEM("+123456", CodeProblem::NotDigits);
+  PROBLEM("12345.6", CodeProblem::NotDigits);
+  PROBLEM("0x1234", CodeProblem::NotDigits);
+}
+
+void test_empty(void**) {
+  PROBLEM("", CodeProblem::Empty);
+  PROBLEM(" ", CodeProblem::Empty);
+  PROBLEM("   \t\r\n  ", CodeProblem::Empty);
+}
+
+void test_non_ascii(void**) {
+  // Full-width and Arabic-Indic digits are not ASCII digits.
+  PROBLEM("\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94", CodeProblem::NotDigits);
+  PROBLEM("\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4", CodeProblem::NotDigits);
+  PROBLEM("1234\xff", CodeProblem::NotDigits);
+  PROBLEM("\x80" "123456", CodeProblem::NotDigits);
+  PROBLEM("12\xc2\xa0" "3456", CodeProblem::NotDigits);  // no-break space
+  PROBLEM("\xc2\xa0" "123456", CodeProblem::NotDigits);
+}
+
+void test_control_characters(void**) {
+  PROBLEM(std::string_view("1234\0" "56", 7), CodeProblem::NotDigits);
+  PROBLEM(std::string_view("\0" "123456", 7), CodeProblem::NotDigits);
+  PROBLEM("123456\x1b[A", CodeProblem::NotDigits);
+  PROBLEM("1234\x7f", CodeProblem::NotDigits);
+  PROBLEM("\x08" "123456", CodeProblem::NotDigits);
+  PROBLEM("123456\x03", CodeProblem::NotDigits);
+}
+
+void test_huge_input(void**) {
+  PROBLEM(std::string(10000, '1'), CodeProblem::TooLong);
+  PROBLEM(std::string(10000, 'a'), CodeProblem::NotDigits);
+  PROBLEM(std::string(10000, ' '), CodeProblem::Empty);
+  VALID(std::string(5000, ' ') + "123456" + std::string(5000, '\n'), "123456");
+}
+
+// The SSH server sends this as the "password" of an invalid user.
+void test_ssh_invalid_user_password(void**) {
+  PROBLEM("\b\n\r\177INCORRECT", CodeProblem::NotDigits);
+  VALID("\n\r123456\n\r", "123456");
+}
+
+void test_describe(void**) {
+  for (CodeProblem p : {CodeProblem::None, CodeProblem::Empty,
+                        CodeProblem::NotDigits, CodeProblem::TooShort,
+                        CodeProblem::TooLong}) {
+    assert_non_null(ptv::describe(p));
+    assert_true(ptv::describe(p)[0] != '\0');
+  }
+  assert_string_equal(ptv::describe(CodeProblem::None), "valid");
+}
+
+}  // namespace
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_valid_lengths),
+      cmocka_unit_test(test_whitespace_trimmed),
+      cmocka_unit_test(test_too_short_and_too_long),
+      cmocka_unit_test(test_not_digits),
+      cmocka_unit_test(test_empty),
+      cmocka_unit_test(test_non_ascii),
+      cmocka_unit_test(test_control_characters),
+      cmocka_unit_test(test_huge_input),
+      cmocka_unit_test(test_ssh_invalid_user_password),
+      cmocka_unit_test(test_describe),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}

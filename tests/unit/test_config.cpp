@@ -1,0 +1,869 @@
+// Configuration parsing, validation and the safe loading of the file.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "unit_test.hpp"
+
+using ptv::Config;
+using ptv::ConfigError;
+using ptv::FailMode;
+using ptv::NoPhone;
+using ptv::PhoneSource;
+
+namespace {
+
+const std::string kAccount = "AC0123456789abcdef0123456789abcdef";
+const std::string kService = "VA0123456789ABCDEF0123456789ABCDEF";
+const std::string kKeySid = "SKfedcba9876543210fedcba9876543210";
+const std::string kToken = "t0kenVALUEs3cret_4f2a9c81e7d3b6a5";
+const std::string kKeySecret = "k3ySECRETvalue_9a8b7c6d5e4f3a2b1c";
+const char* kName = "test.conf";
+
+std::string g_dir;      // temporary directory of this run
+std::string g_ca_file;  // an existing regular file inside it
+
+// A twilio group with the given body lines.
+std::string twilio(const std::string& body) {
+  return "twilio = {\n" + body + "};\n";
+}
+
+std::string account_line(const std::string& v = kAccount) {
+  return "  account_sid = \"" + v + "\";\n";
+}
+std::string service_line(const std::string& v = kService) {
+  return "  service_sid = \"" + v + "\";\n";
+}
+std::string token_line(const std::string& v = kToken) {
+  return "  auth_token = \"" + v + "\";\n";
+}
+
+// The minimal valid configuration plus extra lines in the twilio group and
+// at the top level.
+std::string minimal(const std::string& extra_twilio = "",
+                    const std::string& extra_root = "") {
+  return twilio(account_line() + token_line() + service_line() +
+                extra_twilio) +
+         extra_root;
+}
+
+// Parses text that must be refused; returns the message.
+std::string refused(const std::string& text, const char* file, int line) {
+  auto r = ptv::parse_config_text(text, kName);
+  if (r.has_value()) {
+    print_error("configuration was accepted but must be refused:\n%s\n",
+                text.c_str());
+    _fail(file, line);
+  }
+  return r.error().message;
+}
+#define REFUSED(text) refused((text), __FILE__, __LINE__)
+
+// Parses text that must be accepted.
+Config accepted(const std::string& text, const char* file, int line) {
+  auto r = ptv::parse_config_text(text, kName);
+  if (!r.has_value()) {
+    print_error("configuration was refused: %s\n%s\n",
+                r.error().message.c_str(), text.c_str());
+    _fail(file, line);
+  }
+  return std::move(*r);
+}
+#define ACCEPTED(text) accepted((text), __FILE__, __LINE__)
+
+int group_setup(void**) {
+  char tmpl[] = "/tmp/ptv-unit-config-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return -1;
+  g_dir = tmpl;
+  g_ca_file = g_dir + "/ca.pem";
+  FILE* f = std::fopen(g_ca_file.c_str(), "w");
+  if (f == nullptr) return -1;
+  std::fputs("not really a certificate\n", f);
+  std::fclose(f);
+  return 0;
+}
+
+int group_teardown(void**) {
+  std::error_code ec;
+  std::filesystem::remove_all(g_dir, ec);
+  return ec ? -1 : 0;
+}
+
+// ---------------------------------------------------------------- parsing
+
+void test_full_config_every_key(void**) {
+  const std::string text =
+      "# every setting\n"
+      "twilio = {\n"
+      "  account_sid = \"" + kAccount + "\";\n"
+      "  auth_token = \"" + kToken + "\";\n"
+      "  api_key_sid = \"" + kKeySid + "\";\n"
+      "  api_key_secret = \"" + kKeySecret + "\";\n"
+      "  service_sid = \"" + kService + "\";\n"
+      "  api_url = \"https://verify.example.test:8443/base/\";\n"
+      "  ca_file = \"" + g_ca_file + "\";\n"
+      "  proxy = \"http://proxy.example.test:3128\";\n"
+      "  connect_timeout_ms = 1500;\n"
+      "  timeout_ms = 7000;\n"
+      "};\n"
+      "channel = \"whatsapp\";\n"
+      "failmode = \"safe\";\n"
+      "no_phone = \"skip\";\n"
+      "max_attempts = 5;\n"
+      "phone_sources = [ \"gecos\", \"users\" ];\n"
+      "gecos_field = 4;\n"
+      "users = ( (\"alice\", \"+1 (555) 123-4567\"),\n"
+      "          (\"bob\", \"+44.20.7946.0000\") );\n";
+  const Config c = ACCEPTED(text);
+  assert_str_eq(c.account_sid, kAccount);
+  assert_str_eq(c.auth_token.view(), kToken);
+  assert_str_eq(c.api_key_sid, kKeySid);
+  assert_str_eq(c.api_key_secret.view(), kKeySecret);
+  assert_str_eq(c.service_sid, kService);
+  assert_str_eq(c.api_url, "https://verify.example.test:8443/base");
+  assert_str_eq(c.ca_file, g_ca_file);
+  assert_str_eq(c.proxy, "http://proxy.example.test:3128");
+  assert_int_equal(c.connect_timeout_ms, 1500);
+  assert_int_equal(c.timeout_ms, 7000);
+  assert_str_eq(c.channel, "whatsapp");
+  assert_true(c.failmode == FailMode::Safe);
+  assert_true(c.no_phone == NoPhone::Skip);
+  assert_int_equal(c.max_attempts, 5);
+  assert_int_equal(c.phone_sources.size(), 2);
+  assert_true(c.phone_sources[0] == PhoneSource::Gecos);
+  assert_true(c.phone_sources[1] == PhoneSource::Users);
+  assert_int_equal(c.gecos_field, 4);
+  assert_int_equal(c.users.size(), 2);
+  assert_str_eq(c.users[0].first, "alice");
+  assert_str_eq(c.users[0].second, "+15551234567");
+  assert_str_eq(c.users[1].first, "bob");
+  assert_str_eq(c.users[1].second, "+442079460000");
+  // With an API key, it is the key that authenticates.
+  assert_str_eq(c.auth_user(), kKeySid);
+  assert_str_eq(c.auth_secret().view(), kKeySecret);
+}
+
+void test_minimal_config_defaults(void**) {
+  const Config c = ACCEPTED(minimal());
+  assert_str_eq(c.account_sid, kAccount);
+  assert_str_eq(c.auth_token.view(), kToken);
+  assert_str_eq(c.service_sid, kService);
+  assert_true(c.api_key_sid.empty());
+  assert_true(c.api_key_secret.empty());
+  assert_str_eq(c.api_url, "https://verify.twilio.com");
+  assert_true(c.ca_file.empty());
+  assert_true(c.proxy.empty());
+  assert_int_equal(c.connect_timeout_ms, 3000);
+  assert_int_equal(c.timeout_ms, 10000);
+  assert_str_eq(c.channel, "sms");
+  assert_true(c.failmode == FailMode::Secure);
+  assert_true(c.no_phone == NoPhone::Deny);
+  assert_int_equal(c.max_attempts, 3);
+  // GECOS is opt-in (users may edit it with chfn): the default is users only.
+  assert_int_equal(c.phone_sources.size(), 1);
+  assert_true(c.phone_sources[0] == PhoneSource::Users);
+  assert_int_equal(c.gecos_field, 3);
+  assert_true(c.users.empty());
+  assert_str_eq(c.auth_user(), kAccount);
+  assert_str_eq(c.auth_secret().view(), kToken);
+}
+
+void test_api_key_instead_of_token(void**) {
+  const Config c = ACCEPTED(twilio(account_line() + service_line() +
+                                   "  api_key_sid = \"" + kKeySid + "\";\n"
+                                   "  api_key_secret = \"" + kKeySecret +
+                                   "\";\n"));
+  assert_true(c.auth_token.empty());
+  assert_str_eq(c.auth_user(), kKeySid);
+  assert_str_eq(c.auth_secret().view(), kKeySecret);
+}
+
+void test_parse_error_names_file_and_line(void**) {
+  const std::string msg = REFUSED(
+      "twilio = {\n"
+      "  account_sid = \"" + kAccount + "\";\n"
+      "  service_sid = \"" + kService + "\"\n"  // missing ';' on line 3
+      "  auth_token = ;\n"                      // line 4
+      "};\n");
+  assert_contains(msg, "test.conf:");
+  assert_contains(msg, "parse error");
+  // The parser reports the line where it noticed the problem.
+  const bool line3 = msg.find("test.conf:3:") != std::string::npos;
+  const bool line4 = msg.find("test.conf:4:") != std::string::npos;
+  assert_true(line3 || line4);
+  ACCEPTED(minimal());
+}
+
+void test_duplicate_setting_refused(void**) {
+  const std::string msg =
+      REFUSED(minimal("", "max_attempts = 3;\nmax_attempts = 4;\n"));
+  assert_contains(msg, "test.conf:7:");
+  assert_contains(msg, "duplicate");
+}
+
+void test_missing_twilio_group(void**) {
+  const std::string msg = REFUSED("channel = \"sms\";\n");
+  assert_contains(msg, "test.conf");
+  assert_contains(msg, "twilio");
+  assert_contains(msg, "missing");
+  assert_contains(REFUSED(""), "twilio");
+}
+
+void test_twilio_not_a_group(void**) {
+  assert_contains(REFUSED("twilio = 5;\n"), "twilio");
+  assert_contains(REFUSED("twilio = \"x\";\n"), "group");
+}
+
+void test_missing_account_sid(void**) {
+  const std::string msg = REFUSED(twilio(token_line() + service_line()));
+  assert_contains(msg, "account_sid");
+  assert_contains(msg, "missing");
+}
+
+void test_missing_service_sid(void**) {
+  const std::string msg = REFUSED(twilio(account_line() + token_line()));
+  assert_contains(msg, "service_sid");
+  assert_contains(msg, "missing");
+}
+
+void test_missing_credential(void**) {
+  const std::string msg = REFUSED(twilio(account_line() + service_line()));
+  assert_contains(msg, "auth_token");
+  assert_contains(msg, "credential");
+}
+
+void test_api_key_sid_without_secret(void**) {
+  const std::string msg = REFUSED(minimal("  api_key_sid = \"" + kKeySid +
+                                          "\";\n"));
+  assert_contains(msg, "api_key_secret");
+  assert_contains(msg, "missing");
+}
+
+void test_api_key_secret_without_sid(void**) {
+  const std::string msg = REFUSED(minimal("  api_key_secret = \"" +
+                                          kKeySecret + "\";\n"));
+  assert_contains(msg, "api_key_sid");
+  assert_contains(msg, "missing");
+}
+
+void test_is_sid(void**) {
+  assert_true(ptv::is_sid(kAccount, "AC"));
+  assert_true(ptv::is_sid(kService, "VA"));
+  assert_false(ptv::is_sid(kAccount, "VA"));
+  assert_false(ptv::is_sid(kAccount.substr(0, 33), "AC"));  // 31 hex
+  assert_false(ptv::is_sid(kAccount + "0", "AC"));          // 33 hex
+  assert_false(ptv::is_sid("AC0123456789abcdef0123456789abcdeg", "AC"));
+  assert_false(ptv::is_sid("ac0123456789abcdef0123456789abcdef", "AC"));
+  assert_false(ptv::is_sid("", "AC"));
+  assert_false(ptv::is_sid("AC", "AC"));
+}
+
+void test_malformed_sids(void**) {
+  const std::string hex32 = "0123456789abcdef0123456789abcdef";
+  struct Case {
+    std::string text;
+    const char* setting;
+  };
+  const std::vector<Case> cases = {
+      // wrong prefix
+      {twilio(account_line("VA" + hex32) + token_line() + service_line()),
+       "account_sid"},
+      {twilio(account_line() + token_line() + service_line("AC" + hex32)),
+       "service_sid"},
+      {minimal("  api_key_sid = \"AC" + hex32 + "\";\n  api_key_secret = \"" +
+               kKeySecret + "\";\n"),
+       "api_key_sid"},
+      // 31 and 33 hex digits
+      {twilio(account_line("AC" + hex32.substr(1)) + token_line() +
+              service_line()),
+       "account_sid"},
+      {twilio(account_line("AC" + hex32 + "a") + token_line() +
+              service_line()),
+       "account_sid"},
+      {twilio(account_line() + token_line() + service_line("VA" + hex32 + "0")),
+       "service_sid"},
+      // not hexadecimal
+      {twilio(account_line("AC0123456789abcdef0123456789abcdez") +
+              token_line() + service_line()),
+       "account_sid"},
+      {twilio(account_line() + token_line() +
+              service_line("VA 123456789abcdef0123456789abcdef")),
+       "service_sid"},
+      // empty
+      {twilio(account_line("") + token_line() + service_line()),
+       "account_sid"},
+  };
+  for (const Case& c : cases) {
+    const std::string msg = REFUSED(c.text);
+    assert_contains(msg, c.setting);
+    assert_contains(msg, "32 hexadecimal");
+  }
+  // Upper-case hex digits are fine.
+  ACCEPTED(twilio(account_line("AC0123456789ABCDEF0123456789ABCDEF") +
+                  token_line() + service_line()));
+}
+
+void test_placeholders_refused(void**) {
+  const std::string ac_placeholder = "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX";
+  const std::string va_placeholder = "VAXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX";
+  assert_int_equal(ac_placeholder.size(), 34);
+  assert_int_equal(va_placeholder.size(), 34);
+
+  std::string msg = REFUSED(
+      twilio(account_line(ac_placeholder) + token_line() + service_line()));
+  assert_contains(msg, "account_sid");
+  assert_contains(msg, "placeholder");
+
+  msg = REFUSED(
+      twilio(account_line() + token_line() + service_line(va_placeholder)));
+  assert_contains(msg, "service_sid");
+  assert_contains(msg, "placeholder");
+
+  msg = REFUSED(
+      twilio(account_line() + token_line("CHANGE_ME") + service_line()));
+  assert_contains(msg, "auth_token");
+  assert_contains(msg, "placeholder");
+
+  msg = REFUSED(twilio(account_line() + service_line() +
+                       "  api_key_sid = \"" + kKeySid + "\";\n"
+                       "  api_key_secret = \"CHANGE_ME\";\n"));
+  assert_contains(msg, "api_key_secret");
+  assert_contains(msg, "placeholder");
+
+  msg = REFUSED(twilio(account_line() + service_line() +
+                       "  api_key_sid = \"SKXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX\";\n"
+                       "  api_key_secret = \"" + kKeySecret + "\";\n"));
+  assert_contains(msg, "api_key_sid");
+  assert_contains(msg, "placeholder");
+}
+
+void test_unknown_top_level_key(void**) {
+  const std::string msg = REFUSED(minimal("", "colour = \"red\";\n"));
+  assert_contains(msg, "colour");
+  assert_contains(msg, "unknown");
+  assert_contains(msg, "test.conf:6:");
+}
+
+void test_unknown_twilio_key(void**) {
+  const std::string msg = REFUSED(minimal("  region = \"us1\";\n"));
+  assert_contains(msg, "twilio.region");
+  assert_contains(msg, "unknown");
+}
+
+void test_wrong_types(void**) {
+  struct Case {
+    std::string text;
+    const char* setting;
+  };
+  const std::vector<Case> cases = {
+      {minimal("", "max_attempts = \"3\";\n"), "max_attempts"},
+      {minimal("", "max_attempts = 3.0;\n"), "max_attempts"},
+      {minimal("", "gecos_field = true;\n"), "gecos_field"},
+      {minimal("", "channel = 5;\n"), "channel"},
+      {minimal("", "failmode = true;\n"), "failmode"},
+      {minimal("", "no_phone = 1;\n"), "no_phone"},
+      {minimal("", "users = \"alice\";\n"), "users"},
+      {minimal("", "phone_sources = \"users\";\n"), "phone_sources"},
+      {minimal("", "phone_sources = [ 1 ];\n"), "phone_sources"},
+      {twilio(account_line() + token_line() + "  service_sid = 5;\n"),
+       "service_sid"},
+      {twilio("  account_sid = 5;\n" + token_line() + service_line()),
+       "account_sid"},
+      {twilio(account_line() + "  auth_token = 12345678;\n" + service_line()),
+       "auth_token"},
+      {minimal("  connect_timeout_ms = \"3000\";\n"), "connect_timeout_ms"},
+      {minimal("  timeout_ms = 5000.5;\n"), "timeout_ms"},
+      {minimal("  api_url = 443;\n"), "api_url"},
+      {minimal("  ca_file = [ \"/etc/ssl\" ];\n"), "ca_file"},
+      {minimal("  proxy = false;\n"), "proxy"},
+  };
+  for (const Case& c : cases) assert_contains(REFUSED(c.text), c.setting);
+  // 64-bit integers within range are fine.
+  assert_int_equal(ACCEPTED(minimal("", "max_attempts = 2L;\n")).max_attempts,
+                   2);
+}
+
+void test_max_attempts_range(void**) {
+  for (const char* bad : {"0", "6", "-1", "2147483648", "9L"}) {
+    const std::string msg =
+        REFUSED(minimal("", std::string("max_attempts = ") + bad + ";\n"));
+    assert_contains(msg, "max_attempts");
+    assert_contains(msg, "between 1 and 5");
+  }
+  assert_int_equal(ACCEPTED(minimal("", "max_attempts = 1;\n")).max_attempts,
+                   1);
+  assert_int_equal(ACCEPTED(minimal("", "max_attempts = 5;\n")).max_attempts,
+                   5);
+}
+
+// Integer literals beyond 32 bits must not wrap around into the allowed
+// range (4294967297 is 2^32 + 1, which truncates to 1).
+void test_integer_overflow_refused(void**) {
+  const std::vector<std::string> texts = {
+      minimal("", "max_attempts = 4294967297;\n"),
+      minimal("", "max_attempts = 0x100000003;\n"),
+      minimal("", "gecos_field = 4294967299;\n"),
+      minimal("  timeout_ms = 4294968296;\n"),
+      minimal("  connect_timeout_ms = 4294967796;\n"),
+  };
+  for (const std::string& text : texts) {
+    auto r = ptv::parse_config_text(text, kName);
+    if (r.has_value())
+      fail_msg("accepted with max_attempts=%d gecos_field=%d timeout_ms=%ld "
+               "connect_timeout_ms=%ld:\n%s",
+               r->max_attempts, r->gecos_field, r->timeout_ms,
+               r->connect_timeout_ms, text.c_str());
+  }
+  // The same values written as 64-bit literals are range-checked.
+  assert_contains(REFUSED(minimal("", "max_attempts = 4294967297L;\n")),
+                  "between 1 and 5");
+}
+
+void test_timeouts_range(void**) {
+  assert_contains(REFUSED(minimal("  connect_timeout_ms = 99;\n")),
+                  "connect_timeout_ms");
+  assert_contains(REFUSED(minimal("  connect_timeout_ms = 60001;\n")),
+                  "connect_timeout_ms");
+  assert_contains(REFUSED(minimal("  timeout_ms = 499;\n"
+                                  "  connect_timeout_ms = 100;\n")),
+                  "timeout_ms");
+  assert_contains(REFUSED(minimal("  timeout_ms = 60001;\n")), "timeout_ms");
+  Config c = ACCEPTED(minimal("  connect_timeout_ms = 100;\n"
+                              "  timeout_ms = 500;\n"));
+  assert_int_equal(c.connect_timeout_ms, 100);
+  assert_int_equal(c.timeout_ms, 500);
+  c = ACCEPTED(minimal("  connect_timeout_ms = 60000;\n"
+                       "  timeout_ms = 60000;\n"));
+  assert_int_equal(c.connect_timeout_ms, 60000);
+  assert_int_equal(c.timeout_ms, 60000);
+}
+
+void test_connect_timeout_larger_than_total(void**) {
+  const std::string msg = REFUSED(minimal("  connect_timeout_ms = 5000;\n"
+                                          "  timeout_ms = 4000;\n"));
+  assert_contains(msg, "connect_timeout_ms");
+  assert_contains(msg, "timeout_ms");
+  const Config c = ACCEPTED(minimal("  connect_timeout_ms = 4000;\n"
+                                    "  timeout_ms = 4000;\n"));
+  assert_int_equal(c.connect_timeout_ms, 4000);
+}
+
+void test_api_url_rules(void**) {
+  struct Bad {
+    const char* url;
+    const char* says;
+  };
+  const std::vector<Bad> bad = {
+      {"http://verify.twilio.com", "https://"},
+      {"HTTP://verify.twilio.com", "https://"},
+      {"ftp://verify.twilio.com", "https://"},
+      {"verify.twilio.com", "https://"},
+      {"https://", "host"},
+      {"https:///", "host"},
+      {"https://verify.twilio.com/?x=1", "query"},
+      {"https://verify.twilio.com/v2#frag", "query"},
+      {"https://user:pass@verify.twilio.com", "credentials"},
+      {"https://verify.twilio.com@evil.example", "credentials"},
+      {"https://verify.twilio.com/a b", "query"},
+      {"https://verify.twilio.com\\@evil", "query"},
+  };
+  for (const Bad& b : bad) {
+    const std::string msg = REFUSED(
+        minimal(std::string("  api_url = \"") + b.url + "\";\n"));
+    assert_contains(msg, "api_url");
+    assert_contains(msg, b.says);
+  }
+  struct Good {
+    const char* url;
+    const char* parsed;
+  };
+  const std::vector<Good> good = {
+      {"https://verify.twilio.com", "https://verify.twilio.com"},
+      {"https://verify.twilio.com/", "https://verify.twilio.com"},
+      {"https://127.0.0.1:8443//", "https://127.0.0.1:8443"},
+      {"https://emu.example.test/prefix/", "https://emu.example.test/prefix"},
+  };
+  for (const Good& g : good)
+    assert_str_eq(
+        ACCEPTED(minimal(std::string("  api_url = \"") + g.url + "\";\n"))
+            .api_url,
+        g.parsed);
+}
+
+void test_ca_file_rules(void**) {
+  std::string msg = REFUSED(minimal("  ca_file = \"ca.pem\";\n"));
+  assert_contains(msg, "ca_file");
+  assert_contains(msg, "absolute");
+
+  msg = REFUSED(minimal("  ca_file = \"" + g_dir + "/missing.pem\";\n"));
+  assert_contains(msg, "ca_file");
+  assert_contains(msg, "cannot be read");
+
+  msg = REFUSED(minimal("  ca_file = \"" + g_dir + "\";\n"));
+  assert_contains(msg, "ca_file");
+  assert_contains(msg, "regular file");
+
+  msg = REFUSED(minimal("  ca_file = \"\";\n"));
+  assert_contains(msg, "ca_file");
+
+  assert_str_eq(ACCEPTED(minimal("  ca_file = \"" + g_ca_file + "\";\n"))
+                    .ca_file,
+                g_ca_file);
+}
+
+void test_proxy_rules(void**) {
+  std::string msg =
+      REFUSED(minimal("  proxy = \"socks5://proxy.example.test:1080\";\n"));
+  assert_contains(msg, "proxy");
+  msg = REFUSED(minimal("  proxy = \"http://proxy example\";\n"));
+  assert_contains(msg, "proxy");
+  assert_str_eq(ACCEPTED(minimal("  proxy = \"https://p.example.test\";\n"))
+                    .proxy,
+                "https://p.example.test");
+}
+
+void test_enumerations(void**) {
+  std::string msg = REFUSED(minimal("", "channel = \"email\";\n"));
+  assert_contains(msg, "channel");
+  msg = REFUSED(minimal("", "channel = \"SMS\";\n"));
+  assert_contains(msg, "channel");
+  msg = REFUSED(minimal("", "failmode = \"open\";\n"));
+  assert_contains(msg, "failmode");
+  msg = REFUSED(minimal("", "no_phone = \"allow\";\n"));
+  assert_contains(msg, "no_phone");
+
+  assert_str_eq(ACCEPTED(minimal("", "channel = \"call\";\n")).channel, "call");
+  assert_str_eq(ACCEPTED(minimal("", "channel = \"sms\";\n")).channel, "sms");
+  assert_true(ACCEPTED(minimal("", "failmode = \"secure\";\n")).failmode ==
+              FailMode::Secure);
+  assert_true(ACCEPTED(minimal("", "failmode = \"safe\";\n")).failmode ==
+              FailMode::Safe);
+  assert_true(ACCEPTED(minimal("", "no_phone = \"deny\";\n")).no_phone ==
+              NoPhone::Deny);
+  assert_true(ACCEPTED(minimal("", "no_phone = \"skip\";\n")).no_phone ==
+              NoPhone::Skip);
+}
+
+void test_phone_sources(void**) {
+  std::string msg =
+      REFUSED(minimal("", "phone_sources = [ \"users\", \"ldap\" ];\n"));
+  assert_contains(msg, "phone_sources");
+  assert_contains(msg, "ldap");
+  msg = REFUSED(minimal("", "phone_sources = [ \"gecos\", \"gecos\" ];\n"));
+  assert_contains(msg, "phone_sources");
+  assert_contains(msg, "twice");
+  msg = REFUSED(minimal("", "phone_sources = [ ];\n"));
+  assert_contains(msg, "phone_sources");
+  assert_contains(msg, "at least one");
+
+  Config c = ACCEPTED(minimal("", "phone_sources = [ \"gecos\" ];\n"));
+  assert_int_equal(c.phone_sources.size(), 1);
+  assert_true(c.phone_sources[0] == PhoneSource::Gecos);
+  c = ACCEPTED(minimal("", "phone_sources = ( \"users\" );\n"));
+  assert_int_equal(c.phone_sources.size(), 1);
+  assert_true(c.phone_sources[0] == PhoneSource::Users);
+}
+
+void test_gecos_field_range(void**) {
+  for (const char* bad : {"0", "6"}) {
+    const std::string msg =
+        REFUSED(minimal("", std::string("gecos_field = ") + bad + ";\n"));
+    assert_contains(msg, "gecos_field");
+    assert_contains(msg, "between 1 and 5");
+  }
+  assert_int_equal(ACCEPTED(minimal("", "gecos_field = 1;\n")).gecos_field, 1);
+  assert_int_equal(ACCEPTED(minimal("", "gecos_field = 5;\n")).gecos_field, 5);
+}
+
+void test_users_entries(void**) {
+  struct Case {
+    const char* users;
+    const char* says;
+  };
+  const std::vector<Case> cases = {
+      {"users = ( \"alice\" );", "pair"},
+      {"users = ( (\"alice\") );", "pair"},
+      {"users = ( (\"alice\", \"+15551234567\", \"x\") );", "pair"},
+      {"users = ( (\"alice\", 15551234567) );", "string"},
+      {"users = ( (1, \"+15551234567\") );", "string"},
+      {"users = ( (\"\", \"+15551234567\") );", "empty user name"},
+      {"users = ( (\"alice\", \"15551234567\") );", "E.164"},
+      {"users = ( (\"alice\", \"+05551234567\") );", "E.164"},
+      {"users = ( (\"alice\", \"+1555123456789012\") );", "E.164"},
+      {"users = ( (\"alice\", \"+1 555 CALL ME\") );", "E.164"},
+      {"users = ( (\"alice\", \"\") );", "E.164"},
+      {"users = ( (\"alice\", \"+15551234567\"), (\"alice\", \"+15557654321\") "
+       ");",
+       "twice"},
+  };
+  for (const Case& c : cases) {
+    const std::string msg = REFUSED(minimal("", std::string(c.users) + "\n"));
+    assert_contains(msg, "users");
+    assert_contains(msg, c.says);
+  }
+  const std::string bad_number =
+      REFUSED(minimal("", "users = ( (\"carol\", \"12345\") );\n"));
+  assert_contains(bad_number, "carol");
+
+  const Config c = ACCEPTED(minimal(
+      "", "users = ( [\"alice\", \"+1 555 123 4567\"], (\"bob\", "
+          "\"+4420\t7946-0000\") );\n"));
+  assert_int_equal(c.users.size(), 2);
+  assert_str_eq(c.users[0].second, "+15551234567");
+  assert_str_eq(c.users[1].second, "+442079460000");
+  assert_true(ACCEPTED(minimal("", "users = ( );\n")).users.empty());
+}
+
+void test_include_refused(void**) {
+  std::string msg = REFUSED("@include \"/etc/other.conf\"\n" + minimal());
+  assert_contains(msg, "@include");
+  msg = REFUSED(minimal() + "   \t@include \"/etc/passwd\"\n");
+  assert_contains(msg, "@include");
+  // The word in a comment is harmless.
+  ACCEPTED(minimal() + "# do not use @include here\n");
+}
+
+void test_embedded_nul_refused(void**) {
+  std::string text = minimal() + "# comment\n";
+  ACCEPTED(text);
+  text[text.size() - 3] = '\0';
+  const std::string msg = REFUSED(text);
+  assert_contains(msg, "test.conf");
+  assert_contains(msg, "NUL");
+}
+
+void test_secret_value_rules(void**) {
+  std::string msg = REFUSED(twilio(account_line() + token_line("") +
+                                   service_line()));
+  assert_contains(msg, "auth_token");
+  msg = REFUSED(twilio(account_line() + token_line("abc def") +
+                       service_line()));
+  assert_contains(msg, "auth_token");
+  assert_contains(msg, "printable");
+  msg = REFUSED(twilio(account_line() + token_line("abc\\tdef") +
+                       service_line()));
+  assert_contains(msg, "auth_token");
+}
+
+// No error message may echo the auth token or the API key secret.
+void test_errors_never_contain_secrets(void**) {
+  const std::string token = "Sup3rS3cretT0kenValue";
+  const std::string spaced = "Sup3rS3cret T0kenValue";
+  const std::string tok = "  auth_token = \"" + token + "\";\n";
+  const std::vector<std::string> texts = {
+      // the secret itself invalid
+      twilio(account_line() + "  auth_token = \"" + spaced + "\";\n" +
+             service_line()),
+      twilio(account_line() + "  auth_token = \"" + token + "\u00e9\";\n" +
+             service_line()),
+      twilio(account_line() + "  api_key_sid = \"" + kKeySid + "\";\n" +
+             "  api_key_secret = \"" + spaced + "\";\n" + service_line()),
+      // other errors with the secret present
+      twilio(account_line() + tok + service_line() + "  region = 1;\n"),
+      twilio(account_line() + tok),
+      twilio(tok + service_line()),
+      twilio(account_line() + tok + service_line()) + "channel = \"x\";\n",
+      twilio(account_line() + tok + service_line()) + "max_attempts = 9;\n",
+      // syntax errors near the secret
+      twilio(account_line() + "  auth_token = \"" + token + "\" = 5;\n" +
+             service_line()),
+      twilio(account_line() + "  auth_token = \"" + token + ";\n" +
+             service_line()),
+      twilio(account_line() + "  auth_token = " + token + ";\n" +
+             service_line()),
+      // a misspelt key holding the secret
+      twilio(account_line() + "  auth_tokn = \"" + token + "\";\n" +
+             service_line()),
+  };
+  for (const std::string& text : texts) {
+    const std::string msg = REFUSED(text);
+    assert_not_contains(msg, token);
+    assert_not_contains(msg, spaced);
+    assert_not_contains(msg, "Sup3rS3cret");
+  }
+  // The same token in a valid file parses.
+  assert_str_eq(ACCEPTED(twilio(account_line() + tok + service_line()))
+                    .auth_token.view(),
+                token);
+}
+
+// ---------------------------------------------------------------- loading
+
+// Creates a file in the temporary directory with mkstemp; returns its path.
+std::string make_file(const std::string& content, mode_t mode) {
+  std::string path = g_dir + "/cfg-XXXXXX";
+  std::vector<char> buf(path.begin(), path.end());
+  buf.push_back('\0');
+  const int fd = mkstemp(buf.data());
+  if (fd < 0) return {};
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = write(fd, content.data() + done, content.size() - done);
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  fchmod(fd, mode);
+  close(fd);
+  return std::string(buf.data());
+}
+
+bool running_as_root() { return geteuid() == 0; }
+
+void test_load_valid_file(void**) {
+  if (!running_as_root()) skip();
+  const std::string path = make_file(minimal(), 0600);
+  assert_false(path.empty());
+  auto r = ptv::load_config_file(path);
+  if (!r) fail_msg("refused: %s", r.error().message.c_str());
+  assert_str_eq(r->account_sid, kAccount);
+  assert_str_eq(r->auth_token.view(), kToken);
+  // Mode 0400 is also fine.
+  const std::string ro = make_file(minimal(), 0400);
+  assert_true(ptv::load_config_file(ro).has_value());
+}
+
+void test_load_group_or_other_access_refused(void**) {
+  if (!running_as_root()) skip();
+  for (mode_t mode : {mode_t{0640}, mode_t{0604}, mode_t{0601}, mode_t{0610}}) {
+    const std::string path = make_file(minimal(), mode);
+    auto r = ptv::load_config_file(path);
+    assert_false(r.has_value());
+    assert_contains(r.error().message, "chmod 600");
+    assert_contains(r.error().message, path);
+  }
+}
+
+void test_load_wrong_owner_refused(void**) {
+  if (!running_as_root()) skip();
+  const std::string path = make_file(minimal(), 0600);
+  assert_true(ptv::load_config_file(path).has_value());
+  const int fd = open(path.c_str(), O_RDONLY);
+  assert_true(fd >= 0);
+  assert_int_equal(fchown(fd, 65534, 65534), 0);
+  close(fd);
+  auto r = ptv::load_config_file(path);
+  assert_false(r.has_value());
+  assert_contains(r.error().message, "owned by root");
+  assert_contains(r.error().message, "65534");
+}
+
+void test_load_symlink_refused(void**) {
+  if (!running_as_root()) skip();
+  const std::string target = make_file(minimal(), 0600);
+  const std::string link = g_dir + "/link.conf";
+  assert_int_equal(symlink(target.c_str(), link.c_str()), 0);
+  assert_true(ptv::load_config_file(target).has_value());
+  auto r = ptv::load_config_file(link);
+  assert_false(r.has_value());
+  assert_contains(r.error().message, "symbolic link");
+}
+
+void test_load_directory_refused(void**) {
+  auto r = ptv::load_config_file(g_dir);
+  assert_false(r.has_value());
+  assert_contains(r.error().message, "not a regular file");
+}
+
+void test_load_fifo_refused(void**) {
+  const std::string fifo = g_dir + "/fifo.conf";
+  assert_int_equal(mkfifo(fifo.c_str(), 0600), 0);
+  auto r = ptv::load_config_file(fifo);  // must not block
+  assert_false(r.has_value());
+  assert_contains(r.error().message, "not a regular file");
+}
+
+void test_load_missing_file_refused(void**) {
+  const std::string path = g_dir + "/does-not-exist.conf";
+  auto r = ptv::load_config_file(path);
+  assert_false(r.has_value());
+  assert_contains(r.error().message, path);
+  assert_contains(r.error().message, "cannot open");
+}
+
+std::string padded_config(std::size_t total) {
+  std::string text = minimal();
+  const std::string line = "# " + std::string(76, 'p') + "\n";  // 79 bytes
+  while (text.size() + line.size() <= total) text += line;
+  if (text.size() < total) text += std::string(total - text.size() - 1, '#') + "\n";
+  return text;
+}
+
+void test_load_size_limit(void**) {
+  if (!running_as_root()) skip();
+  const std::string exact = padded_config(ptv::kMaxConfigBytes);
+  assert_int_equal(exact.size(), ptv::kMaxConfigBytes);
+  auto ok = ptv::load_config_file(make_file(exact, 0600));
+  if (!ok) fail_msg("1 MiB refused: %s", ok.error().message.c_str());
+
+  const std::string big = padded_config(ptv::kMaxConfigBytes + 1);
+  assert_int_equal(big.size(), ptv::kMaxConfigBytes + 1);
+  auto r = ptv::load_config_file(make_file(big, 0600));
+  assert_false(r.has_value());
+  assert_contains(r.error().message, "larger than 1 MiB");
+}
+
+void test_load_reports_parse_errors_with_path(void**) {
+  if (!running_as_root()) skip();
+  const std::string path = make_file(minimal("", "max_attempts = 0;\n"), 0600);
+  auto r = ptv::load_config_file(path);
+  assert_false(r.has_value());
+  assert_contains(r.error().message, path + ":6:");
+  assert_contains(r.error().message, "max_attempts");
+}
+
+}  // namespace
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_full_config_every_key),
+      cmocka_unit_test(test_minimal_config_defaults),
+      cmocka_unit_test(test_api_key_instead_of_token),
+      cmocka_unit_test(test_parse_error_names_file_and_line),
+      cmocka_unit_test(test_duplicate_setting_refused),
+      cmocka_unit_test(test_missing_twilio_group),
+      cmocka_unit_test(test_twilio_not_a_group),
+      cmocka_unit_test(test_missing_account_sid),
+      cmocka_unit_test(test_missing_service_sid),
+      cmocka_unit_test(test_missing_credential),
+      cmocka_unit_test(test_api_key_sid_without_secret),
+      cmocka_unit_test(test_api_key_secret_without_sid),
+      cmocka_unit_test(test_is_sid),
+      cmocka_unit_test(test_malformed_sids),
+      cmocka_unit_test(test_placeholders_refused),
+      cmocka_unit_test(test_unknown_top_level_key),
+      cmocka_unit_test(test_unknown_twilio_key),
+      cmocka_unit_test(test_wrong_types),
+      cmocka_unit_test(test_max_attempts_range),
+      cmocka_unit_test(test_integer_overflow_refused),
+      cmocka_unit_test(test_timeouts_range),
+      cmocka_unit_test(test_connect_timeout_larger_than_total),
+      cmocka_unit_test(test_api_url_rules),
+      cmocka_unit_test(test_ca_file_rules),
+      cmocka_unit_test(test_proxy_rules),
+      cmocka_unit_test(test_enumerations),
+      cmocka_unit_test(test_phone_sources),
+      cmocka_unit_test(test_gecos_field_range),
+      cmocka_unit_test(test_users_entries),
+      cmocka_unit_test(test_include_refused),
+      cmocka_unit_test(test_embedded_nul_refused),
+      cmocka_unit_test(test_secret_value_rules),
+      cmocka_unit_test(test_errors_never_contain_secrets),
+      cmocka_unit_test(test_load_valid_file),
+      cmocka_unit_test(test_load_group_or_other_access_refused),
+      cmocka_unit_test(test_load_wrong_owner_refused),
+      cmocka_unit_test(test_load_symlink_refused),
+      cmocka_unit_test(test_load_directory_refused),
+      cmocka_unit_test(test_load_fifo_refused),
+      cmocka_unit_test(test_load_missing_file_refused),
+      cmocka_unit_test(test_load_size_limit),
+      cmocka_unit_test(test_load_reports_parse_errors_with_path),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

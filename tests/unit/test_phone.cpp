@@ -1,0 +1,272 @@
+// Phone numbers: E.164 validation, normalisation, masking, GECOS fields and
+// the lookup over the configured sources.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config.hpp"
+#include "phone.hpp"
+#include "unit_test.hpp"
+
+using ptv::PhoneLookup;
+using ptv::PhoneSource;
+
+namespace {
+
+void test_is_e164_valid(void**) {
+  assert_true(ptv::is_e164("+1234567"));          // 7 digits, the minimum
+  assert_true(ptv::is_e164("+123456789012345"));  // 15 digits, the maximum
+  assert_true(ptv::is_e164("+15551234567"));
+  assert_true(ptv::is_e164("+442079460000"));
+  assert_true(ptv::is_e164("+9000000"));
+}
+
+void test_is_e164_invalid(void**) {
+  assert_false(ptv::is_e164("+123456"));           // 6 digits
+  assert_false(ptv::is_e164("+1234567890123456"));  // 16 digits
+  assert_false(ptv::is_e164("+05551234567"));       // leading zero
+  assert_false(ptv::is_e164("+0"));
+  assert_false(ptv::is_e164("15551234567"));        // no plus
+  assert_false(ptv::is_e164("0015551234567"));
+  assert_false(ptv::is_e164("+1555123456a"));       // letter
+  assert_false(ptv::is_e164("+1555CALLNOW"));
+  assert_false(ptv::is_e164("+1 5551234567"));      // space
+  assert_false(ptv::is_e164("+1555123 4567"));
+  assert_false(ptv::is_e164("+15551234567 "));
+  assert_false(ptv::is_e164(" +15551234567"));
+  assert_false(ptv::is_e164("+1-555-123-4567"));
+  assert_false(ptv::is_e164("++15551234567"));
+  assert_false(ptv::is_e164("+"));
+  assert_false(ptv::is_e164(""));
+  assert_false(ptv::is_e164(std::string_view("+1555123\0" "4567", 13)));
+  assert_false(ptv::is_e164("+\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4\xd9\xa5\xd9\xa6\xd9\xa7"));
+}
+
+void test_normalise_phone(void**) {
+  assert_str_eq(ptv::normalise_phone("+1 555 123 4567"), "+15551234567");
+  assert_str_eq(ptv::normalise_phone("+1-555-123-4567"), "+15551234567");
+  assert_str_eq(ptv::normalise_phone("+1.555.123.4567"), "+15551234567");
+  assert_str_eq(ptv::normalise_phone("+1 (555) 123-4567"), "+15551234567");
+  assert_str_eq(ptv::normalise_phone("+44\t20 7946 0000"), "+442079460000");
+  assert_str_eq(ptv::normalise_phone("+15551234567"), "+15551234567");
+  // Nothing else is changed or removed.
+  assert_str_eq(ptv::normalise_phone("+1/555/1234567"), "+1/555/1234567");
+  assert_str_eq(ptv::normalise_phone("+1555123x4567"), "+1555123x4567");
+  assert_str_eq(ptv::normalise_phone("tel:+15551234567"), "tel:+15551234567");
+  assert_str_eq(ptv::normalise_phone("+1555\n1234567"), "+1555\n1234567");
+  // Never adds or guesses a country code.
+  assert_str_eq(ptv::normalise_phone("555 123 4567"), "5551234567");
+  assert_false(ptv::is_e164(ptv::normalise_phone("555 123 4567")));
+  assert_str_eq(ptv::normalise_phone("00 44 20 7946 0000"), "00442079460000");
+  assert_str_eq(ptv::normalise_phone("(0) 20 7946 0000"), "02079460000");
+  assert_str_eq(ptv::normalise_phone(""), "");
+  assert_str_eq(ptv::normalise_phone(" - . ( ) "), "");
+}
+
+void test_mask_phone(void**) {
+  assert_str_eq(ptv::mask_phone("+15551234567"), "+1******4567");
+  // Numbers shorter than ten digits show only their last two.
+  assert_str_eq(ptv::mask_phone("+1234567"), "+1****67");
+  assert_str_eq(ptv::mask_phone("+123456789"), "+1******89");
+  assert_str_eq(ptv::mask_phone("+1234567890"), "+1*****7890");
+  assert_str_eq(ptv::mask_phone("+123456789012345"), "+1**********2345");
+  assert_str_eq(ptv::mask_phone("+442079460000"), "+4*******0000");
+  // Never the full number.
+  assert_not_contains(ptv::mask_phone("+15551234567"), "5551234567");
+}
+
+void test_mask_phone_invalid(void**) {
+  assert_str_eq(ptv::mask_phone("15551234567"), "(invalid)");
+  assert_str_eq(ptv::mask_phone("+123456"), "(invalid)");
+  assert_str_eq(ptv::mask_phone("+1 555 123 4567"), "(invalid)");
+  assert_str_eq(ptv::mask_phone("+1555123456\x1b"), "(invalid)");
+  assert_str_eq(ptv::mask_phone(""), "(invalid)");
+  assert_str_eq(ptv::mask_phone("+"), "(invalid)");
+}
+
+void test_gecos_field(void**) {
+  const std::string g = "Alice Example,Room 12,+1 555 123 4567,+1 555 765 4321,other";
+  assert_str_eq(ptv::gecos_field(g, 1), "Alice Example");
+  assert_str_eq(ptv::gecos_field(g, 2), "Room 12");
+  assert_str_eq(ptv::gecos_field(g, 3), "+1 555 123 4567");
+  assert_str_eq(ptv::gecos_field(g, 4), "+1 555 765 4321");
+  assert_str_eq(ptv::gecos_field(g, 5), "other");
+}
+
+void test_gecos_field_missing(void**) {
+  assert_str_eq(ptv::gecos_field("Alice", 1), "Alice");
+  assert_str_eq(ptv::gecos_field("Alice", 2), "");
+  assert_str_eq(ptv::gecos_field("Alice,Room", 3), "");
+  assert_str_eq(ptv::gecos_field("a,b,c,d,e", 6), "");
+  assert_str_eq(ptv::gecos_field("a,,c", 2), "");
+  assert_str_eq(ptv::gecos_field("a,b,", 3), "");
+  assert_str_eq(ptv::gecos_field("", 1), "");
+  assert_str_eq(ptv::gecos_field("", 3), "");
+  assert_str_eq(ptv::gecos_field("a,b,c", 0), "");
+  assert_str_eq(ptv::gecos_field("a,b,c", -1), "");
+}
+
+void test_gecos_field_trim(void**) {
+  assert_str_eq(ptv::gecos_field("a,b,  +15551234567 \t,d", 3), "+15551234567");
+  assert_str_eq(ptv::gecos_field("\t x y \t", 1), "x y");
+  assert_str_eq(ptv::gecos_field("a, \t ,c", 2), "");
+}
+
+// A GECOS reader over a map, counting its calls.
+struct FakePasswd {
+  std::map<std::string, std::string> gecos;
+  int calls = 0;
+  ptv::GecosReader reader() {
+    return [this](const std::string& user) -> std::optional<std::string> {
+      ++calls;
+      auto it = gecos.find(user);
+      if (it == gecos.end()) return std::nullopt;
+      return it->second;
+    };
+  }
+};
+
+ptv::Config config_with(std::vector<PhoneSource> sources) {
+  ptv::Config c;
+  c.phone_sources = std::move(sources);
+  c.users = {{"alice", "+15551234567"}, {"carol", "+15550000001"}};
+  return c;
+}
+
+void test_lookup_users_source(void**) {
+  FakePasswd pw;
+  const ptv::Config c = config_with({PhoneSource::Users});
+  const PhoneLookup r = ptv::lookup_phone(c, "alice", pw.reader());
+  assert_true(r.kind == PhoneLookup::Kind::Found);
+  assert_str_eq(r.number, "+15551234567");
+  assert_str_eq(r.source, "users");
+  assert_int_equal(pw.calls, 0);
+  const PhoneLookup r2 = ptv::lookup_phone(c, "carol", pw.reader());
+  assert_str_eq(r2.number, "+15550000001");
+}
+
+void test_lookup_gecos_source(void**) {
+  FakePasswd pw;
+  pw.gecos["dave"] = "Dave,Room 1,+1 (555) 222-3333,";
+  ptv::Config c = config_with({PhoneSource::Users, PhoneSource::Gecos});
+  PhoneLookup r = ptv::lookup_phone(c, "dave", pw.reader());
+  assert_true(r.kind == PhoneLookup::Kind::Found);
+  assert_str_eq(r.number, "+15552223333");
+  assert_str_eq(r.source, "gecos");
+  assert_int_equal(pw.calls, 1);
+  // The configured field is the one read.
+  c.gecos_field = 2;
+  r = ptv::lookup_phone(c, "dave", pw.reader());
+  assert_true(r.kind == PhoneLookup::Kind::Invalid);
+  pw.gecos["dave"] = "Dave,+15554445555,+1 (555) 222-3333";
+  r = ptv::lookup_phone(c, "dave", pw.reader());
+  assert_str_eq(r.number, "+15554445555");
+}
+
+void test_lookup_order_matters(void**) {
+  FakePasswd pw;
+  pw.gecos["alice"] = "Alice,,+15559998888";
+  PhoneLookup r = ptv::lookup_phone(
+      config_with({PhoneSource::Users, PhoneSource::Gecos}), "alice",
+      pw.reader());
+  assert_true(r.kind == PhoneLookup::Kind::Found);
+  assert_str_eq(r.number, "+15551234567");
+  assert_str_eq(r.source, "users");
+
+  r = ptv::lookup_phone(config_with({PhoneSource::Gecos, PhoneSource::Users}),
+                        "alice", pw.reader());
+  assert_true(r.kind == PhoneLookup::Kind::Found);
+  assert_str_eq(r.number, "+15559998888");
+  assert_str_eq(r.source, "gecos");
+}
+
+void test_lookup_falls_through_empty_source(void**) {
+  FakePasswd pw;
+  pw.gecos["alice"] = "Alice,Room 1,,home";  // field 3 empty
+  const PhoneLookup r = ptv::lookup_phone(
+      config_with({PhoneSource::Gecos, PhoneSource::Users}), "alice",
+      pw.reader());
+  assert_true(r.kind == PhoneLookup::Kind::Found);
+  assert_str_eq(r.source, "users");
+}
+
+void test_lookup_not_found(void**) {
+  FakePasswd pw;
+  pw.gecos["erin"] = "Erin";
+  PhoneLookup r = ptv::lookup_phone(
+      config_with({PhoneSource::Users, PhoneSource::Gecos}), "erin",
+      pw.reader());
+  assert_true(r.kind == PhoneLookup::Kind::NotFound);
+  assert_true(r.number.empty());
+  // Users only: the GECOS field is not consulted.
+  pw.gecos["erin"] = "Erin,,+15551112222";
+  r = ptv::lookup_phone(config_with({PhoneSource::Users}), "erin", pw.reader());
+  assert_true(r.kind == PhoneLookup::Kind::NotFound);
+  assert_int_equal(pw.calls, 1);
+}
+
+void test_lookup_unknown_user(void**) {
+  FakePasswd pw;
+  const PhoneLookup r = ptv::lookup_phone(
+      config_with({PhoneSource::Users, PhoneSource::Gecos}), "nobody-here",
+      pw.reader());
+  assert_true(r.kind == PhoneLookup::Kind::NotFound);
+  assert_int_equal(pw.calls, 1);
+}
+
+void test_lookup_invalid_not_skipped(void**) {
+  FakePasswd pw;
+  pw.gecos["alice"] = "Alice,,call me maybe";
+  // GECOS first: its garbage must not fall through to the users entry.
+  PhoneLookup r = ptv::lookup_phone(
+      config_with({PhoneSource::Gecos, PhoneSource::Users}), "alice",
+      pw.reader());
+  assert_true(r.kind == PhoneLookup::Kind::Invalid);
+  assert_true(r.number.empty());
+  assert_str_eq(r.source, "gecos");
+  assert_contains(r.problem, "gecos");
+  assert_not_contains(r.problem, "call me");
+  for (const char* bad : {"5551234567", "+05551234567", "+1555", "+1 555 CALL",
+                          "-", "+1555123456x", "+1555123456789012"}) {
+    pw.gecos["alice"] = std::string("Alice,,") + bad;
+    r = ptv::lookup_phone(config_with({PhoneSource::Gecos, PhoneSource::Users}),
+                          "alice", pw.reader());
+    assert_true(r.kind == PhoneLookup::Kind::Invalid);
+  }
+}
+
+void test_lookup_invalid_users_entry(void**) {
+  FakePasswd pw;
+  pw.gecos["frank"] = "Frank,,+15557776666";
+  ptv::Config c = config_with({PhoneSource::Users, PhoneSource::Gecos});
+  c.users.emplace_back("frank", "5557776666");
+  const PhoneLookup r = ptv::lookup_phone(c, "frank", pw.reader());
+  assert_true(r.kind == PhoneLookup::Kind::Invalid);
+  assert_str_eq(r.source, "users");
+  assert_not_contains(r.problem, "5557776666");
+}
+
+}  // namespace
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_is_e164_valid),
+      cmocka_unit_test(test_is_e164_invalid),
+      cmocka_unit_test(test_normalise_phone),
+      cmocka_unit_test(test_mask_phone),
+      cmocka_unit_test(test_mask_phone_invalid),
+      cmocka_unit_test(test_gecos_field),
+      cmocka_unit_test(test_gecos_field_missing),
+      cmocka_unit_test(test_gecos_field_trim),
+      cmocka_unit_test(test_lookup_users_source),
+      cmocka_unit_test(test_lookup_gecos_source),
+      cmocka_unit_test(test_lookup_order_matters),
+      cmocka_unit_test(test_lookup_falls_through_empty_source),
+      cmocka_unit_test(test_lookup_not_found),
+      cmocka_unit_test(test_lookup_unknown_user),
+      cmocka_unit_test(test_lookup_invalid_not_skipped),
+      cmocka_unit_test(test_lookup_invalid_users_entry),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
