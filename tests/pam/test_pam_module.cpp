@@ -207,6 +207,8 @@ struct Case {
   const char* log_contains = nullptr;  // another substring of the log
   const char* user_message = nullptr;  // substring of a PAM_ERROR_MSG
   long max_ms = -1;                    // upper bound on the time taken
+  int flags = 0;                       // pam_authenticate flags
+  bool no_messages = false;            // no PAM_ERROR_MSG may be shown
   bool keep_code = false;              // remember the code for Previous
 };
 
@@ -333,6 +335,39 @@ const std::vector<Case>& cases() {
                  .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
                  .log_result = "result=denied-by-twilio",
                  .log_contains = "60203", .user_message = "Too many codes"});
+    v.push_back({.name = "silent_flag_hides_messages",
+                 .config = {{"max_attempts", "1"}}, .answers = {wrong()},
+                 .expected = PAM_AUTH_ERR, .flags = PAM_SILENT,
+                 .no_messages = true});
+    v.push_back({.name = "without_silent_flag_message_shown",
+                 .config = {{"max_attempts", "1"}}, .answers = {wrong()},
+                 .expected = PAM_AUTH_ERR, .user_message = "Wrong code"});
+    v.push_back({.name = "unknown_service_sid_is_config_error",
+                 .config = {{"twilio.service_sid",
+                             "\"VA00000000000000000000000000000000\""}},
+                 .expected = PAM_SERVICE_ERR, .first_prompt = nullptr,
+                 .sends = 0, .log_result = "result=denied-config-error",
+                 .log_contains = "check service_sid"});
+    // --- after a password module: the password is never sent as a code
+    v.push_back({.name = "password_then_right_code", .user = "frank",
+                 .service = "password_then_ptv",
+                 .answers = {text("24681357"), right()},
+                 .expected = PAM_SUCCESS,
+                 .first_prompt = "Password: ", .sends = 1, .checks = 1,
+                 .log_result = "result=approved"});
+    v.push_back({.name = "password_repeated_as_code_never_sent",
+                 .user = "frank", .service = "password_then_ptv",
+                 .answers = {text("24681357"), text("24681357"),
+                             text("24681357"), text("24681357")},
+                 .expected = PAM_AUTH_ERR, .first_prompt = "Password: ",
+                 .sends = 1, .checks = 0, .cancels = 1,
+                 .log_result = "result=denied-wrong-code"});
+    v.push_back({.name = "wrong_password_sends_no_sms", .user = "frank",
+                 .service = "password_then_ptv",
+                 .answers = {text("not-the-password"), right(), right(),
+                             right()},
+                 .expected = PAM_AUTH_ERR, .first_prompt = "Password: ",
+                 .sends = 0, .checks = 0});
     v.push_back({.name = "too_many_checks_60202", .answers = {right()},
                  .faults = R"({"faults":[{"kind":"twilio_error","http_status":429,"code":60202,"match":"VerificationCheck"}]})",
                  .expected = PAM_AUTH_ERR, .checks = 1, .cancels = 0,
@@ -489,7 +524,8 @@ void run_case(void** state) {
 
   ConvScript script;
   script.answers = c.answers;
-  struct pam_testcase tests[] = {pam_test(PAMTEST_AUTHENTICATE, c.expected)};
+  struct pam_testcase tests[] = {
+      pam_test_flags(PAMTEST_AUTHENTICATE, c.expected, c.flags)};
   const auto t0 = std::chrono::steady_clock::now();
   const enum pamtest_err perr =
       _pamtest_conv(c.service, c.user, conversation, &script, tests, 1, nullptr);
@@ -508,6 +544,9 @@ void run_case(void** state) {
   assert_int_equal(tests[0].op_rv, c.expected);
   assert_int_equal(perr, PAMTEST_ERR_OK);
 
+  if (std::strcmp(c.service, "password_then_ptv") == 0 && c.sends == 1)
+    assert_string_equal(script.prompts.at(1).c_str(),
+                        "SMS code sent to +1******0006: ");
   if (c.first_prompt != nullptr) {
     assert_true(!script.prompts.empty());
     assert_string_equal(script.prompts.front().c_str(), c.first_prompt);
@@ -547,6 +586,7 @@ void run_case(void** state) {
       found = found || e.find(c.user_message) != std::string::npos;
     assert_true(found);
   }
+  if (c.no_messages) assert_int_equal(script.errors.size(), 0);
   if (c.max_ms >= 0) {
     if (ms > c.max_ms)
       std::fprintf(stderr, "case %s took %ld ms (bound %ld)\n", c.name, ms,

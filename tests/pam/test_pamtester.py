@@ -36,9 +36,10 @@ def write_private(path, text):
         f.write(text)
 
 
-def pamtester(work, answers, em):
+def pamtester(work, answers, em, extra_env=None):
     """Runs pamtester; answers are "right", "wrong" or literal text."""
     env = dict(os.environ)
+    env.update(extra_env or {})
     env.update({
         "LD_PRELOAD": "libpam_wrapper.so:libnss_wrapper.so",
         "PAM_WRAPPER": "1",
@@ -64,6 +65,8 @@ def pamtester(work, answers, em):
                 child.sendline(answer)
         child.expect(pexpect.EOF)
         transcript.append(child.before)
+    except pexpect.ExceptionPexpect as e:
+        transcript.append("\n[%s] %s" % (type(e).__name__, child.before))
     finally:
         child.close(force=True)
     return child.exitstatus, "".join(transcript)
@@ -111,7 +114,7 @@ def check_contract(spec, em, requests):
 
 
 def main():
-    module, openapi = sys.argv[1], sys.argv[2]
+    module, openapi = os.path.abspath(sys.argv[1]), sys.argv[2]
     with open(openapi) as f:
         spec = json.load(f)
     work = tempfile.mkdtemp(prefix="ptv-pamtester.")
@@ -120,15 +123,18 @@ def main():
         em.start()
         os.makedirs(os.path.join(work, "pam.d"))
         conf = os.path.join(work, "ptv.conf")
-        write_private(conf, """twilio = {
+        config_text = """twilio = {
   account_sid = "%s";
   auth_token = "%s";
   service_sid = "%s";
   api_url = "%s";
   ca_file = "%s";
-};
+  connect_timeout_ms = 1000;
+  timeout_ms = 2000;
+%%s};
 phone_sources = [ "gecos" ];
-""" % (em.account_sid, em.auth_token, em.service_sid, em.api_url, em.ca_file))
+""" % (em.account_sid, em.auth_token, em.service_sid, em.api_url, em.ca_file)
+        write_private(conf, config_text % "")
         with open(os.path.join(work, "pam.d", "twilio-test"), "w") as f:
             f.write("auth required %s conf=%s\n" % (module, conf))
         with open(os.path.join(work, "pam.d", "other"), "w") as f:
@@ -172,6 +178,29 @@ phone_sources = [ "gecos" ];
         check("wrong codes: no code and no token in the output",
               em.auth_token not in out and
               all(m["code"] not in out for m in em.outbox()), out)
+
+        # The caller's environment cannot steer the module: su and sudo
+        # keep the user's environment while running as root.
+        em.reset()
+        keylog = os.path.join(work, "keys.log")
+        hostile = {"SSLKEYLOGFILE": keylog,
+                   "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY":
+                   "http://127.0.0.1:9", "ALL_PROXY": "http://127.0.0.1:9",
+                   "all_proxy": "http://127.0.0.1:9"}
+        status, out = pamtester(work, ["right"], em, hostile)
+        check("hostile environment: proxy variables are ignored",
+              status == 0 and "result=approved" in out, out)
+        check("hostile environment: no TLS key log is written",
+              not os.path.exists(keylog), keylog)
+
+        em.reset()
+        write_private(conf, config_text % '  proxy = "http://127.0.0.1:9";\n')
+        status, out = pamtester(work, [], em, {"NO_PROXY": "*",
+                                               "no_proxy": "*"})
+        check("configured proxy: NO_PROXY in the environment cannot bypass it",
+              status != 0 and "result=denied-unavailable" in out and
+              not em.requests(), out)
+        write_private(conf, config_text % "")
     finally:
         em.stop()
         shutil.rmtree(work, ignore_errors=True)
