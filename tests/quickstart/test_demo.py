@@ -45,6 +45,9 @@ def run_demo(source, build, answers):
 
 
 def main():
+    if os.geteuid() != 0:
+        print("skipped: the demo writes a root-owned config file")
+        return 77
     source, build = sys.argv[1], sys.argv[2]
     status, out = run_demo(source, build, ["right"])
     check("demo: right code is accepted", status == 0 and
