@@ -1,0 +1,855 @@
+#!/usr/bin/python3
+"""End-to-end tests through the real OpenSSH server: Debian's /usr/sbin/sshd
+runs in the foreground on 127.0.0.1 with a PAM service of its own that loads
+the module, the real ssh client logs in to real test accounts, and the
+bundled Verify emulator answers over HTTPS.
+
+Usage: test_sshd.py --module MODULE [--keep]
+
+MODULE is what goes into the PAM service line: an absolute path to a built
+pam_twilio_verify.so, or the bare name pam_twilio_verify.so for the
+installed module.  --keep keeps the temporary directory.
+
+Needs root.  It changes the system for the duration of the run and undoes
+the changes at the end, also on failure:
+  * /etc/pam.d/ptv-e2e-<random>: the PAM service (sshd's PAM service name is
+    the base name of its argv[0], so sshd is started through a symbolic link
+    of that name and /etc/pam.d/sshd is never read);
+  * two accounts ptve2e<random> (useradd -m, userdel -r);
+  * /dev/log, only when it does not exist: a datagram socket bound by this
+    test to collect the module's syslog lines (with a syslog daemon running,
+    the log assertions are skipped);
+  * /run/sshd is created if missing and left in place.
+"""
+
+import argparse
+import atexit
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pexpect
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
+from emulator_client import Emulator  # noqa: E402
+
+SSHD = "/usr/sbin/sshd"
+SSH = "/usr/bin/ssh"
+SSH_KEYGEN = "/usr/bin/ssh-keygen"
+DEV_LOG = "/dev/log"
+PAM_DIR = "/etc/pam.d"
+
+PHONE = "+15551230042"
+CODE_PROMPT = r"SMS code sent to \+1\*\*\*\*\*\*0042: "
+PASSWORD_PROMPT = r"Password: "
+DENIED = r"Permission denied"
+PARTIAL = r'Authenticated using "publickey" with partial success'
+MARKER = "ptv-e2e-ok"
+MARKER_RX = re.compile(r"^%s\r?$" % re.escape(MARKER), re.M)
+
+# syslog(3) priorities: facility LOG_AUTHPRIV (10), severities.
+LOG_AUTHPRIV = 10
+LOG_WARNING, LOG_NOTICE, LOG_INFO = 4, 5, 6
+
+results = {"passed": 0, "failed": 0, "skipped": 0}
+
+
+def check(name, ok, detail=""):
+    results["passed" if ok else "failed"] += 1
+    print("%s %s%s" % ("PASS" if ok else "FAIL", name,
+                       "" if ok else ": " + detail), flush=True)
+    return ok
+
+
+def skip(name, why):
+    results["skipped"] += 1
+    print("SKIP %s (%s)" % (name, why), flush=True)
+
+
+def write_file(path, text, mode):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+
+
+def run(args, **kw):
+    return subprocess.run(args, stdin=kw.pop("stdin", subprocess.DEVNULL),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, **kw)
+
+
+class Cleanup:
+    """Undo actions, run newest first, each at most once (finally + atexit)."""
+
+    def __init__(self):
+        self.actions = []
+
+    def add(self, what, fn):
+        self.actions.append((what, fn))
+
+    def run(self):
+        while self.actions:
+            what, fn = self.actions.pop()
+            try:
+                fn()
+            except Exception as e:  # keep going: every other undo must run
+                print("cleanup: %s: %s" % (what, e), file=sys.stderr, flush=True)
+
+
+# -- syslog ------------------------------------------------------------------
+
+class SyslogCollector:
+    """Binds /dev/log (AF_UNIX, SOCK_DGRAM) and keeps every message."""
+
+    PRI = re.compile(r"^<(\d{1,3})>")
+
+    def __init__(self, path=DEV_LOG):
+        self.path = path
+        self.lines = []  # (facility, severity, text)
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)  # fails with EADDRINUSE if someone owns it
+        self.ino = os.lstat(path).st_ino
+        os.chmod(path, 0o666)
+        self.sock.settimeout(0.1)
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stopping.is_set():
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            text = data.decode("utf-8", "replace").rstrip("\n\0")
+            m = self.PRI.match(text)
+            pri = int(m.group(1)) if m else -1
+            with self.lock:
+                self.lines.append((pri >> 3, pri & 7, text))
+
+    def mark(self):
+        with self.lock:
+            return len(self.lines)
+
+    def since(self, mark, needle=""):
+        with self.lock:
+            return [ln for ln in self.lines[mark:] if needle in ln[2]]
+
+    def all_text(self):
+        with self.lock:
+            return "\n".join(ln[2] for ln in self.lines)
+
+    def wait_for(self, mark, needle, timeout=3.0):
+        """Lines since mark containing needle; waits a little for the thread."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.since(mark, needle)
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.05)
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join(2)
+        self.sock.close()
+        try:
+            if os.lstat(self.path).st_ino == self.ino:
+                os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+def stale_dev_log():
+    """True when /dev/log is a socket that refuses connections: nobody has it."""
+    try:
+        if not stat.S_ISSOCK(os.lstat(DEV_LOG).st_mode):
+            return False
+    except FileNotFoundError:
+        return False
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.connect(DEV_LOG)
+        return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+# -- sshd --------------------------------------------------------------------
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+class Sshd:
+    """One foreground sshd (-D -e) started through the service's symlink."""
+
+    def __init__(self, work, link, host_key, methods, users, name):
+        self.work, self.link, self.host_key = work, link, host_key
+        self.methods, self.users, self.name = methods, users, name
+        self.config = os.path.join(work, "sshd_config." + name)
+        self.pid_file = os.path.join(work, "sshd.%s.pid" % name)
+        self.log = os.path.join(work, "sshd.%s.log" % name)
+        self.proc = None
+        self.port = None
+
+    def _write_config(self):
+        write_file(self.config, "\n".join([
+            "Port %d" % self.port,
+            "ListenAddress 127.0.0.1",
+            "HostKey %s" % self.host_key,
+            "PidFile %s" % self.pid_file,
+            "UsePAM yes",
+            "KbdInteractiveAuthentication yes",
+            "PasswordAuthentication no",
+            "PubkeyAuthentication yes",
+            "PermitRootLogin no",
+            "AuthenticationMethods %s" % self.methods,
+            "AuthorizedKeysFile .ssh/authorized_keys",
+            "AllowUsers %s" % " ".join(self.users),
+            "LogLevel VERBOSE",
+            "LoginGraceTime 30",
+            "MaxAuthTries 10",
+            "PrintMotd no",
+            "PrintLastLog no",
+            "X11Forwarding no",
+            "AllowTcpForwarding no",
+            "AllowAgentForwarding no",
+            "PermitTTY no",
+            "",
+        ]), 0o600)
+
+    def start(self, tries=3):
+        for _ in range(tries):
+            self.port = free_port()
+            self._write_config()
+            t = run([self.link, "-t", "-f", self.config])
+            if t.returncode != 0:
+                raise RuntimeError("sshd -t rejects %s: %s" % (self.config, t.stdout))
+            log = open(self.log, "ab")
+            try:
+                self.proc = subprocess.Popen(
+                    [self.link, "-D", "-e", "-f", self.config],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    close_fds=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+                                         "LANG": "C"})
+            finally:
+                log.close()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if "Server listening on 127.0.0.1 port %d" % self.port in self.log_text():
+                    return self
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+            self.stop()
+            if "Address already in use" not in self.log_text():
+                break
+        raise RuntimeError("sshd %s did not start: %s" % (self.name, self.log_text()[-2000:]))
+
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        p = self.proc
+        if p is None:
+            return
+        self.proc = None
+        try:
+            with open(self.pid_file) as f:
+                from_file = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            from_file = None
+        if from_file not in (None, p.pid):
+            print("note: %s holds pid %s, started pid %d" % (self.pid_file, from_file, p.pid),
+                  file=sys.stderr)
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+# -- accounts ----------------------------------------------------------------
+
+def create_account(name, password, pubkey, cleanup):
+    r = run(["useradd", "-m", "-s", "/bin/sh", name])
+    if r.returncode != 0:
+        raise RuntimeError("useradd %s: %s" % (name, r.stdout))
+
+    def remove():
+        # Sessions of the account end with the ssh client; retry once with -f
+        # in case the last one is still closing.
+        r = run(["userdel", "-r", name])
+        if r.returncode not in (0, 12):  # 12: home or mail spool already gone
+            time.sleep(1)
+            r = run(["userdel", "-r", "-f", name])
+            if r.returncode not in (0, 12):
+                raise RuntimeError("userdel %s: %s" % (name, r.stdout))
+    cleanup.add("userdel " + name, remove)
+    r = run(["chpasswd"], input="%s:%s\n" % (name, password), stdin=None)
+    if r.returncode != 0:
+        raise RuntimeError("chpasswd %s: %s" % (name, r.stdout))
+    pw = pwd.getpwnam(name)
+    ssh_dir = os.path.join(pw.pw_dir, ".ssh")
+    os.makedirs(ssh_dir, exist_ok=True)
+    keys = os.path.join(ssh_dir, "authorized_keys")
+    write_file(keys, pubkey, 0o600)
+    for p, mode in ((ssh_dir, 0o700), (keys, 0o600)):
+        os.chown(p, pw.pw_uid, pw.pw_gid)
+        os.chmod(p, mode)
+
+
+# -- ssh client --------------------------------------------------------------
+
+class Login:
+    def __init__(self):
+        self.status = None
+        self.output = ""
+        self.prompts = []        # "password" / "code", in order
+        self.unexpected = None   # what arrived instead of an expected prompt
+        self.partial_at = None   # monotonic time of the publickey partial success
+        self.denied_at = None    # monotonic time of "Permission denied"
+
+    @property
+    def got_in(self):
+        return self.status == 0 and MARKER_RX.search(self.output) is not None
+
+    @property
+    def denied(self):
+        return (self.status not in (0, None) and DENIED in self.output
+                and MARKER_RX.search(self.output) is None)
+
+    def describe(self):
+        return "exit %s, prompts %s%s, output:\n%s" % (
+            self.status, self.prompts,
+            "" if self.unexpected is None else ", got %s instead" % self.unexpected,
+            self.output)
+
+
+def ssh_login(port, user, steps, em, seen_codes, key=None, prompts=1, timeout=30):
+    """Logs in with the real ssh client.  steps is a list of
+    ("password", text) or ("code", "right" | "wrong" | text): the prompt
+    expected next and the answer to type."""
+    args = ["-F", "/dev/null", "-p", str(port),
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=VERBOSE", "-o", "BatchMode=no",
+            "-o", "ConnectTimeout=10", "-o", "IdentitiesOnly=yes",
+            "-o", "NumberOfPasswordPrompts=%d" % prompts]
+    if key:
+        args += ["-o", "IdentityFile=" + key, "-o",
+                 "PreferredAuthentications=publickey,keyboard-interactive"]
+    else:
+        args += ["-o", "PubkeyAuthentication=no", "-o",
+                 "PreferredAuthentications=keyboard-interactive"]
+    args += ["%s@127.0.0.1" % user, "echo " + MARKER]
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C", "HOME": os.environ.get("HOME", "/root"),
+           "TERM": "dumb"}
+    child = pexpect.spawn(SSH, args, env=env, encoding="utf-8", timeout=timeout)
+    login = Login()
+    out = []
+    patterns = [PASSWORD_PROMPT, CODE_PROMPT, PARTIAL, DENIED, pexpect.EOF]
+    names = ["password", "code", "partial", "denied", "eof"]
+    try:
+        i = 0
+        while True:
+            k = child.expect(patterns)
+            now = time.monotonic()
+            out.append(child.before + (child.after if isinstance(child.after, str) else ""))
+            what = names[k]
+            if what == "partial":
+                login.partial_at = now
+                continue
+            if what == "denied":
+                login.denied_at = now
+                if i < len(steps):
+                    login.unexpected = "denial"
+                continue
+            if what == "eof":
+                if i < len(steps):
+                    login.unexpected = login.unexpected or "end of session"
+                break
+            login.prompts.append(what)
+            if i >= len(steps) or steps[i][0] != what:
+                login.unexpected = "%s prompt" % what
+                child.sendline("")  # not our turn: give an answer that is never right
+                continue
+            answer = steps[i][1]
+            i += 1
+            if what == "code":
+                code = em.last_code(PHONE)
+                if code:
+                    seen_codes.add(code)
+                if answer == "right":
+                    answer = code or ""
+                elif answer == "wrong":
+                    answer = "000000" if code != "000000" else "000001"
+            child.sendline(answer)
+    except pexpect.ExceptionPexpect as e:
+        out.append("\n[%s] %s" % (type(e).__name__, child.before))
+        login.unexpected = login.unexpected or type(e).__name__
+    finally:
+        child.close(force=True)
+    login.status = child.exitstatus
+    login.output = "".join(out)
+    return login
+
+
+# -- the test ----------------------------------------------------------------
+
+def module_config(em, user, failmode="secure", no_phone="deny"):
+    return """# written by tests/sshd/test_sshd.py
+twilio = {
+  account_sid = "%s";
+  auth_token = "%s";
+  service_sid = "%s";
+  api_url = "%s";
+  ca_file = "%s";
+  connect_timeout_ms = 1000;
+  timeout_ms = 2000;
+};
+failmode = "%s";
+no_phone = "%s";
+phone_sources = [ "users" ];
+users = ( ("%s", "%s") );
+""" % (em.account_sid, em.auth_token, em.service_sid, em.api_url, em.ca_file,
+       failmode, no_phone, user, PHONE)
+
+
+def pam_service(module, conf, password_first=False, then_permit=False):
+    lines = ["# written by tests/sshd/test_sshd.py; removed at the end of the run"]
+    if password_first:
+        lines.append("@include common-auth")
+    lines.append("auth required %s conf=%s" % (module, conf))
+    if then_permit:
+        lines.append("auth required pam_permit.so")
+    lines += ["@include common-account", "@include common-session", ""]
+    return "\n".join(lines)
+
+
+SYSTEM_CONF = "/etc/security/pam_twilio_verify.conf"
+PROFILE = "/usr/share/pam-configs/twilio-verify"
+
+
+def system_pam_main():
+    """With the package installed: enable its pam-auth-update profile, log in
+    through the machine's own sshd PAM service (/etc/pam.d/sshd, which
+    includes common-auth), then disable the profile again. The package's
+    configuration file is given real settings for the run and restored."""
+    for path in (PROFILE, SYSTEM_CONF):
+        if not os.path.exists(path):
+            print("FAIL %s is missing: is libpam-twilio-verify installed?" % path)
+            return 1
+    cleanup = Cleanup()
+    atexit.register(cleanup.run)
+    started = time.monotonic()
+    work = tempfile.mkdtemp(prefix="ptv-sshd-system.")
+    cleanup.add("rm " + work, lambda: shutil.rmtree(work, ignore_errors=True))
+    with open(SYSTEM_CONF, "rb") as f:
+        shipped = f.read()
+    shipped_mode = os.stat(SYSTEM_CONF).st_mode & 0o7777
+
+    def restore_conf():
+        with open(SYSTEM_CONF, "wb") as f:
+            f.write(shipped)
+        os.chmod(SYSTEM_CONF, shipped_mode)
+    cleanup.add("restore " + SYSTEM_CONF, restore_conf)
+    user = "ptve2e" + secrets.token_hex(2)
+    password = "Pw-" + secrets.token_hex(8)
+    seen_codes = set()
+    try:
+        em = Emulator(os.path.join(work, "emulator"))
+        cleanup.add("stop emulator", em.stop)
+        em.start()
+        host_key = os.path.join(work, "ssh_host_ed25519_key")
+        r = run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", host_key])
+        if r.returncode != 0:
+            raise RuntimeError("ssh-keygen: " + r.stdout)
+        with open(host_key + ".pub") as f:
+            pubkey = f.read()  # any key will do: this setup uses passwords
+        create_account(user, password, pubkey, cleanup)
+        write_file(SYSTEM_CONF, module_config(em, user), 0o600)
+
+        cleanup.add("pam-auth-update --disable twilio-verify",
+                    lambda: run(["pam-auth-update", "--disable", "twilio-verify"]))
+        r = run(["pam-auth-update", "--enable", "twilio-verify"])
+        with open(os.path.join(PAM_DIR, "common-auth")) as f:
+            common_auth = f.read()
+        check("pam-auth-update --enable twilio-verify adds the module to common-auth",
+              r.returncode == 0 and "pam_twilio_verify.so" in common_auth,
+              r.stdout + common_auth)
+
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        # Started as /usr/sbin/sshd, so its PAM service is the machine's "sshd".
+        sshd = Sshd(work, SSHD, host_key, "keyboard-interactive", [user], "system")
+        cleanup.add("stop sshd", sshd.stop)
+        sshd.start()
+
+        lg = ssh_login(sshd.port, user, [("password", password), ("code", "right")],
+                       em, seen_codes)
+        check("system sshd: password, then the code prompt, then the command runs",
+              lg.got_in and lg.prompts == ["password", "code"], lg.describe())
+        em.reset()
+        lg = ssh_login(sshd.port, user,
+                       [("password", password)] + [("code", "wrong")] * 3,
+                       em, seen_codes)
+        check("system sshd: right password, wrong codes: Permission denied",
+              lg.denied and lg.prompts == ["password"] + ["code"] * 3, lg.describe())
+        sshd.stop()
+        r = run(["pam-auth-update", "--disable", "twilio-verify"])
+        with open(os.path.join(PAM_DIR, "common-auth")) as f:
+            common_auth = f.read()
+        check("pam-auth-update --disable twilio-verify removes it again",
+              r.returncode == 0 and "pam_twilio_verify" not in common_auth,
+              r.stdout + common_auth)
+    except Exception as e:
+        import traceback
+        traceback.print_exc()
+        check("test setup and run: %s: %s" % (type(e).__name__, e), False)
+    finally:
+        cleanup.run()
+    print("runtime %.1f s" % (time.monotonic() - started))
+    print("%d passed, %d failed" % (results["passed"], results["failed"]))
+    return 0 if results["failed"] == 0 and results["passed"] > 0 else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--module",
+                    help="absolute path of pam_twilio_verify.so, or the bare name")
+    ap.add_argument("--system-pam", action="store_true",
+                    help="with the package installed: enable its pam-auth-update "
+                         "profile and log in through /etc/pam.d/sshd")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    opts = ap.parse_args()
+    if os.geteuid() != 0:
+        print("skipped: needs root (accounts, /etc/pam.d, sshd, root-owned module config)")
+        return 77
+    if opts.system_pam:
+        return system_pam_main()
+    if not opts.module:
+        ap.error("--module is required")
+    module = opts.module
+    if "/" in module:
+        module = os.path.abspath(module)
+        if not os.path.isfile(module):
+            print("FAIL module %s does not exist" % module)
+            return 1
+    for tool in (SSHD, SSH, SSH_KEYGEN):
+        if not os.access(tool, os.X_OK):
+            print("FAIL %s is missing (openssh-server and openssh-client are needed)" % tool)
+            return 1
+
+    cleanup = Cleanup()
+    atexit.register(cleanup.run)
+
+    def on_signal(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    started = time.monotonic()
+    work = tempfile.mkdtemp(prefix="ptv-sshd.")
+    if opts.keep:
+        cleanup.add("note", lambda: print("kept %s" % work, flush=True))
+        keep_syslog = os.path.join(work, "syslog.txt")
+    else:
+        cleanup.add("rm " + work, lambda: shutil.rmtree(work, ignore_errors=True))
+    tag = secrets.token_hex(3)
+    service = "ptv-e2e-" + tag
+    phone_user = "ptve2e" + secrets.token_hex(2)
+    other_user = "ptve2e" + secrets.token_hex(2)
+    while other_user == phone_user:
+        other_user = "ptve2e" + secrets.token_hex(2)
+    password = "Pw-" + secrets.token_hex(8)
+    seen_codes = set()
+    logins = []
+    sshds = []
+
+    try:
+        # Syslog: ours only if nobody else has /dev/log.
+        syslog = None
+        syslog_why = None
+        if stale_dev_log():
+            print("note: %s is a socket nobody listens on (left by an earlier run "
+                  "that was killed); replacing it" % DEV_LOG, flush=True)
+            os.unlink(DEV_LOG)
+        if os.path.lexists(DEV_LOG):
+            syslog_why = "%s exists (a syslog daemon owns it); log lines not collected" % DEV_LOG
+        else:
+            try:
+                syslog = SyslogCollector()
+                cleanup.add("remove " + DEV_LOG, syslog.close)
+                if opts.keep:
+                    cleanup.add("save the collected syslog", lambda: write_file(
+                        keep_syslog, syslog.all_text() + "\n", 0o600))
+            except OSError as e:
+                syslog_why = "cannot bind %s: %s" % (DEV_LOG, e)
+        if syslog_why:
+            print("note: " + syslog_why, flush=True)
+
+        em = Emulator(os.path.join(work, "emulator"))
+        cleanup.add("stop emulator", em.stop)
+        em.start()
+
+        def em_reset():
+            for m in em.outbox():
+                seen_codes.add(m.get("code"))
+            em.reset()
+
+        # Keys: the client's key, used for both accounts; sshd's host key.
+        client_key = os.path.join(work, "client_ed25519")
+        host_key = os.path.join(work, "ssh_host_ed25519_key")
+        for path in (client_key, host_key):
+            r = run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", "ptv-e2e", "-f", path])
+            if r.returncode != 0:
+                raise RuntimeError("ssh-keygen: " + r.stdout)
+        with open(client_key + ".pub") as f:
+            pubkey = f.read()
+
+        for user in (phone_user, other_user):
+            create_account(user, password, pubkey, cleanup)
+
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        os.chmod("/run/sshd", 0o755)
+        link = os.path.join(work, service)
+        os.symlink(SSHD, link)
+
+        conf = os.path.join(work, "pam_twilio_verify.conf")
+        pam_file = os.path.join(PAM_DIR, service)
+        cleanup.add("remove " + pam_file,
+                    lambda: os.path.lexists(pam_file) and os.unlink(pam_file))
+
+        def setup(failmode="secure", no_phone="deny", **pam):
+            write_file(conf, module_config(em, phone_user, failmode, no_phone), 0o600)
+            os.chown(conf, 0, 0)
+            write_file(pam_file, pam_service(module, conf, **pam), 0o644)
+            em.refuse(False)
+            em_reset()
+            return syslog.mark() if syslog else 0
+
+        def module_lines(mark, needle=""):
+            if not syslog:
+                return []
+            prefix = "pam_twilio_verify(%s:auth): " % service
+            return syslog.wait_for(mark, prefix + needle)
+
+        def log_check(name, pred_lines, detail_lines=None):
+            if not syslog:
+                skip(name, syslog_why)
+                return
+            check(name, pred_lines(), "\n".join(
+                ln[2] for ln in (detail_lines() if detail_lines else syslog.since(0))))
+
+        users = [phone_user, other_user]
+
+        # ---- A: password + code (keyboard-interactive only) ----------------
+        sshd_a = Sshd(work, link, host_key, "keyboard-interactive", users, "A")
+        sshds.append(sshd_a)
+        cleanup.add("stop sshd A", sshd_a.stop)
+        sshd_a.start()
+        port = sshd_a.port
+
+        mark = setup(password_first=True)
+        lg = ssh_login(port, phone_user, [("password", password), ("code", "right")],
+                       em, seen_codes)
+        logins.append(lg)
+        check("A password + right code: the remote command runs", lg.got_in, lg.describe())
+        check("A password + right code: password prompt, then one code prompt",
+              lg.prompts == ["password", "code"], lg.describe())
+        log_check("A password + right code: result=approved logged at info, authpriv",
+                  lambda: any(ln[0] == LOG_AUTHPRIV and ln[1] == LOG_INFO and
+                              "result=approved" in ln[2] and
+                              "user=%s " % phone_user in ln[2] and
+                              "phone=+1******0042 " in ln[2]
+                              for ln in module_lines(mark, "user=")),
+                  lambda: syslog.since(mark))
+
+        mark = setup(password_first=True)
+        lg = ssh_login(port, phone_user,
+                       [("password", password)] + [("code", "wrong")] * 3,
+                       em, seen_codes)
+        logins.append(lg)
+        check("A password + 3 wrong codes: Permission denied", lg.denied, lg.describe())
+        check("A password + 3 wrong codes: three code prompts",
+              lg.prompts == ["password", "code", "code", "code"], lg.describe())
+        log_check("A password + 3 wrong codes: result=denied-wrong-code attempts=3",
+                  lambda: any("result=denied-wrong-code attempts=3 " in ln[2]
+                              for ln in module_lines(mark, "user=")),
+                  lambda: syslog.since(mark))
+
+        mark = setup(password_first=True)
+        lg = ssh_login(port, phone_user, [("password", "not-" + password)] * 2,
+                       em, seen_codes, prompts=2)
+        logins.append(lg)
+        check("A wrong password (twice): Permission denied", lg.denied, lg.describe())
+        check("A wrong password: never asked for a code",
+              "code" not in lg.prompts and lg.prompts == ["password"] * 2, lg.describe())
+        check("A wrong password: no SMS sent, no request to the emulator",
+              em.outbox() == [] and em.requests() == [],
+              "outbox %s, requests %s" % (em.outbox(), em.requests()))
+        log_check("A wrong password: the module never ran (no log line)",
+                  lambda: time.sleep(0.5) is None and
+                  not syslog.since(mark, "pam_twilio_verify("),
+                  lambda: syslog.since(mark))
+        sshd_a.stop()
+
+        # ---- B: key + code (publickey,keyboard-interactive) ----------------
+        sshd_b = Sshd(work, link, host_key, "publickey,keyboard-interactive", users, "B")
+        sshds.append(sshd_b)
+        cleanup.add("stop sshd B", sshd_b.stop)
+        sshd_b.start()
+        port = sshd_b.port
+
+        mark = setup()
+        lg = ssh_login(port, phone_user, [("code", "right")], em, seen_codes, key=client_key)
+        logins.append(lg)
+        check("B key + right code: the remote command runs", lg.got_in, lg.describe())
+        check("B key + right code: key accepted first, no password prompt",
+              lg.partial_at is not None and lg.prompts == ["code"], lg.describe())
+        log_check("B key + right code: result=approved",
+                  lambda: any("result=approved" in ln[2]
+                              for ln in module_lines(mark, "user=")),
+                  lambda: syslog.since(mark))
+
+        mark = setup()
+        lg = ssh_login(port, phone_user, [("code", "wrong")] * 3, em, seen_codes,
+                       key=client_key)
+        logins.append(lg)
+        check("B key + 3 wrong codes: Permission denied", lg.denied, lg.describe())
+        check("B key + 3 wrong codes: three code prompts",
+              lg.prompts == ["code"] * 3, lg.describe())
+
+        # ---- C: emulator unreachable, setup B --------------------------------
+        mark = setup(failmode="secure")
+        em.refuse(True)
+        lg = ssh_login(port, phone_user, [], em, seen_codes, key=client_key)
+        logins.append(lg)
+        check("C unreachable, failmode secure: Permission denied without a prompt",
+              lg.denied and lg.prompts == [], lg.describe())
+        elapsed = (lg.denied_at - lg.partial_at
+                   if lg.denied_at and lg.partial_at else None)
+        check("C unreachable, failmode secure: denied within 5 s of the key (%s)"
+              % ("%.2f s" % elapsed if elapsed is not None else "not measured"),
+              elapsed is not None and elapsed < 5.0, lg.describe())
+        log_check("C unreachable, failmode secure: result=denied-unavailable",
+                  lambda: any("result=denied-unavailable" in ln[2]
+                              for ln in module_lines(mark, "user=")),
+                  lambda: syslog.since(mark))
+
+        mark = setup(failmode="safe")
+        em.refuse(True)
+        lg = ssh_login(port, phone_user, [], em, seen_codes, key=client_key)
+        logins.append(lg)
+        check("C unreachable, failmode safe: let in with the key alone",
+              lg.got_in and lg.prompts == [], lg.describe())
+        log_check("C unreachable, failmode safe: LOG_WARNING \"WITHOUT the second factor\"",
+                  lambda: any(ln[1] == LOG_WARNING and ln[0] == LOG_AUTHPRIV
+                              for ln in module_lines(mark, "")
+                              if "WITHOUT the second factor" in ln[2]),
+                  lambda: syslog.since(mark))
+        log_check("C unreachable, failmode safe: result=allowed-unavailable",
+                  lambda: any("result=allowed-unavailable" in ln[2]
+                              for ln in module_lines(mark, "user=")),
+                  lambda: syslog.since(mark))
+        em.refuse(False)
+
+        # ---- D: no phone number, setup B -------------------------------------
+        mark = setup(no_phone="deny")
+        lg = ssh_login(port, other_user, [], em, seen_codes, key=client_key)
+        logins.append(lg)
+        check("D no phone, no_phone deny: Permission denied without a prompt",
+              lg.denied and lg.prompts == [], lg.describe())
+        check("D no phone, no_phone deny: no SMS sent", em.outbox() == [], str(em.outbox()))
+        log_check("D no phone, no_phone deny: result=denied-no-phone",
+                  lambda: any("result=denied-no-phone" in ln[2] and
+                              "user=%s " % other_user in ln[2]
+                              for ln in module_lines(mark, "user=")),
+                  lambda: syslog.since(mark))
+
+        mark = setup(no_phone="skip", then_permit=True)
+        lg = ssh_login(port, other_user, [], em, seen_codes, key=client_key)
+        logins.append(lg)
+        check("D no phone, no_phone skip + pam_permit: let in with the key",
+              lg.got_in and lg.prompts == [], lg.describe())
+        check("D no phone, no_phone skip: no SMS sent", em.outbox() == [], str(em.outbox()))
+        log_check("D no phone, no_phone skip: result=skipped-no-phone",
+                  lambda: any("result=skipped-no-phone" in ln[2]
+                              for ln in module_lines(mark, "user=")),
+                  lambda: syslog.since(mark))
+        sshd_b.stop()
+
+        # ---- secrets in logs and outputs --------------------------------------
+        em_reset()
+        seen_codes.discard(None)
+        texts = {"ssh output": "\n".join(lg.output for lg in logins),
+                 "sshd log": "\n".join(s.log_text() for s in sshds)}
+        if syslog:
+            texts["syslog"] = syslog.all_text()
+        else:
+            skip("no secret in the syslog", syslog_why)
+        check("codes were collected for the leak check", len(seen_codes) >= 3,
+              str(len(seen_codes)))
+        for what, text in texts.items():
+            leaks = []
+            if em.auth_token in text:
+                leaks.append("auth token")
+            if PHONE in text or PHONE[1:] in text:
+                leaks.append("full phone number")
+            if password in text:
+                leaks.append("password")
+            for code in seen_codes:
+                if re.search(r"(?<![0-9A-Za-z])%s(?![0-9A-Za-z])" % re.escape(code), text):
+                    leaks.append("code " + code)
+            check("no auth token, code, password or full phone number in the %s" % what,
+                  not leaks, ", ".join(leaks))
+    except Exception as e:
+        import traceback
+        traceback.print_exc()
+        check("test setup and run: %s: %s" % (type(e).__name__, e), False)
+    finally:
+        for s in sshds:
+            s.stop()
+        cleanup.run()
+
+    print("runtime %.1f s" % (time.monotonic() - started))
+    if results["skipped"]:
+        print("%d skipped (not counted)" % results["skipped"])
+    print("%d passed, %d failed" % (results["passed"], results["failed"]))
+    return 0 if results["failed"] == 0 and results["passed"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
