@@ -1,0 +1,618 @@
+// The whole authentication flow, ptv::authenticate, over a scripted fake
+// conversation, a scripted fake transport, a capturing logger and a fake
+// GECOS reader, all driven by the fuzzer's input.
+//
+// pam_sm_authenticate itself cannot be given a fake transport yet, so this
+// target drives ptv::authenticate, the libpam-independent flow the entry
+// point wraps; that is the accepted approach until the entry point can take
+// a transport factory.
+//
+// Input layout (FuzzedDataProvider: the one-byte choices are read from the
+// end of the input backwards, free text from its front; an exhausted input
+// reads as zeros, which always means the plain success path):
+//   3 bytes   failmode, no_phone, channel, phone sources, max_attempts,
+//             user, GECOS answer, credentials, debug, transport setup
+//   then, in the order the flow asks for them: per conversation call a
+//   reply choice (a code, a wrong code, the password, fuzzed text, an
+//   error), per HTTP request an answer choice (a transport error, or one of
+//   the realistic Twilio answers below) and a mutation of it.
+// The seeds in corpus/fuzz_authenticate follow this layout.
+#include <fuzzer/FuzzedDataProvider.h>
+#include <security/pam_modules.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <variant>
+#include <vector>
+
+#include "authenticate.hpp"
+#include "code_input.hpp"
+#include "config.hpp"
+#include "fuzz_common.hpp"
+#include "log.hpp"
+#include "phone.hpp"
+#include "verify_response.hpp"
+
+namespace {
+
+using ptv::HttpResponse;
+using ptv::TransportError;
+using ptv::TransportErrorKind;
+
+constexpr std::string_view kAccount = "AC0123456789abcdef0123456789abcdef";
+constexpr std::string_view kService = "VA0123456789abcdef0123456789abcdef";
+constexpr std::string_view kApiKeySid = "SKfedcba9876543210fedcba9876543210";
+constexpr std::string_view kToken = "authTOKENvalue_7c1e5a9b3d";
+constexpr std::string_view kApiSecret = "apiSECRETvalue_4f2d8c6a1e";
+constexpr std::string_view kBase = "https://verify.example.test";
+constexpr std::string_view kSid = "VE00112233445566778899aabbccddeeff";
+constexpr std::string_view kGoodCode = "918273";
+constexpr std::string_view kWrongCode = "564738";
+// Digits, so that it is a well-formed code: it must still never be sent.
+constexpr std::string_view kPassword = "20240607";
+constexpr std::string_view kTransportDetail = "fake transport failure";
+
+const char* const kUsers[] = {"alice", "bob", "carol", "dave", "eve"};
+const char* const kChannels[] = {"sms", "call", "whatsapp"};
+const char* const kSources[] = {"\"users\"", "\"gecos\"", "\"users\", \"gecos\"",
+                                "\"gecos\", \"users\""};
+// Numbers in the configuration, as the file writes them and normalised.
+const char* const kFileNumbers[][2] = {
+    {"alice", "+1 (555) 123-4567"},
+    {"bob", "+44 20 7946 0958"},
+    {"dave", "+4915112345678"},
+};
+const char* const kGecos[] = {
+    "Alice Example,Room 1,+1 555 123 4567,",
+    "Carol Example,,+33 6 12 34 56 78",
+    "Bob Example,,not a number",
+    "Dave Example,,,",
+    "Eve Example,Room 2,+7",
+};
+
+std::string config_text(bool safe, bool skip, int channel, int sources,
+                        int max_attempts, bool api_key) {
+  std::string t = "twilio = {\n  account_sid = \"" + std::string(kAccount) +
+                  "\";\n";
+  if (api_key) {
+    t += "  api_key_sid = \"" + std::string(kApiKeySid) + "\";\n";
+    t += "  api_key_secret = \"" + std::string(kApiSecret) + "\";\n";
+  } else {
+    t += "  auth_token = \"" + std::string(kToken) + "\";\n";
+  }
+  t += "  service_sid = \"" + std::string(kService) + "\";\n";
+  t += "  api_url = \"" + std::string(kBase) + "/\";\n";
+  t += "  connect_timeout_ms = 1000;\n  timeout_ms = 5000;\n};\n";
+  t += "channel = \"" + std::string(kChannels[channel]) + "\";\n";
+  t += std::string("failmode = \"") + (safe ? "safe" : "secure") + "\";\n";
+  t += std::string("no_phone = \"") + (skip ? "skip" : "deny") + "\";\n";
+  t += "max_attempts = " + std::to_string(max_attempts) + ";\n";
+  t += "phone_sources = [ " + std::string(kSources[sources]) + " ];\n";
+  t += "gecos_field = 3;\nusers = (\n";
+  for (std::size_t i = 0; i < std::size(kFileNumbers); ++i) {
+    t += std::string("  (\"") + kFileNumbers[i][0] + "\", \"" +
+         kFileNumbers[i][1] + "\")";
+    t += i + 1 < std::size(kFileNumbers) ? ",\n" : "\n";
+  }
+  t += ");\n";
+  return t;
+}
+
+// Parsed once per combination: the text is constant and must be valid.
+const ptv::Config& config_for(bool safe, bool skip, int channel, int sources,
+                              int max_attempts, bool api_key) {
+  using Key = std::tuple<bool, bool, int, int, int, bool>;
+  static std::map<Key, std::unique_ptr<ptv::Config>> cache;
+  const Key key{safe, skip, channel, sources, max_attempts, api_key};
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second;
+  auto parsed = ptv::parse_config_text(
+      config_text(safe, skip, channel, sources, max_attempts, api_key),
+      "fuzz.conf");
+  if (!parsed) {
+    std::fprintf(stderr, "constant configuration rejected: %s\n",
+                 parsed.error().message.c_str());
+    __builtin_trap();
+  }
+  auto owned = std::make_unique<ptv::Config>(std::move(*parsed));
+  return *cache.emplace(key, std::move(owned)).first->second;
+}
+
+// ------------------------------------------------------------ Twilio answers
+
+std::string error_body(long status, int code, const char* message) {
+  return "{\"code\":" + std::to_string(code) + ",\"message\":\"" + message +
+         "\",\"more_info\":\"https://www.twilio.com/docs/errors/" +
+         std::to_string(code) + "\",\"status\":" + std::to_string(status) +
+         "}";
+}
+
+std::string verification_body(std::string_view status, const char* valid) {
+  return "{\"sid\":\"" + std::string(kSid) + "\",\"service_sid\":\"" +
+         std::string(kService) + "\",\"account_sid\":\"" +
+         std::string(kAccount) +
+         "\",\"to\":\"+15551234567\",\"channel\":\"sms\",\"status\":\"" +
+         std::string(status) + "\",\"valid\":" + valid +
+         ",\"amount\":null,\"payee\":null,\"date_created\":"
+         "\"2024-06-07T10:00:00Z\",\"date_updated\":\"2024-06-07T10:00:05Z\"}";
+}
+
+enum class Kind { Start, Check, Cancel };
+
+HttpResponse json(long status, std::string body) {
+  return HttpResponse{status, "application/json; charset=utf-8",
+                      std::move(body), -1};
+}
+
+constexpr long kStatuses[] = {200, 201, 204, 301, 302, 400, 401, 403,
+                              404, 429, 500, 502, 503, 0,   99,  600};
+const char* const kContentTypes[] = {"application/json",
+                                     "application/json; charset=utf-8",
+                                     "text/html", ""};
+
+HttpResponse twilio_answer(Kind kind, unsigned pick) {
+  switch (pick) {
+    case 0:  // the plain success answer for this request
+      if (kind == Kind::Start)
+        return json(201, verification_body("pending", "false"));
+      if (kind == Kind::Check)
+        return json(200, verification_body("approved", "true"));
+      return json(200, verification_body("canceled", "false"));
+    case 1: return json(201, verification_body("pending", "false"));
+    case 2: return json(200, verification_body("approved", "true"));
+    case 3: return json(200, verification_body("pending", "false"));
+    case 4: return json(200, verification_body("approved", "false"));
+    case 5: return json(200, verification_body("canceled", "false"));
+    case 6: return json(200, verification_body("expired", "false"));
+    case 7: return json(200, verification_body("max_attempts_reached", "false"));
+    case 8: return json(401, error_body(401, 20003, "Authenticate"));
+    case 9: return json(404, error_body(404, 20404, "The requested resource was not found"));
+    case 10: return json(400, error_body(400, 60200, "Invalid parameter"));
+    case 11: return json(429, error_body(429, 60202, "Max check attempts reached"));
+    case 12: return json(429, error_body(429, 60203, "Max send attempts reached"));
+    case 13: return json(403, error_body(403, 60205, "SMS is not supported by landline phone number"));
+    case 14: return json(403, error_body(403, 60410, "Verification delivery attempt blocked"));
+    case 15: return json(403, error_body(403, 60605, "Verification delivery attempt blocked (geo permissions)"));
+    case 16: return json(429, error_body(429, 20429, "Too Many Requests"));
+    case 17: return json(500, error_body(500, 20500, "Internal Server Error"));
+    case 18: return HttpResponse{503, "text/html", "<html><body>Service Unavailable</body></html>", -1};
+    case 19: return HttpResponse{502, "", "", -1};
+    case 20: return HttpResponse{200, "text/html", "<html>approved</html>", -1};
+    case 21: return json(200, "{\"status\":\"approved\"");
+    case 22: return HttpResponse{204, "", "", -1};
+    case 23: return HttpResponse{302, "text/html", "Moved", -1};
+    case 24: return json(200, "[{\"status\":\"approved\",\"valid\":true}]");
+    case 25: return json(200, "{\"status\":\"approved\",\"valid\":true} x");
+    case 26: return json(200, "{\"status\":\"APPROVED\",\"valid\":true}");
+    case 27: return json(200, "{\"sid\":\"VE0011\",\"status\":\"pending\"}");
+    default: return json(200, "{}");
+  }
+}
+constexpr unsigned kNumAnswers = 29;
+
+using Reply = std::variant<TransportError, HttpResponse>;
+
+struct Request {
+  Kind kind;
+  std::string url;
+  std::string body;
+  Reply reply;
+};
+
+// Everything the fakes saw, for the invariants.
+struct Record {
+  std::vector<Request> requests;
+  std::vector<std::string> replies;  // what the conversation typed
+  std::vector<std::string> prompts;
+  std::vector<std::string> shown;
+  std::vector<std::string> log_lines;
+  std::vector<std::string> gecos_answers;
+  int asks = 0;
+  int factory_calls = 0;
+};
+
+class FuzzTransport final : public ptv::HttpTransport {
+ public:
+  FuzzTransport(FuzzedDataProvider& in, Record& rec) : in_(in), rec_(rec) {}
+
+  std::expected<HttpResponse, TransportError> post_form(
+      const std::string& url, const ptv::Secret& body) override {
+    const std::string service =
+        std::string(kBase) + "/v2/Services/" + std::string(kService);
+    Kind kind;
+    if (url == service + "/Verifications") {
+      kind = Kind::Start;
+    } else if (url == service + "/VerificationCheck") {
+      kind = Kind::Check;
+    } else if (url.starts_with(service + "/Verifications/")) {
+      kind = Kind::Cancel;
+    } else {
+      ptv_fuzz::fail("request to an unexpected URL", __FILE__, __LINE__);
+    }
+    Reply reply = answer(kind);
+    rec_.requests.push_back({kind, url, std::string(body.view()), reply});
+    if (auto* e = std::get_if<TransportError>(&reply))
+      return std::unexpected(*e);
+    return std::get<HttpResponse>(reply);
+  }
+
+ private:
+  Reply answer(Kind kind) {
+    const auto pick = in_.ConsumeIntegral<uint8_t>();
+    if (pick >= 250) {
+      constexpr TransportErrorKind kinds[] = {
+          TransportErrorKind::Unreachable, TransportErrorKind::Timeout,
+          TransportErrorKind::Tls,         TransportErrorKind::Protocol,
+          TransportErrorKind::TooLarge,    TransportErrorKind::Internal};
+      return TransportError{kinds[pick - 250], std::string(kTransportDetail)};
+    }
+    HttpResponse r = twilio_answer(kind, pick % kNumAnswers);
+    const auto mutation = in_.ConsumeIntegral<uint8_t>();
+    switch (mutation % 16) {
+      case 8:  // a body of the fuzzer's own
+        r.body = in_.ConsumeRandomLengthString(512);
+        break;
+      case 9:  // truncated
+        r.body.resize(in_.ConsumeIntegralInRange<std::size_t>(0, r.body.size()));
+        break;
+      case 10: {  // one byte replaced
+        if (r.body.empty()) break;
+        const auto at = in_.ConsumeIntegralInRange<std::size_t>(0, r.body.size() - 1);
+        r.body[at] = static_cast<char>(in_.ConsumeIntegral<uint8_t>());
+        break;
+      }
+      case 11: {  // fuzzed text inserted
+        const auto at = in_.ConsumeIntegralInRange<std::size_t>(0, r.body.size());
+        r.body.insert(at, in_.ConsumeRandomLengthString(64));
+        break;
+      }
+      case 12:  // another status
+        r.status = kStatuses[in_.ConsumeIntegral<uint8_t>() % std::size(kStatuses)];
+        break;
+      case 13:  // another content type
+        r.content_type =
+            kContentTypes[in_.ConsumeIntegral<uint8_t>() % std::size(kContentTypes)];
+        break;
+      case 14:  // a raw status
+        r.status = in_.ConsumeIntegralInRange<long>(-1, 1000);
+        break;
+      default:  // as Twilio sends it
+        break;
+    }
+    return r;
+  }
+
+  FuzzedDataProvider& in_;
+  Record& rec_;
+};
+
+class FuzzConversation final : public ptv::Conversation {
+ public:
+  FuzzConversation(FuzzedDataProvider& in, Record& rec) : in_(in), rec_(rec) {}
+
+  std::expected<ptv::Secret, ptv::ConversationError> ask_hidden(
+      std::string_view prompt) override {
+    rec_.prompts.emplace_back(prompt);
+    ++rec_.asks;
+    std::string reply;
+    const auto pick = in_.ConsumeIntegral<uint8_t>();
+    switch (pick % 16) {
+      case 0: case 1: case 2: reply = kGoodCode; break;
+      case 3: case 4: reply = kWrongCode; break;
+      case 5: reply = " " + std::string(kGoodCode) + "\r\n"; break;
+      case 6: reply = kPassword; break;
+      case 7: reply = "\t" + std::string(kPassword) + " "; break;
+      case 8: reply = "123"; break;
+      case 9: reply = "12345678901"; break;
+      case 10: reply = ""; break;
+      case 11: case 12: reply = in_.ConsumeRandomLengthString(24); break;
+      case 13: return std::unexpected(ptv::ConversationError::Failed);
+      case 14: return std::unexpected(ptv::ConversationError::NoReply);
+      default: return std::unexpected(ptv::ConversationError::NoConversation);
+    }
+    rec_.replies.push_back(reply);
+    return ptv::Secret(reply);
+  }
+  void show_error(std::string_view message) override {
+    rec_.shown.emplace_back(message);
+  }
+  bool is_password(std::string_view reply) override {
+    return reply == kPassword;
+  }
+
+ private:
+  FuzzedDataProvider& in_;
+  Record& rec_;
+};
+
+class CapturingLogger final : public ptv::Logger {
+ public:
+  explicit CapturingLogger(Record& rec) : rec_(rec) {}
+  void log(int /*priority*/, std::string_view message) override {
+    rec_.log_lines.emplace_back(message);
+  }
+
+ private:
+  Record& rec_;
+};
+
+// ------------------------------------------------------------- invariants
+
+std::string_view trim(std::string_view s) {
+  auto space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+           c == '\f';
+  };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool transport_unavailable(TransportErrorKind k) {
+  return k == TransportErrorKind::Unreachable ||
+         k == TransportErrorKind::Timeout || k == TransportErrorKind::Protocol;
+}
+
+// Removes every occurrence of `what` from `s`.
+void scrub(std::string& s, std::string_view what) {
+  if (what.empty()) return;
+  for (std::size_t p = s.find(what); p != std::string::npos; p = s.find(what, p))
+    s.replace(p, what.size(), "#");
+}
+
+// "name=value&..." -> value of name, undecoded.
+std::optional<std::string> form_value(std::string_view body,
+                                      std::string_view name) {
+  std::size_t pos = 0;
+  while (pos <= body.size()) {
+    std::size_t end = body.find('&', pos);
+    if (end == std::string_view::npos) end = body.size();
+    const std::string_view field = body.substr(pos, end - pos);
+    if (field.size() > name.size() && field.starts_with(name) &&
+        field[name.size()] == '=')
+      return std::string(field.substr(name.size() + 1));
+    pos = end + 1;
+  }
+  return std::nullopt;
+}
+
+void check_invariants(const ptv::Config& cfg, const std::string& user,
+                      const Record& rec, const ptv::AuthResult& r,
+                      bool factory_fails) {
+  using ptv::Outcome;
+  const auto& reqs = rec.requests;
+
+  // Only an approval or failmode = safe lets anyone in.
+  const int pam = ptv::pam_result_for(r.outcome);
+  FUZZ_CHECK((pam == PAM_SUCCESS) ==
+             (r.outcome == Outcome::Approved || r.outcome == Outcome::FailOpen));
+
+  // Approved only right after a check that Twilio approved.
+  if (r.outcome == Outcome::Approved) {
+    FUZZ_CHECK(!reqs.empty() && reqs.back().kind == Kind::Check);
+    const auto* resp = std::get_if<HttpResponse>(&reqs.back().reply);
+    FUZZ_CHECK(resp != nullptr);
+    FUZZ_CHECK(ptv_fuzz::reference_may_approve(resp->status,
+                                               resp->content_type, resp->body));
+    FUZZ_CHECK(ptv_fuzz::reference_valid_not_false(resp->body));
+    const ptv::CheckResult c = ptv::interpret_check(*resp);
+    FUZZ_CHECK(c.error == ptv::VerifyError::None &&
+               c.status == ptv::CheckStatus::Approved);
+  }
+
+  // FailOpen only with failmode = safe, right after Twilio was unavailable.
+  if (r.outcome == Outcome::FailOpen) {
+    FUZZ_CHECK(cfg.failmode == ptv::FailMode::Safe);
+    FUZZ_CHECK(!reqs.empty() && reqs.back().kind != Kind::Cancel);
+    if (const auto* e = std::get_if<TransportError>(&reqs.back().reply)) {
+      FUZZ_CHECK(transport_unavailable(e->kind));
+    } else {
+      const long s = std::get<HttpResponse>(reqs.back().reply).status;
+      FUZZ_CHECK((s >= 500 && s <= 599) || s == 429);
+    }
+  }
+  if (r.outcome == Outcome::Unavailable)
+    FUZZ_CHECK(cfg.failmode == ptv::FailMode::Secure);
+
+  // The transport is set up only once a number is known, and used only then.
+  FUZZ_CHECK(rec.factory_calls <= 1);
+  if (rec.factory_calls == 0) FUZZ_CHECK(reqs.empty() && rec.asks == 0);
+  if (factory_fails) FUZZ_CHECK(reqs.empty());
+  if (r.outcome == Outcome::NoPhoneSkipped || r.outcome == Outcome::NoPhoneDenied ||
+      r.outcome == Outcome::InvalidPhone)
+    FUZZ_CHECK(rec.factory_calls == 0);
+
+  // Shape of the exchange: one start first, checks, at most one cancel last.
+  int starts = 0, checks = 0, cancels = 0;
+  std::string started_sid;
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    const Request& q = reqs[i];
+    switch (q.kind) {
+      case Kind::Start: {
+        ++starts;
+        FUZZ_CHECK(i == 0);
+        const auto to = form_value(q.body, "To");
+        FUZZ_CHECK(to && to->starts_with("%2B") &&
+                   ptv_fuzz::all_digits(std::string_view(*to).substr(3)));
+        FUZZ_CHECK(ptv::is_e164("+" + to->substr(3)));
+        FUZZ_CHECK(form_value(q.body, "Channel") == cfg.channel);
+        if (const auto* resp = std::get_if<HttpResponse>(&q.reply))
+          started_sid = ptv::interpret_start(*resp).sid;
+        break;
+      }
+      case Kind::Check: {
+        ++checks;
+        FUZZ_CHECK(i > 0);
+        FUZZ_CHECK(!started_sid.empty());
+        FUZZ_CHECK(form_value(q.body, "VerificationSid") == started_sid);
+        const auto code = form_value(q.body, "Code");
+        FUZZ_CHECK(code.has_value());
+        FUZZ_CHECK(code->size() >= ptv::kMinCodeLength &&
+                   code->size() <= ptv::kMaxCodeLength);
+        FUZZ_CHECK(ptv_fuzz::all_digits(*code));
+        FUZZ_CHECK(*code != kPassword);
+        bool typed = false;  // the code is one the user typed
+        for (const auto& reply : rec.replies) typed |= trim(reply) == *code;
+        FUZZ_CHECK(typed);
+        break;
+      }
+      case Kind::Cancel:
+        ++cancels;
+        FUZZ_CHECK(i == reqs.size() - 1 && i > 0);
+        FUZZ_CHECK(q.url.ends_with("/Verifications/" + started_sid));
+        FUZZ_CHECK(q.body == "Status=canceled");
+        break;
+    }
+  }
+  FUZZ_CHECK(starts <= 1 && cancels <= 1);
+  FUZZ_CHECK(checks <= cfg.max_attempts);
+  FUZZ_CHECK(rec.asks <= cfg.max_attempts);
+  FUZZ_CHECK(checks <= rec.asks);
+  FUZZ_CHECK(r.attempts >= 0 && r.attempts <= cfg.max_attempts);
+  if (r.outcome == Outcome::WrongCode) FUZZ_CHECK(r.attempts == cfg.max_attempts);
+
+  // Nothing secret reaches the log, a prompt or a message: not the
+  // credentials, not a full phone number, not a code the user typed.
+  std::vector<std::string> secrets = {std::string(kToken),
+                                      std::string(kApiSecret),
+                                      std::string(kPassword)};
+  std::vector<std::string> numbers;
+  for (const auto& [u, n] : cfg.users) numbers.push_back(n);
+  for (const auto& g : rec.gecos_answers) {
+    const std::string n =
+        ptv::normalise_phone(ptv::gecos_field(g, cfg.gecos_field));
+    if (ptv::is_e164(n)) numbers.push_back(n);
+  }
+  for (const auto& n : numbers) {
+    secrets.push_back(n);
+    secrets.push_back(n.substr(1));
+  }
+  for (const auto& reply : rec.replies) {
+    const std::string_view t = trim(reply);
+    if (t.size() >= 4 && ptv_fuzz::all_digits(t)) secrets.emplace_back(t);
+  }
+  // What may be shown, even when a secret happens to be a part of it.
+  std::vector<std::string> shown_ok = {
+      started_sid,           std::string(kSid),       std::string(kAccount),
+      std::string(kService), std::string(kApiKeySid), ptv::log_safe(user)};
+  for (const auto& n : numbers) shown_ok.push_back(ptv::mask_phone(n));
+  for (const char* c : {"20003", "20404", "60200", "60202", "60203", "60205",
+                        "60410", "60605"})
+    shown_ok.emplace_back(c);
+  for (const auto& q : reqs) {
+    if (const auto* resp = std::get_if<HttpResponse>(&q.reply)) {
+      shown_ok.push_back(std::to_string(ptv::interpret_check(*resp).twilio_code));
+      shown_ok.push_back(std::to_string(ptv::interpret_start(*resp).twilio_code));
+    }
+  }
+  auto check_clean = [&](std::string text) {
+    for (const auto& ok : shown_ok)
+      if (ok.size() >= 4) scrub(text, ok);
+    for (const auto& s : secrets) {
+      if (text.find(s) != std::string::npos) {
+        std::fprintf(stderr, "\nsecret \"%s\" in \"%s\"\n", s.c_str(),
+                     text.c_str());
+        ptv_fuzz::fail("a secret reached a log line, prompt or message",
+                       __FILE__, __LINE__);
+      }
+    }
+  };
+  // Log lines and prompts are plain printable ASCII: nothing the user or
+  // Twilio sent can inject control characters into them.
+  auto printable = [](std::string_view text) {
+    for (char c : text)
+      if (static_cast<unsigned char>(c) < 0x20 ||
+          static_cast<unsigned char>(c) > 0x7e)
+        return false;
+    return true;
+  };
+  for (const auto& l : rec.log_lines) FUZZ_CHECK(printable(l));
+  for (const auto& p : rec.prompts) FUZZ_CHECK(printable(p));
+  // Typed replies are checked when they look like codes (4 or more
+  // digits); other text could occur in the module's fixed wording.
+  for (const auto& l : rec.log_lines) check_clean(l);
+  for (const auto& p : rec.prompts) check_clean(p);
+  for (const auto& m : rec.shown) check_clean(m);
+  check_clean(r.detail);
+
+  FUZZ_CHECK(r.masked_phone == "-" || r.masked_phone.find('*') != std::string::npos);
+  FUZZ_CHECK(r.verification_sid == "-" || r.verification_sid == started_sid);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  FuzzedDataProvider in(data, size);
+  const auto b0 = in.ConsumeIntegral<uint8_t>();
+  const auto b1 = in.ConsumeIntegral<uint8_t>();
+  const auto b2 = in.ConsumeIntegral<uint8_t>();
+
+  const bool safe = b0 & 1;
+  const bool skip = b0 & 2;
+  const int channel = (b0 >> 2) % 3;
+  const int sources = (b0 >> 4) % 4;
+  // 0 (an exhausted input) reads as the default, 3.
+  const int max_attempts = static_cast<int>((b1 + 2) % 5) + 1;
+  const unsigned user_pick = (b1 >> 3) % 8;  // 5..7: a name of the fuzzer's
+  const int gecos_pick = b2 % 8;  // 0..4 fixed, 5 nobody, 6..7 fuzzed
+  const bool api_key = b2 & 0x08;
+  const bool debug = !(b2 & 0x10);
+  const bool factory_fails = (b2 >> 5) == 7;
+
+  const ptv::Config& cfg =
+      config_for(safe, skip, channel, sources, max_attempts, api_key);
+
+  const std::string user = user_pick < std::size(kUsers)
+                               ? std::string(kUsers[user_pick])
+                               : in.ConsumeRandomLengthString(16);
+
+  Record rec;
+  FuzzConversation conv(in, rec);
+  CapturingLogger log(rec);
+  log.set_debug(debug);
+  std::string fuzzed_gecos;
+  if (gecos_pick >= 6) fuzzed_gecos = in.ConsumeRandomLengthString(64);
+  const ptv::GecosReader reader =
+      [&](const std::string& u) -> std::optional<std::string> {
+    if (u != user) ptv_fuzz::fail("GECOS read for another user", __FILE__, __LINE__);
+    std::optional<std::string> g;
+    if (gecos_pick < 5) g = kGecos[gecos_pick];
+    else if (gecos_pick >= 6) g = fuzzed_gecos;
+    if (g) rec.gecos_answers.push_back(*g);
+    return g;
+  };
+  const ptv::TransportFactory factory =
+      [&]() -> std::expected<std::unique_ptr<ptv::HttpTransport>, TransportError> {
+    ++rec.factory_calls;
+    if (factory_fails)
+      return std::unexpected(
+          TransportError{TransportErrorKind::Internal, std::string(kTransportDetail)});
+    return std::make_unique<FuzzTransport>(in, rec);
+  };
+  const ptv::AuthRequest request{cfg, user, conv, log, reader, factory};
+  const ptv::AuthResult result = ptv::authenticate(request);
+  ptv::log_outcome(log, user, result, 42);
+
+  // PTV_FUZZ_VERBOSE=1 describes each run (to check what a seed does).
+  static const bool verbose = std::getenv("PTV_FUZZ_VERBOSE") != nullptr;
+  if (verbose) {
+    std::string kinds;
+    for (const auto& q : rec.requests)
+      kinds += q.kind == Kind::Start ? 'S' : q.kind == Kind::Check ? 'C' : 'X';
+    std::fprintf(stderr, "user=%s max=%d failmode=%s requests=%s asks=%d "
+                 "outcome=%s (%s)\n", user.c_str(), cfg.max_attempts,
+                 safe ? "safe" : "secure", kinds.c_str(), rec.asks,
+                 ptv::describe(result.outcome), result.detail.c_str());
+  }
+
+  check_invariants(cfg, user, rec, result, factory_fails);
+  return 0;
+}
