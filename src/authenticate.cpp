@@ -82,10 +82,16 @@ class Flow {
              "cannot set up HTTP: " + transport.error().detail);
       return;
     }
-    VerifyClient client(cfg, **transport);
+    VerifyClient client(cfg, **transport, r_.sleep);
 
+    std::int64_t reserved = 0;
+    if (!reserve_send(reserved)) return;
     auto started = client.start(phone.number);
     if (started.transport_failed) {
+      // Unreachable: the request never left, so no message can have been
+      // sent. Any other failure may have come after Twilio sent one.
+      if (started.transport.kind == TransportErrorKind::Unreachable)
+        give_back(reserved);
       transport_failure("starting the verification", started.transport);
       return;
     }
@@ -174,6 +180,40 @@ class Flow {
                                    (cfg.max_attempts == 1 ? " attempt"
                                                           : " attempts"));
     cancel(client);
+  }
+
+  // The per-user send limit, checked and recorded before every start.
+  bool reserve_send(std::int64_t& stamp) {
+    if (r_.send_gate == nullptr) return true;
+    SendReservation slot = r_.send_gate->reserve(r_.user);
+    if (slot.decision == SendDecision::Allowed) {
+      stamp = slot.stamp;
+      r_.log.debug("send " + std::to_string(slot.used + 1) + " of " +
+                   std::to_string(r_.config.send_limit_count) + " within " +
+                   std::to_string(r_.config.send_limit_window_s) +
+                   " s recorded for user " + log_safe(r_.user));
+      return true;
+    }
+    if (slot.decision == SendDecision::LimitReached) {
+      r_.conversation.show_error(
+          "Too many codes were sent recently. Try again later.");
+      finish(Outcome::SendLimited, slot.detail);
+    } else {
+      r_.conversation.show_error(
+          "A code cannot be sent right now. Contact your administrator.");
+      finish(Outcome::StateError, slot.detail);
+    }
+    return false;
+  }
+
+  void give_back(std::int64_t stamp) {
+    if (r_.send_gate == nullptr) return;
+    const std::string problem = r_.send_gate->release(r_.user, stamp);
+    if (problem.empty()) {
+      r_.log.debug("nothing was sent: the send is not counted");
+    } else {
+      r_.log.warning("cannot give back an unsent send: " + problem);
+    }
   }
 
   void finish(Outcome outcome, std::string detail) {
@@ -270,6 +310,10 @@ const char* describe(Outcome outcome) {
       return "denied-conversation-error";
     case Outcome::ConfigError:
       return "denied-config-error";
+    case Outcome::SendLimited:
+      return "denied-send-limit";
+    case Outcome::StateError:
+      return "denied-state-error";
     case Outcome::InternalError:
       return "denied-internal-error";
   }
@@ -294,6 +338,8 @@ int pam_result_for(Outcome outcome) {
     case Outcome::WrongCode:
     case Outcome::Denied:
     case Outcome::TransportRejected:
+    case Outcome::SendLimited:
+    case Outcome::StateError:
     case Outcome::InternalError:
       return PAM_AUTH_ERR;
   }
@@ -319,9 +365,11 @@ void log_outcome(Logger& log, const std::string& user, const AuthResult& r,
       priority = LOG_INFO;
       break;
     case Outcome::FailOpen:
+    case Outcome::SendLimited:
       priority = LOG_WARNING;
       break;
     case Outcome::ConfigError:
+    case Outcome::StateError:
     case Outcome::InternalError:
     case Outcome::InvalidPhone:
     case Outcome::TransportRejected:

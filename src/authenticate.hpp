@@ -14,6 +14,8 @@
 #include "http_transport.hpp"
 #include "log.hpp"
 #include "phone.hpp"
+#include "send_limit.hpp"
+#include "verify_client.hpp"
 
 namespace ptv {
 
@@ -29,6 +31,8 @@ enum class Outcome {
   TransportRejected,   // TLS failure, oversized or malformed answer
   ConversationFailed,  // the application could not ask for the code
   ConfigError,         // bad module arguments, config file or credentials
+  SendLimited,         // the user's send_limit is used up: nothing sent
+  StateError,          // the send_limit state cannot be used: nothing sent
   InternalError,
 };
 
@@ -47,6 +51,11 @@ struct AuthRequest {
   Logger& log;
   const GecosReader& read_gecos;
   const TransportFactory& make_transport;  // called only once a number is known
+  // How the client waits before retrying a 429 (nullptr: really sleep).
+  VerifyClient::Sleeper sleep = nullptr;
+  // Reserves each verification start against the per-user send limit.
+  // Null: no limit (unit tests and fuzzers of the rest of the flow).
+  SendGate* send_gate = nullptr;
 };
 
 struct AuthResult {

@@ -344,6 +344,57 @@ Result parse_sources(const Reader& r, const config_setting_t* s, Config& c) {
   return {};
 }
 
+Result parse_send_limit(const Reader& r, const config_setting_t* group,
+                        Config& c) {
+  if (config_setting_type(group) != CONFIG_TYPE_GROUP)
+    return std::unexpected(r.error(
+        group, "must be a group: send_limit = { count = 5; window_s = 3600; };"));
+  const int n = config_setting_length(group);
+  for (int i = 0; i < n; ++i) {
+    const config_setting_t* s = config_setting_get_elem(group, i);
+    const std::string_view key = config_setting_name(s);
+    if (key == "count") {
+      auto v = r.integer(s, 1, 100);
+      if (!v) return std::unexpected(v.error());
+      c.send_limit_count = static_cast<int>(*v);
+    } else if (key == "window_s") {
+      auto v = r.integer(s, 60, 86400);
+      if (!v) return std::unexpected(v.error());
+      c.send_limit_window_s = static_cast<long>(*v);
+    } else {
+      return std::unexpected(r.error(s, "unknown setting"));
+    }
+  }
+  return {};
+}
+
+// An absolute path without "." or ".." components, empty components
+// (other than a trailing slash) or control characters. Whether it is a
+// usable directory is checked at each login, where it is used.
+Result check_state_dir(const Reader& r, const config_setting_t* s,
+                       std::string_view path) {
+  if (path.empty() || path.front() != '/')
+    return std::unexpected(r.error(s, "must be an absolute path"));
+  if (path == "/")
+    return std::unexpected(r.error(s, "must not be the root directory"));
+  if (path.size() > 1024)
+    return std::unexpected(r.error(s, "must not be longer than 1024 characters"));
+  for (char ch : path)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+      return std::unexpected(r.error(s, "must not contain control characters"));
+  std::size_t pos = 1;
+  while (pos < path.size()) {
+    std::size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view part = path.substr(pos, end - pos);
+    if (part == "." || part == ".." || (part.empty() && end != path.size() - 1))
+      return std::unexpected(r.error(
+          s, "must be a plain absolute path (no \".\", \"..\" or \"//\")"));
+    pos = end + 1;
+  }
+  return {};
+}
+
 Result parse_root(const Reader& r, const config_setting_t* root, Config& c) {
   bool have_twilio = false;
   const int n = config_setting_length(root);
@@ -392,6 +443,15 @@ Result parse_root(const Reader& r, const config_setting_t* root, Config& c) {
       c.gecos_field = static_cast<int>(*v);
     } else if (key == "users") {
       if (auto ok = parse_users(r, s, c); !ok) return ok;
+    } else if (key == "send_limit") {
+      if (auto ok = parse_send_limit(r, s, c); !ok) return ok;
+    } else if (key == "state_dir") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (auto ok = check_state_dir(r, s, *v); !ok) return ok;
+      c.state_dir = std::move(*v);
+      while (c.state_dir.size() > 1 && c.state_dir.back() == '/')
+        c.state_dir.pop_back();
     } else {
       return std::unexpected(r.error(s, "unknown setting"));
     }

@@ -20,6 +20,7 @@ enum class NoPhone { Deny, Skip };
 enum class PhoneSource { Users, Gecos };
 
 inline constexpr const char* kDefaultApiUrl = "https://verify.twilio.com";
+inline constexpr const char* kDefaultStateDir = "/var/lib/pam_twilio_verify";
 
 struct Config {
   std::string account_sid;
@@ -42,6 +43,13 @@ struct Config {
   std::vector<PhoneSource> phone_sources{PhoneSource::Users};
   int gecos_field = 3;
   std::vector<std::pair<std::string, std::string>> users;
+
+  // Per-user limit on verification starts (each may send an SMS), kept
+  // across logins in state_dir: at most send_limit_count starts within any
+  // send_limit_window_s seconds.
+  int send_limit_count = 5;
+  long send_limit_window_s = 3600;
+  std::string state_dir = kDefaultStateDir;
 
   // The Basic auth user: the API key SID when one is set, else the account.
   [[nodiscard]] const std::string& auth_user() const {

@@ -215,6 +215,7 @@ CurlTransport::create(const Config& config) {
   set(curl_easy_setopt(c, CURLOPT_PROXY, config.proxy.c_str()));
   set(curl_easy_setopt(c, CURLOPT_NOPROXY, ""));
   set(curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L));
+  t->connect_timeout_ms_ = config.connect_timeout_ms;
   set(curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, config.connect_timeout_ms));
   set(curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, config.timeout_ms));
   set(curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
@@ -231,8 +232,13 @@ CurlTransport::create(const Config& config) {
 }
 
 std::expected<HttpResponse, TransportError> CurlTransport::post_form(
-    const std::string& url, const Secret& body) {
+    const std::string& url, const Secret& body,
+    std::chrono::milliseconds budget) {
   CURL* c = curl_.get();
+  const long total = budget.count() > 0 ? static_cast<long>(budget.count()) : 1;
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   connect_timeout_ms_ < total ? connect_timeout_ms_ : total);
   Exchange ex;
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);

@@ -21,10 +21,12 @@ class CurlTransport final : public HttpTransport {
       const Config& config);
 
   std::expected<HttpResponse, TransportError> post_form(
-      const std::string& url, const Secret& body) override;
+      const std::string& url, const Secret& body,
+      std::chrono::milliseconds budget) override;
 
  private:
   CurlTransport() = default;
+  long connect_timeout_ms_ = 0;
   CurlHeaders headers_;  // declared first: it must outlive the handle
   CurlHandle curl_;
 };

@@ -2,6 +2,7 @@
 // unit tests and fuzzers use a fake.
 #pragma once
 
+#include <chrono>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -40,8 +41,11 @@ class HttpTransport {
   virtual ~HttpTransport() = default;
   // POSTs a form-encoded body to an https URL, with the transport's
   // credentials. Redirects are never followed: a 3xx is returned as is.
+  // The exchange ends within `budget` (connecting included), whatever the
+  // configured timeouts say.
   virtual std::expected<HttpResponse, TransportError> post_form(
-      const std::string& url, const Secret& body) = 0;
+      const std::string& url, const Secret& body,
+      std::chrono::milliseconds budget) = 0;
 };
 
 }  // namespace ptv

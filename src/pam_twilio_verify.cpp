@@ -74,8 +74,14 @@ int authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
     if (!t) return std::unexpected(t.error());
     return std::unique_ptr<ptv::HttpTransport>(std::move(*t));
   };
-  const ptv::AuthRequest request{*config,  user_name,  conversation,
-                                 log,      read_gecos, make_transport};
+  ptv::StateDirSendGate send_gate(ptv::send_limit_settings(*config));
+  const ptv::AuthRequest request{.config = *config,
+                                 .user = user_name,
+                                 .conversation = conversation,
+                                 .log = log,
+                                 .read_gecos = read_gecos,
+                                 .make_transport = make_transport,
+                                 .send_gate = &send_gate};
   return finish(ptv::authenticate(request));
 }
 

@@ -2,6 +2,7 @@
 // exactly as Twilio's OpenAPI document describes them.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include "config.hpp"
@@ -18,10 +19,26 @@ struct Reply {
   Answer answer;             // otherwise
 };
 
+// Time budgets. Each request (start, check, cancel) ends within its budget,
+// its one retry included, so a whole login spends at most
+//   timeout_ms * (1 + max_attempts) + min(timeout_ms, kCancelBudgetMs)
+// waiting for Twilio (time the user spends typing is not counted).
+inline constexpr long kCancelBudgetMs = 3000;
+
+// A request is retried once, within its budget, only where a retry cannot
+// send a second SMS or count a second check:
+//  - the connection failed before the request went out (DNS failure,
+//    connection refused, connect timeout);
+//  - Twilio answered 429 with a Retry-After (seconds) that fits in what is
+//    left of the budget: Twilio did not process the request.
+// Timeouts after the request was sent, 5xx answers and broken exchanges are
+// not retried: Twilio may have acted on the request.
 class VerifyClient {
  public:
-  VerifyClient(const Config& config, HttpTransport& http)
-      : config_(config), http_(http) {}
+  using Sleeper = void (*)(std::chrono::milliseconds);
+  VerifyClient(const Config& config, HttpTransport& http,
+               Sleeper sleeper = nullptr)
+      : config_(config), http_(http), sleep_(sleeper) {}
 
   // POST {api_url}/v2/Services/{service_sid}/Verifications  To, Channel
   Reply<StartResult> start(const std::string& to);
@@ -34,8 +51,13 @@ class VerifyClient {
   [[nodiscard]] std::string service_url() const;
 
  private:
+  template <typename Answer, typename Interpret>
+  Reply<Answer> send(const std::string& url, const Secret& body,
+                     std::chrono::milliseconds budget, Interpret interpret);
+
   const Config& config_;
   HttpTransport& http_;
+  Sleeper sleep_;
 };
 
 }  // namespace ptv

@@ -193,10 +193,15 @@ HttpResponse twilio_answer(Kind kind, unsigned pick) {
     case 25: return json(200, "{\"status\":\"approved\",\"valid\":true} x");
     case 26: return json(200, "{\"status\":\"APPROVED\",\"valid\":true}");
     case 27: return json(200, "{\"sid\":\"VE0011\",\"status\":\"pending\"}");
+    case 28: {
+      HttpResponse r = json(429, error_body(429, 20429, "Too Many Requests"));
+      r.retry_after_s = 1;
+      return r;
+    }
     default: return json(200, "{}");
   }
 }
-constexpr unsigned kNumAnswers = 29;
+constexpr unsigned kNumAnswers = 30;
 
 using Reply = std::variant<TransportError, HttpResponse>;
 
@@ -224,7 +229,8 @@ class FuzzTransport final : public ptv::HttpTransport {
   FuzzTransport(FuzzedDataProvider& in, Record& rec) : in_(in), rec_(rec) {}
 
   std::expected<HttpResponse, TransportError> post_form(
-      const std::string& url, const ptv::Secret& body) override {
+      const std::string& url, const ptv::Secret& body,
+      std::chrono::milliseconds /*budget*/) override {
     const std::string service =
         std::string(kBase) + "/v2/Services/" + std::string(kService);
     Kind kind;
@@ -430,11 +436,40 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
       r.outcome == Outcome::InvalidPhone)
     FUZZ_CHECK(rec.factory_calls == 0);
 
+  // A request is retried at most once, and only when nothing reached Twilio
+  // (the connection failed) or Twilio throttled it with a Retry-After; the
+  // retry repeats it exactly. Retries are folded away below.
+  std::vector<Request> logical;
+  bool previous_was_retried = false;
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    const Request& q = reqs[i];
+    const bool repeated_next = i + 1 < reqs.size() &&
+                               reqs[i + 1].kind == q.kind &&
+                               reqs[i + 1].url == q.url &&
+                               reqs[i + 1].body == q.body;
+    // Two checks of the same code in a row can also be two attempts at
+    // which the user typed the same code: only a retry-eligible answer
+    // in between makes it a retry.
+    bool eligible = false;
+    if (const auto* e = std::get_if<TransportError>(&q.reply))
+      eligible = e->kind == TransportErrorKind::Unreachable;
+    if (const auto* h = std::get_if<HttpResponse>(&q.reply))
+      eligible = h->status == 429 && h->retry_after_s >= 0;
+    if (repeated_next && eligible && !previous_was_retried) {
+      previous_was_retried = true;
+      continue;  // the retry that follows stands for both
+    }
+    FUZZ_CHECK(!(repeated_next && eligible && previous_was_retried &&
+                 q.kind != Kind::Check));  // never a second retry
+    previous_was_retried = false;
+    logical.push_back(q);
+  }
+
   // Shape of the exchange: one start first, checks, at most one cancel last.
   int starts = 0, checks = 0, cancels = 0;
   std::string started_sid;
-  for (std::size_t i = 0; i < reqs.size(); ++i) {
-    const Request& q = reqs[i];
+  for (std::size_t i = 0; i < logical.size(); ++i) {
+    const Request& q = logical[i];
     switch (q.kind) {
       case Kind::Start: {
         ++starts;
@@ -466,7 +501,7 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
       }
       case Kind::Cancel:
         ++cancels;
-        FUZZ_CHECK(i == reqs.size() - 1 && i > 0);
+        FUZZ_CHECK(i == logical.size() - 1 && i > 0);
         FUZZ_CHECK(q.url.ends_with("/Verifications/" + started_sid));
         FUZZ_CHECK(q.body == "Status=canceled");
         break;
@@ -597,7 +632,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           TransportError{TransportErrorKind::Internal, std::string(kTransportDetail)});
     return std::make_unique<FuzzTransport>(in, rec);
   };
-  const ptv::AuthRequest request{cfg, user, conv, log, reader, factory};
+  // A 429's Retry-After is not waited out while fuzzing.
+  const ptv::AuthRequest request{cfg,    user,    conv,
+                                 log,    reader,  factory,
+                                 [](std::chrono::milliseconds) {}};
   const ptv::AuthResult result = ptv::authenticate(request);
   ptv::log_outcome(log, user, result, 42);
 

@@ -385,12 +385,12 @@ const std::vector<Case>& cases() {
     v.push_back({.name = "emulator_hangs_secure",
                  .faults = R"({"faults":[{"kind":"hang","seconds":20}]})",
                  .expected = PAM_AUTHINFO_UNAVAIL, .first_prompt = nullptr,
-                 .log_result = "result=denied-unavailable", .max_ms = 3500});
+                 .log_result = "result=denied-unavailable", .max_ms = 2600});
     v.push_back({.name = "emulator_hangs_safe",
                  .config = {{"failmode", "\"safe\""}},
                  .faults = R"({"faults":[{"kind":"hang","seconds":20}]})",
                  .expected = PAM_SUCCESS, .first_prompt = nullptr,
-                 .log_result = "result=allowed-unavailable", .max_ms = 3500});
+                 .log_result = "result=allowed-unavailable", .max_ms = 2600});
     v.push_back({.name = "http_500_secure",
                  .faults = R"({"faults":[{"kind":"status","http_status":500}]})",
                  .expected = PAM_AUTHINFO_UNAVAIL, .first_prompt = nullptr,

@@ -141,7 +141,8 @@ class FakeHttp {
 class ForwardingTransport final : public ptv::HttpTransport {
  public:
   explicit ForwardingTransport(FakeHttp& http) : http_(http) {}
-  Reply post_form(const std::string& url, const ptv::Secret& body) override {
+  Reply post_form(const std::string& url, const ptv::Secret& body,
+                  std::chrono::milliseconds /*budget*/) override {
     return http_.post(url, body);
   }
 
@@ -515,8 +516,10 @@ void test_transport_factory_failure(void**) {
 void test_unreachable_secure(void**) {
   Harness h;
   h.config.failmode = ptv::FailMode::Secure;
-  h.http.start_replies = {transport_error(TransportErrorKind::Unreachable,
-                                          "connection refused")};
+  // Refused twice: the first attempt and its one retry.
+  h.http.start_replies = {
+      transport_error(TransportErrorKind::Unreachable, "connection refused"),
+      transport_error(TransportErrorKind::Unreachable, "connection refused")};
   const AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
   assert_true(h.conv.prompts.empty());
@@ -526,14 +529,27 @@ void test_unreachable_secure(void**) {
 void test_unreachable_safe(void**) {
   Harness h;
   h.config.failmode = ptv::FailMode::Safe;
-  h.http.start_replies = {transport_error(TransportErrorKind::Unreachable,
-                                          "connection refused")};
+  // Refused twice: the first attempt and its one retry.
+  h.http.start_replies = {
+      transport_error(TransportErrorKind::Unreachable, "connection refused"),
+      transport_error(TransportErrorKind::Unreachable, "connection refused")};
   const AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::FailOpen, PAM_SUCCESS);
   assert_true(h.conv.prompts.empty());
   assert_true(h.log.has(LOG_WARNING, "failmode = safe"));
   assert_true(h.log.has(LOG_WARNING, "alice"));
   EXPECT_CLEAN_LOG(h);
+}
+
+void test_unreachable_once_is_retried(void**) {
+  Harness h;
+  h.http.start_replies = {
+      transport_error(TransportErrorKind::Unreachable, "connection refused")};
+  h.conv.script = {kGoodCode};
+  h.http.check_replies = {approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(h.http.count(Kind::Start), 2);
 }
 
 void test_timeout_on_check_safe_and_secure(void**) {
@@ -738,6 +754,7 @@ int main() {
       cmocka_unit_test(test_transport_factory_failure),
       cmocka_unit_test(test_unreachable_secure),
       cmocka_unit_test(test_unreachable_safe),
+      cmocka_unit_test(test_unreachable_once_is_retried),
       cmocka_unit_test(test_timeout_on_check_safe_and_secure),
       cmocka_unit_test(test_tls_error_safe_still_denied),
       cmocka_unit_test(test_server_error_safe_and_secure),

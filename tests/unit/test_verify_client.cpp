@@ -25,10 +25,13 @@ struct Request {
 class RecordingTransport final : public ptv::HttpTransport {
  public:
   std::vector<Request> requests;
+  std::vector<long> budgets;  // ms each request was given
   std::deque<std::expected<HttpResponse, TransportError>> replies;
 
   std::expected<HttpResponse, TransportError> post_form(
-      const std::string& url, const ptv::Secret& body) override {
+      const std::string& url, const ptv::Secret& body,
+      std::chrono::milliseconds budget) override {
+    budgets.push_back(budget.count());
     requests.push_back({url, std::string(body.view())});
     if (replies.empty()) return HttpResponse{500, "", "", -1};
     auto r = std::move(replies.front());
@@ -146,8 +149,147 @@ void test_transport_failure_passed_on(void**) {
 
 }  // namespace
 
+
+// ------------------------------------------------------------ retries
+
+TransportError unreachable() {
+  return TransportError{TransportErrorKind::Unreachable, "refused"};
+}
+
+HttpResponse throttled(long retry_after) {
+  return HttpResponse{429, "application/json",
+                      "{\"code\":20429,\"status\":429}", retry_after};
+}
+
+std::string started_body() {
+  return "{\"sid\":\"" + kSid + "\",\"status\":\"pending\"}";
+}
+
+std::vector<long> g_slept;
+void record_sleep(std::chrono::milliseconds d) { g_slept.push_back(d.count()); }
+
+void test_unreachable_retried_once_then_succeeds(void**) {
+  const ptv::Config c = make_config();
+  RecordingTransport http;
+  http.replies.push_back(std::unexpected(unreachable()));
+  http.replies.push_back(json(201, started_body()));
+  ptv::VerifyClient client(c, http, record_sleep);
+  const auto reply = client.start("+15551234567");
+  assert_int_equal(http.requests.size(), 2);
+  assert_false(reply.transport_failed);
+  assert_true(reply.answer.error == VerifyError::None);
+}
+
+void test_unreachable_twice_fails_after_two_tries(void**) {
+  const ptv::Config c = make_config();
+  RecordingTransport http;
+  http.replies.push_back(std::unexpected(unreachable()));
+  http.replies.push_back(std::unexpected(unreachable()));
+  http.replies.push_back(json(201, started_body()));
+  ptv::VerifyClient client(c, http, record_sleep);
+  const auto reply = client.start("+15551234567");
+  assert_int_equal(http.requests.size(), 2);
+  assert_true(reply.transport_failed);
+  assert_true(reply.transport.kind == TransportErrorKind::Unreachable);
+}
+
+void test_timeout_and_5xx_never_retried(void**) {
+  const ptv::Config c = make_config();
+  for (int i = 0; i < 3; ++i) {
+    RecordingTransport http;
+    if (i == 0)
+      http.replies.push_back(std::unexpected(
+          TransportError{TransportErrorKind::Timeout, "timed out"}));
+    if (i == 1) http.replies.push_back(json(503, "{\"code\":20500}"));
+    if (i == 2)
+      http.replies.push_back(std::unexpected(
+          TransportError{TransportErrorKind::Protocol, "empty reply"}));
+    http.replies.push_back(json(201, started_body()));
+    ptv::VerifyClient client(c, http, record_sleep);
+    (void)client.start("+15551234567");
+    assert_int_equal(http.requests.size(), 1);  // the SMS may have gone out
+  }
+}
+
+void test_429_with_retry_after_retried_after_waiting(void**) {
+  const ptv::Config c = make_config();  // timeout_ms 10000
+  RecordingTransport http;
+  http.replies.push_back(throttled(2));
+  http.replies.push_back(json(201, started_body()));
+  g_slept.clear();
+  ptv::VerifyClient client(c, http, record_sleep);
+  const auto reply = client.start("+15551234567");
+  assert_int_equal(http.requests.size(), 2);
+  assert_int_equal(g_slept.size(), 1);
+  assert_int_equal(g_slept[0], 2000);
+  assert_true(reply.answer.error == VerifyError::None);
+}
+
+void test_429_retry_after_beyond_budget_not_retried(void**) {
+  ptv::Config c = make_config();
+  c.timeout_ms = 3000;
+  RecordingTransport http;
+  http.replies.push_back(throttled(5));
+  http.replies.push_back(json(201, started_body()));
+  g_slept.clear();
+  ptv::VerifyClient client(c, http, record_sleep);
+  const auto reply = client.start("+15551234567");
+  assert_int_equal(http.requests.size(), 1);
+  assert_int_equal(g_slept.size(), 0);
+  assert_true(reply.answer.error == VerifyError::Unavailable);
+}
+
+void test_429_without_retry_after_not_retried(void**) {
+  const ptv::Config c = make_config();
+  RecordingTransport http;
+  http.replies.push_back(throttled(-1));
+  http.replies.push_back(json(201, started_body()));
+  ptv::VerifyClient client(c, http, record_sleep);
+  const auto reply = client.start("+15551234567");
+  assert_int_equal(http.requests.size(), 1);
+  assert_true(reply.answer.error == VerifyError::Unavailable);
+}
+
+void test_429_retried_at_most_once(void**) {
+  const ptv::Config c = make_config();
+  RecordingTransport http;
+  http.replies.push_back(throttled(0));
+  http.replies.push_back(throttled(0));
+  http.replies.push_back(json(201, started_body()));
+  ptv::VerifyClient client(c, http, record_sleep);
+  const auto reply = client.start("+15551234567");
+  assert_int_equal(http.requests.size(), 2);
+  assert_true(reply.answer.error == VerifyError::Unavailable);
+}
+
+void test_budgets_per_request(void**) {
+  ptv::Config c = make_config();
+  c.timeout_ms = 8000;
+  RecordingTransport http;
+  http.replies.push_back(json(201, started_body()));
+  http.replies.push_back(json(200, "{\"status\":\"pending\"}"));
+  http.replies.push_back(json(200, "{\"status\":\"canceled\"}"));
+  ptv::VerifyClient client(c, http, record_sleep);
+  (void)client.start("+15551234567");
+  (void)client.check(kSid, ptv::Secret("123456"));
+  (void)client.cancel(kSid);
+  assert_int_equal(http.budgets.size(), 3);
+  // start and check get timeout_ms; the best-effort cancel at most 3 s.
+  assert_in_range(http.budgets[0], 7900, 8000);
+  assert_in_range(http.budgets[1], 7900, 8000);
+  assert_in_range(http.budgets[2], 2900, 3000);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_unreachable_retried_once_then_succeeds),
+      cmocka_unit_test(test_unreachable_twice_fails_after_two_tries),
+      cmocka_unit_test(test_timeout_and_5xx_never_retried),
+      cmocka_unit_test(test_429_with_retry_after_retried_after_waiting),
+      cmocka_unit_test(test_429_retry_after_beyond_budget_not_retried),
+      cmocka_unit_test(test_429_without_retry_after_not_retried),
+      cmocka_unit_test(test_429_retried_at_most_once),
+      cmocka_unit_test(test_budgets_per_request),
       cmocka_unit_test(test_service_url),
       cmocka_unit_test(test_start_request),
       cmocka_unit_test(test_start_uses_configured_channel),

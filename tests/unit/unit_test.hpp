@@ -7,6 +7,15 @@
 #include <stdint.h>
 #include <setjmp.h>
 
+// cmocka defines a fail() macro that breaks standard headers included after
+// it (std::basic_ios::fail): include them first.
+#include <chrono>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <thread>
+
 extern "C" {
 #include <cmocka.h>
 }
