@@ -85,10 +85,13 @@ TransportError classify(CURLcode rc, CURL* curl, const Exchange& ex,
     case CURLE_COULDNT_CONNECT:
       return {TransportErrorKind::Unreachable, detail};
     case CURLE_OPERATION_TIMEDOUT: {
-      curl_off_t connected = 0;
-      curl_easy_getinfo(curl, CURLINFO_CONNECT_TIME_T, &connected);
-      return {connected == 0 ? TransportErrorKind::Unreachable
-                             : TransportErrorKind::Timeout,
+      // Whether the request went out decides: before that, nothing reached
+      // Twilio (a connect timeout); after, Twilio may have acted on it. The
+      // connect time cannot tell: it is 0 on a reused connection.
+      long sent = 0;
+      curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &sent);
+      return {sent == 0 ? TransportErrorKind::Unreachable
+                        : TransportErrorKind::Timeout,
               detail};
     }
     case CURLE_SSL_CONNECT_ERROR:

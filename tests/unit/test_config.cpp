@@ -820,6 +820,63 @@ void test_load_reports_parse_errors_with_path(void**) {
 
 }  // namespace
 
+// ---------------------------------------------------------- send limit
+
+void test_send_limit_defaults(void**) {
+  const Config c = ACCEPTED(minimal());
+  assert_int_equal(c.send_limit_count, 5);
+  assert_int_equal(c.send_limit_window_s, 3600);
+  assert_str_eq(c.state_dir, "/var/lib/pam_twilio_verify");
+}
+
+void test_send_limit_values(void**) {
+  Config c = ACCEPTED(minimal("", "send_limit = { count = 1; window_s = 60; };\n"
+                                  "state_dir = \"/run/ptv/\";\n"));
+  assert_int_equal(c.send_limit_count, 1);
+  assert_int_equal(c.send_limit_window_s, 60);
+  assert_str_eq(c.state_dir, "/run/ptv");  // trailing slash dropped
+  c = ACCEPTED(minimal("", "send_limit = { window_s = 86400; count = 100; };\n"));
+  assert_int_equal(c.send_limit_count, 100);
+  assert_int_equal(c.send_limit_window_s, 86400);
+  // Each key is optional.
+  c = ACCEPTED(minimal("", "send_limit = { count = 2; };\n"));
+  assert_int_equal(c.send_limit_count, 2);
+  assert_int_equal(c.send_limit_window_s, 3600);
+  c = ACCEPTED(minimal("", "send_limit = { };\n"));
+  assert_int_equal(c.send_limit_count, 5);
+}
+
+void test_send_limit_refused(void**) {
+  struct Bad {
+    std::string root;
+    const char* message;
+  };
+  const std::vector<Bad> bad = {
+      {"send_limit = { count = 0; };\n", "send_limit.count: must be between 1 and 100"},
+      {"send_limit = { count = 101; };\n", "send_limit.count: must be between 1 and 100"},
+      {"send_limit = { count = 4294967301; };\n", "between 1 and 100"},
+      {"send_limit = { count = \"5\"; };\n", "send_limit.count: must be a whole number"},
+      {"send_limit = { window_s = 59; };\n", "send_limit.window_s: must be between 60 and 86400"},
+      {"send_limit = { window_s = 86401; };\n", "between 60 and 86400"},
+      {"send_limit = { count = 5; burst = 2; };\n", "send_limit.burst: unknown setting"},
+      {"send_limit = 5;\n", "send_limit: must be a group"},
+      {"send_limit = ( 5, 3600 );\n", "send_limit: must be a group"},
+      {"state_dir = \"var/lib/x\";\n", "state_dir: must be an absolute path"},
+      {"state_dir = \"\";\n", "state_dir: must be an absolute path"},
+      {"state_dir = \"/\";\n", "state_dir: must not be the root directory"},
+      {"state_dir = \"/var/lib/../tmp\";\n", "state_dir: must be a plain absolute path"},
+      {"state_dir = \"/var/./lib\";\n", "state_dir: must be a plain absolute path"},
+      {"state_dir = \"/var//lib\";\n", "state_dir: must be a plain absolute path"},
+      {"state_dir = \"/var/lib/a\\nb\";\n", "state_dir: must not contain control"},
+      {"state_dir = 5;\n", "state_dir: must be a string"},
+  };
+  for (const Bad& b : bad) {
+    const std::string message = REFUSED(minimal("", b.root));
+    assert_contains(message, b.message);
+    assert_contains(message, kName);
+  }
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_config_every_key),
@@ -864,6 +921,9 @@ int main() {
       cmocka_unit_test(test_load_missing_file_refused),
       cmocka_unit_test(test_load_size_limit),
       cmocka_unit_test(test_load_reports_parse_errors_with_path),
+      cmocka_unit_test(test_send_limit_defaults),
+      cmocka_unit_test(test_send_limit_values),
+      cmocka_unit_test(test_send_limit_refused),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
