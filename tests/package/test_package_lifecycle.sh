@@ -103,6 +103,10 @@ else
   fail "pam-auth-update --enable twilio-verify: ssh login asks for the code"
 fi
 check "the profile is disabled again" sh -c "! grep -rq pam_twilio_verify /etc/pam.d"
+# The logins above kept their send counts in the default state directory,
+# which the module created; the package itself ships nothing there.
+check "the module created its state directory root:root 0700" \
+  test "$(stat -c '%U:%G %a' /var/lib/pam_twilio_verify 2>/dev/null)" = "root:root 700"
 
 # --- purge and leftovers
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq libpam-twilio-verify >"$work/purge.log" 2>&1 &&
@@ -111,6 +115,7 @@ check "apt-get purge removes the package" test "$installed" = no
 check "no module file left" test ! -e "$module"
 check "no conffile left" test ! -e "$conffile"
 check "no pam-auth-update profile left" test ! -e "$profile"
+check "no state directory left (postrm purge)" test ! -e /var/lib/pam_twilio_verify
 check "no pam_twilio_verify in /etc/pam.d" sh -c "! grep -rq pam_twilio_verify /etc/pam.d"
 if diff -r "$work/pam.d.before" /etc/pam.d >"$work/pam.d.diff" 2>&1; then
   pass "/etc/pam.d is exactly as it was before"

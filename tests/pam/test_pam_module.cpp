@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdarg>
 #include <cstddef>
@@ -14,6 +15,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -133,6 +136,19 @@ int conversation(int n, const struct pam_message** msg,
 }
 
 // ---------------------------------------------------------------- config
+std::string state_dir() { return g_work + "/state"; }
+
+// The module's state file for a user: "u-" and the hex of the name.
+std::string state_file(const std::string& user) {
+  static const char hex[] = "0123456789abcdef";
+  std::string name = "u-";
+  for (unsigned char c : user) {
+    name.push_back(hex[c >> 4]);
+    name.push_back(hex[c & 0xf]);
+  }
+  return state_dir() + "/" + name + ".sends";
+}
+
 using Settings = std::map<std::string, std::string>;  // key -> value text
 
 Settings base_settings() {
@@ -151,6 +167,9 @@ Settings base_settings() {
       {"gecos_field", "3"},
       {"users",
        "( (\"alice\", \"+15551230001\"), (\"erin\", \"+15551230005\") )"},
+      // Never the system's /var/lib: a directory of the test's own, removed
+      // before every case so that each starts with no sends counted.
+      {"state_dir", "\"" + state_dir() + "\""},
   };
 }
 
@@ -210,6 +229,15 @@ struct Case {
   int flags = 0;                       // pam_authenticate flags
   bool no_messages = false;            // no PAM_ERROR_MSG may be shown
   bool keep_code = false;              // remember the code for Previous
+  // The send limit's state before the case: sends_before starts of the
+  // user, sends_age_s seconds ago, in a state directory of mode
+  // state_dir_mode (0: the module creates the directory itself).
+  int sends_before = 0;
+  const char* sends_before_user = nullptr;  // default: the case's user
+  long sends_age_s = 0;
+  mode_t state_dir_mode = 0;
+  const char* state_file_text = nullptr;  // raw content instead
+  int sends_after = -1;  // entries in the user's state file afterwards
 };
 
 const std::vector<Case>& cases() {
@@ -424,6 +452,68 @@ const std::vector<Case>& cases() {
                  .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
                  .sends = 0, .log_result = "result=denied-bad-response",
                  .log_contains = "TLS"});
+    // --- the per-user send limit (state in a directory of the test's own)
+    v.push_back({.name = "send_limit_reached_denied_without_sms",
+                 .config = {{"send_limit", "{ count = 2; window_s = 3600; }"}},
+                 .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
+                 .sends = 0, .log_result = "result=denied-send-limit",
+                 .log_contains = "send_limit.count = 2",
+                 .user_message = "Too many codes were sent recently",
+                 .sends_before = 2, .sends_after = 2});
+    v.push_back({.name = "send_limit_below_limit_gets_in",
+                 .config = {{"send_limit", "{ count = 2; window_s = 3600; }"}},
+                 .answers = {right()}, .expected = PAM_SUCCESS, .sends = 1,
+                 .log_result = "result=approved", .sends_before = 1,
+                 .sends_after = 2});
+    v.push_back({.name = "send_limit_default_is_five",
+                 .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
+                 .sends = 0, .log_result = "result=denied-send-limit",
+                 .log_contains = "send_limit.count = 5", .sends_before = 5,
+                 .sends_after = 5});
+    v.push_back({.name = "send_limit_other_user_at_limit_not_counted",
+                 .user = "bob",
+                 .config = {{"send_limit", "{ count = 2; }"}},
+                 .answers = {right()}, .expected = PAM_SUCCESS,
+                 .first_prompt = "SMS code sent to +1******0002: ",
+                 .sends = 1, .log_result = "result=approved",
+                 .sends_before = 2, .sends_before_user = "alice",
+                 .sends_after = 1});
+    v.push_back({.name = "send_limit_sends_older_than_window_expire",
+                 .config = {{"send_limit", "{ count = 2; window_s = 60; }"}},
+                 .answers = {right()}, .expected = PAM_SUCCESS, .sends = 1,
+                 .log_result = "result=approved", .sends_before = 2,
+                 .sends_age_s = 120, .sends_after = 1});
+    v.push_back({.name = "send_limit_unreachable_start_not_counted",
+                 .config = {{"send_limit", "{ count = 1; }"}}, .refuse = true,
+                 .expected = PAM_AUTHINFO_UNAVAIL, .first_prompt = nullptr,
+                 .log_result = "result=denied-unavailable", .sends_after = 0});
+    v.push_back({.name = "send_limit_timed_out_start_stays_counted",
+                 .faults = R"({"faults":[{"kind":"hang","seconds":20}]})",
+                 .expected = PAM_AUTHINFO_UNAVAIL, .first_prompt = nullptr,
+                 .log_result = "result=denied-unavailable", .max_ms = 3500,
+                 .sends_after = 1});
+    v.push_back({.name = "state_dir_group_writable_denied_even_failmode_safe",
+                 .config = {{"failmode", "\"safe\""}}, .refuse = true,
+                 .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
+                 .sends = 0, .log_result = "result=denied-state-error",
+                 .log_contains = "chmod 700", .state_dir_mode = 0777});
+    v.push_back({.name = "state_file_corrupt_denied",
+                 .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
+                 .sends = 0, .log_result = "result=denied-state-error",
+                 .log_contains = "is corrupt", .state_dir_mode = 0700,
+                 .state_file_text = "1700000000\nnot a time\n"});
+    v.push_back({.name = "config_send_limit_unknown_key",
+                 .config = {{"send_limit", "{ count = 5; burst = 2; }"}},
+                 .expected = PAM_SERVICE_ERR, .first_prompt = nullptr,
+                 .sends = 0, .log_contains = "send_limit.burst: unknown setting"});
+    v.push_back({.name = "config_send_limit_count_out_of_range",
+                 .config = {{"send_limit", "{ count = 0; }"}},
+                 .expected = PAM_SERVICE_ERR, .first_prompt = nullptr,
+                 .sends = 0, .log_contains = "between 1 and 100"});
+    v.push_back({.name = "config_state_dir_relative",
+                 .config = {{"state_dir", "\"var/lib/pam_twilio_verify\""}},
+                 .expected = PAM_SERVICE_ERR, .first_prompt = nullptr,
+                 .sends = 0, .log_contains = "state_dir: must be an absolute path"});
     // --- configuration errors: always PAM_SERVICE_ERR, never a request
     v.push_back({.name = "config_unknown_key", .config = {{"colour", "\"blue\""}},
                  .expected = PAM_SERVICE_ERR, .first_prompt = nullptr,
@@ -512,6 +602,27 @@ void run_case(void** state) {
   if (c.faults != nullptr) assert_true(g_em->set_faults(c.faults));
   if (c.refuse) assert_true(g_em->refuse(true));
 
+  // The send limit's state for this case.
+  std::filesystem::remove_all(state_dir());
+  if (c.state_dir_mode != 0 || c.sends_before > 0 ||
+      c.state_file_text != nullptr) {
+    assert_int_equal(mkdir(state_dir().c_str(), 0700), 0);
+    assert_int_equal(
+        chmod(state_dir().c_str(), c.state_dir_mode != 0 ? c.state_dir_mode : 0700),
+        0);
+    std::string text = c.state_file_text != nullptr ? c.state_file_text : "";
+    const long long now = static_cast<long long>(std::time(nullptr));
+    for (int i = 0; i < c.sends_before; ++i)
+      text += std::to_string(now - c.sends_age_s - i) + "\n";
+    const std::string path =
+        state_file(c.sends_before_user != nullptr ? c.sends_before_user : c.user);
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text.data(), text.size()),
+                     static_cast<ssize_t>(text.size()));
+    close(fd);
+  }
+
   // Run pam_authenticate, capturing what the module logs (pam_wrapper
   // writes pam_syslog lines to stderr).
   const std::string log_path = g_work + "/case.log";
@@ -537,6 +648,11 @@ void run_case(void** state) {
   close(saved);
   g_em->refuse(false);
   const std::string log = read_all(log_path);
+  // Kept for the suite's final scan for secrets (secrets.scan).
+  if (const char* keep = std::getenv("PTV_TEST_LOG_DIR")) {
+    std::ofstream out(std::string(keep) + "/pam.module.log", std::ios::app);
+    out << "== " << c.name << "\n" << log;
+  }
   if (perr != PAMTEST_ERR_OK || tests[0].op_rv != c.expected)
     std::fprintf(stderr, "case %s: got %d (%s), expected %d; log:\n%s\n",
                  c.name, tests[0].op_rv, perr == PAMTEST_ERR_OK ? "ok" : "pamtest error", c.expected,
@@ -587,6 +703,21 @@ void run_case(void** state) {
     assert_true(found);
   }
   if (c.no_messages) assert_int_equal(script.errors.size(), 0);
+  if (c.sends_after >= 0) {
+    const std::string recorded = read_all(state_file(c.user));
+    const long lines = std::count(recorded.begin(), recorded.end(), '\n');
+    if (lines != c.sends_after)
+      std::fprintf(stderr, "case %s: %ld sends recorded, expected %d:\n%s\n",
+                   c.name, lines, c.sends_after, recorded.c_str());
+    assert_int_equal(lines, c.sends_after);
+  }
+  // A state directory the module created itself is root's alone.
+  struct stat st {};
+  if (c.state_dir_mode == 0 && lstat(state_dir().c_str(), &st) == 0) {
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_uid, 0);
+    assert_int_equal(st.st_mode & 07777, 0700);
+  }
   if (c.max_ms >= 0) {
     if (ms > c.max_ms)
       std::fprintf(stderr, "case %s took %ld ms (bound %ld)\n", c.name, ms,
@@ -623,6 +754,7 @@ int group_teardown(void**) {
   unlink((g_work + "/ptv.conf").c_str());
   unlink((g_work + "/ptv-real.conf").c_str());
   unlink((g_work + "/case.log").c_str());
+  std::filesystem::remove_all(state_dir());
   return 0;
 }
 

@@ -429,7 +429,9 @@ def ssh_login(port, user, steps, em, seen_codes, key=None, prompts=1, timeout=30
 
 # -- the test ----------------------------------------------------------------
 
-def module_config(em, user, failmode="secure", no_phone="deny"):
+def module_config(em, user, failmode="secure", no_phone="deny", state_dir=None):
+    # state_dir: None keeps the module's default (/var/lib/pam_twilio_verify).
+    extra = 'state_dir = "%s";\n' % state_dir if state_dir else ""
     return """# written by tests/sshd/test_sshd.py
 twilio = {
   account_sid = "%s";
@@ -444,8 +446,8 @@ failmode = "%s";
 no_phone = "%s";
 phone_sources = [ "users" ];
 users = ( ("%s", "%s") );
-""" % (em.account_sid, em.auth_token, em.service_sid, em.api_url, em.ca_file,
-       failmode, no_phone, user, PHONE)
+%s""" % (em.account_sid, em.auth_token, em.service_sid, em.api_url, em.ca_file,
+         failmode, no_phone, user, PHONE, extra)
 
 
 def pam_service(module, conf, password_first=False, then_permit=False):
@@ -653,7 +655,8 @@ def main():
                     lambda: os.path.lexists(pam_file) and os.unlink(pam_file))
 
         def setup(failmode="secure", no_phone="deny", **pam):
-            write_file(conf, module_config(em, phone_user, failmode, no_phone), 0o600)
+            write_file(conf, module_config(em, phone_user, failmode, no_phone,
+                                           os.path.join(work, "state")), 0o600)
             os.chown(conf, 0, 0)
             write_file(pam_file, pam_service(module, conf, **pam), 0o644)
             em.refuse(False)
