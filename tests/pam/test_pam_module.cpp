@@ -334,6 +334,18 @@ const std::vector<Case>& cases() {
     v.push_back({.name = "unknown_user_no_phone", .user = "nobody-here",
                  .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
                  .sends = 0, .log_result = "result=denied-no-phone"});
+    // --- hostile user names: refused or looked up, never sent anywhere,
+    //     and logged only in a safe form
+    static const std::string long_user(300, 'u');
+    v.push_back({.name = "very_long_user_name_refused", .user = long_user.c_str(),
+                 .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
+                 .sends = 0, .log_result = "result=denied-internal-error",
+                 .log_contains = "longer than 256"});
+    v.push_back({.name = "user_name_with_metacharacters_no_phone",
+                 .user = "x/../%2F;$(id)`id`&a=b?c#d\n\"'",
+                 .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
+                 .sends = 0, .log_result = "result=denied-no-phone",
+                 .log_contains = "user=x/../%2F;$(id)`id`&a=b?c#d?\"' "});
     // --- typed input is checked before any request
     v.push_back({.name = "letters_then_right",
                  .answers = {text("abcdef"), right()},
