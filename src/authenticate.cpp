@@ -61,7 +61,26 @@ class Flow {
  private:
   void run_steps() {
     const Config& cfg = r_.config;
-    PhoneLookup phone = lookup_phone(cfg, r_.user, r_.read_gecos);
+    PhoneLookup phone = lookup_phone(
+        cfg, r_.user,
+        PhoneReaders{r_.read_gecos, r_.query_ldap, r_.query_command});
+    switch (phone.kind) {
+      case PhoneLookup::Kind::Unavailable:
+        // Like Twilio being unreachable: failmode decides.
+        unavailable("looking up the phone number: " + phone.source + ": " +
+                    phone.problem);
+        return;
+      case PhoneLookup::Kind::Failed:
+        finish(Outcome::LookupFailed, "looking up the phone number: " +
+                                          phone.source + ": " + phone.problem);
+        return;
+      case PhoneLookup::Kind::Misconfigured:
+        finish(Outcome::ConfigError, "looking up the phone number: " +
+                                         phone.source + ": " + phone.problem);
+        return;
+      default:
+        break;
+    }
     if (phone.kind == PhoneLookup::Kind::NotFound) {
       if (cfg.no_phone == NoPhone::Skip) {
         finish(Outcome::NoPhoneSkipped, "no phone number; no_phone = skip");
@@ -225,8 +244,8 @@ class Flow {
   void unavailable(const std::string& detail) {
     if (r_.config.failmode == FailMode::Safe) {
       r_.log.warning("failmode = safe: letting user " + log_safe(r_.user) +
-                     " in WITHOUT the second factor because Twilio is "
-                     "unavailable (" + detail + ")");
+                     " in WITHOUT the second factor because a service it "
+                     "needs is unavailable (" + detail + ")");
       finish(Outcome::FailOpen, detail);
     } else {
       finish(Outcome::Unavailable, detail);
@@ -298,6 +317,8 @@ const char* describe(Outcome outcome) {
       return "denied-no-phone";
     case Outcome::InvalidPhone:
       return "denied-invalid-phone";
+    case Outcome::LookupFailed:
+      return "denied-lookup-error";
     case Outcome::WrongCode:
       return "denied-wrong-code";
     case Outcome::Denied:
@@ -335,6 +356,7 @@ int pam_result_for(Outcome outcome) {
       return PAM_AUTHINFO_UNAVAIL;
     case Outcome::NoPhoneDenied:
     case Outcome::InvalidPhone:
+    case Outcome::LookupFailed:
     case Outcome::WrongCode:
     case Outcome::Denied:
     case Outcome::TransportRejected:
@@ -372,6 +394,7 @@ void log_outcome(Logger& log, const std::string& user, const AuthResult& r,
     case Outcome::StateError:
     case Outcome::InternalError:
     case Outcome::InvalidPhone:
+    case Outcome::LookupFailed:
     case Outcome::TransportRejected:
       priority = LOG_ERR;
       break;

@@ -21,13 +21,14 @@ namespace ptv {
 
 enum class Outcome {
   Approved,            // Twilio answered "approved"
-  FailOpen,            // Twilio unavailable and failmode = "safe"
+  FailOpen,            // Twilio or the directory unavailable, failmode = "safe"
   NoPhoneSkipped,      // no number and no_phone = "skip"
   NoPhoneDenied,       // no number and no_phone = "deny"
   InvalidPhone,        // a source holds something that is not E.164
+  LookupFailed,        // a phone source failed (TLS, command error...)
   WrongCode,           // no right code within max_attempts
   Denied,              // Twilio refused: expired, too many tries, blocked...
-  Unavailable,         // Twilio unavailable and failmode = "secure"
+  Unavailable,         // Twilio or the directory unavailable, failmode = "secure"
   TransportRejected,   // TLS failure, oversized or malformed answer
   ConversationFailed,  // the application could not ask for the code
   ConfigError,         // bad module arguments, config file or credentials
@@ -56,6 +57,9 @@ struct AuthRequest {
   // Reserves each verification start against the per-user send limit.
   // Null: no limit (unit tests and fuzzers of the rest of the flow).
   SendGate* send_gate = nullptr;
+  // The directory and command sources (empty: listed sources fail closed).
+  SourceQuery query_ldap = nullptr;
+  SourceQuery query_command = nullptr;
 };
 
 struct AuthResult {

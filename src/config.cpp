@@ -12,6 +12,7 @@
 #include <set>
 
 #include "handles.hpp"
+#include "ldap_filter.hpp"
 #include "log.hpp"
 #include "phone.hpp"
 
@@ -330,10 +331,14 @@ Result parse_sources(const Reader& r, const config_setting_t* s, Config& c) {
       source = PhoneSource::Users;
     } else if (*v == "gecos") {
       source = PhoneSource::Gecos;
+    } else if (*v == "ldap") {
+      source = PhoneSource::Ldap;
+    } else if (*v == "command") {
+      source = PhoneSource::Command;
     } else {
       return std::unexpected(r.error(
-          s, "unknown source \"" + log_safe(*v) + "\" (use \"users\" or "
-             "\"gecos\")"));
+          s, "unknown source \"" + log_safe(*v) + "\" (use \"users\", "
+             "\"gecos\", \"ldap\" or \"command\")"));
     }
     for (PhoneSource existing : c.phone_sources)
       if (existing == source)
@@ -395,6 +400,149 @@ Result check_state_dir(const Reader& r, const config_setting_t* s,
   return {};
 }
 
+// The URI list: ldap://, ldaps:// or ldapi:// URIs separated by spaces, all
+// of one scheme (StartTLS applies to the connection, whichever URI it is).
+Result check_ldap_uri(const Reader& r, const config_setting_t* s,
+                      std::string_view uris) {
+  std::string_view scheme;
+  std::size_t count = 0;
+  std::size_t pos = 0;
+  while (pos < uris.size()) {
+    if (uris[pos] == ' ') {
+      ++pos;
+      continue;
+    }
+    std::size_t end = uris.find(' ', pos);
+    if (end == std::string_view::npos) end = uris.size();
+    const std::string_view uri = uris.substr(pos, end - pos);
+    std::string_view this_scheme;
+    for (std::string_view known : {"ldap://", "ldaps://", "ldapi://"})
+      if (uri.starts_with(known)) this_scheme = known;
+    if (this_scheme.empty())
+      return std::unexpected(r.error(
+          s, "must hold ldap://, ldaps:// or ldapi:// URIs"));
+    if (!scheme.empty() && scheme != this_scheme)
+      return std::unexpected(
+          r.error(s, "must not mix URI schemes (use one of ldap://, "
+                     "ldaps:// or ldapi:// for every server)"));
+    scheme = this_scheme;
+    for (char c : uri)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+        return std::unexpected(r.error(s, "must not contain control characters"));
+    ++count;
+    pos = end;
+  }
+  if (count == 0) return std::unexpected(r.error(s, "must not be empty"));
+  return {};
+}
+
+Result parse_ldap(const Reader& r, const config_setting_t* group, Config& c) {
+  if (config_setting_type(group) != CONFIG_TYPE_GROUP)
+    return std::unexpected(r.error(
+        group, "must be a group: ldap = { uri = \"ldaps://...\"; base = "
+               "\"...\"; };"));
+  LdapSettings& l = c.ldap;
+  const config_setting_t* starttls_setting = nullptr;
+  bool have_uri = false, have_base = false, have_password = false;
+  const int n = config_setting_length(group);
+  for (int i = 0; i < n; ++i) {
+    const config_setting_t* s = config_setting_get_elem(group, i);
+    const std::string_view key = config_setting_name(s);
+    if (key == "uri") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (auto ok = check_ldap_uri(r, s, *v); !ok) return ok;
+      l.uri = std::move(*v);
+      have_uri = true;
+    } else if (key == "starttls") {
+      if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        return std::unexpected(r.error(s, "must be true or false"));
+      l.starttls = config_setting_get_bool(s) != 0;
+      starttls_setting = s;
+    } else if (key == "ca_file") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (auto ok = absolute_readable_file(r, s, *v); !ok) return ok;
+      l.ca_file = std::move(*v);
+    } else if (key == "base") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (v->empty()) return std::unexpected(r.error(s, "must not be empty"));
+      l.base = std::move(*v);
+      have_base = true;
+    } else if (key == "filter") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (const std::string problem = check_ldap_filter_template(*v);
+          !problem.empty())
+        return std::unexpected(r.error(s, problem));
+      l.filter = std::move(*v);
+    } else if (key == "attribute") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (!is_ldap_attribute_name(*v))
+        return std::unexpected(
+            r.error(s, "must be an attribute name such as \"mobile\""));
+      l.attribute = std::move(*v);
+    } else if (key == "bind_dn") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (v->empty())
+        return std::unexpected(r.error(
+            s, "must not be empty (leave it out for an anonymous bind)"));
+      l.bind_dn = std::move(*v);
+    } else if (key == "bind_password") {
+      if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return std::unexpected(r.error(s, "must be a string in double quotes"));
+      const char* v = config_setting_get_string(s);
+      const std::string_view value(v != nullptr ? v : "");
+      if (value.empty()) return std::unexpected(r.error(s, "must not be empty"));
+      if (is_placeholder(value))
+        return std::unexpected(r.error(
+            s, "still holds the placeholder of the shipped template"));
+      l.bind_password = Secret(value);
+      have_password = true;
+    } else if (key == "timeout_ms") {
+      auto v = r.integer(s, 100, 60000);
+      if (!v) return std::unexpected(v.error());
+      l.timeout_ms = static_cast<long>(*v);
+    } else {
+      return std::unexpected(r.error(s, "unknown setting"));
+    }
+  }
+  if (!have_uri) return std::unexpected(r.error(group, "uri is missing"));
+  if (!have_base) return std::unexpected(r.error(group, "base is missing"));
+  if (!l.bind_dn.empty() && !have_password)
+    return std::unexpected(
+        r.error(group, "bind_dn is set but bind_password is missing"));
+  if (l.bind_dn.empty() && have_password)
+    return std::unexpected(
+        r.error(group, "bind_password is set but bind_dn is missing"));
+  if (starttls_setting != nullptr && l.starttls &&
+      !l.uri.starts_with("ldap://"))
+    return std::unexpected(r.error(
+        starttls_setting, "applies to ldap:// URIs only (ldaps:// is TLS "
+                          "from the start; ldapi:// is a local socket)"));
+  if (!l.uri.starts_with("ldap://")) l.starttls = false;
+  c.has_ldap = true;
+  return {};
+}
+
+// The sources that need settings have them.
+Result check_sources_configured(const Reader& r, const Config& c) {
+  for (PhoneSource source : c.phone_sources) {
+    if (source == PhoneSource::Ldap && !c.has_ldap)
+      return std::unexpected(ConfigError{
+          std::string(r.name()) + ": phone_sources lists \"ldap\" but the "
+          "ldap = { ... }; group is missing"});
+    if (source == PhoneSource::Command && c.command.path.empty())
+      return std::unexpected(ConfigError{
+          std::string(r.name()) + ": phone_sources lists \"command\" but "
+          "lookup_command is not set"});
+  }
+  return {};
+}
+
 Result parse_root(const Reader& r, const config_setting_t* root, Config& c) {
   bool have_twilio = false;
   const int n = config_setting_length(root);
@@ -443,6 +591,30 @@ Result parse_root(const Reader& r, const config_setting_t* root, Config& c) {
       c.gecos_field = static_cast<int>(*v);
     } else if (key == "users") {
       if (auto ok = parse_users(r, s, c); !ok) return ok;
+    } else if (key == "ldap") {
+      if (auto ok = parse_ldap(r, s, c); !ok) return ok;
+    } else if (key == "lookup_command") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (v->empty() || v->front() != '/')
+        return std::unexpected(r.error(s, "must be an absolute path"));
+      for (char ch : *v)
+        if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+          return std::unexpected(
+              r.error(s, "must not contain control characters"));
+      c.command.path = std::move(*v);
+    } else if (key == "lookup_command_user") {
+      auto v = r.string(s);
+      if (!v) return std::unexpected(v.error());
+      if (v->empty()) return std::unexpected(r.error(s, "must not be empty"));
+      if (*v == "root")
+        return std::unexpected(r.error(
+            s, "must be an unprivileged user, not root"));
+      c.command.user = std::move(*v);
+    } else if (key == "lookup_timeout_ms") {
+      auto v = r.integer(s, 100, 60000);
+      if (!v) return std::unexpected(v.error());
+      c.command.timeout_ms = static_cast<long>(*v);
     } else if (key == "send_limit") {
       if (auto ok = parse_send_limit(r, s, c); !ok) return ok;
     } else if (key == "state_dir") {
@@ -459,7 +631,7 @@ Result parse_root(const Reader& r, const config_setting_t* root, Config& c) {
   if (!have_twilio)
     return std::unexpected(ConfigError{
         std::string(r.name()) + ": the twilio = { ... }; group is missing"});
-  return {};
+  return check_sources_configured(r, c);
 }
 
 // libconfig would open any file named by @include, bypassing the owner and

@@ -17,10 +17,34 @@ namespace ptv {
 
 enum class FailMode { Secure, Safe };
 enum class NoPhone { Deny, Skip };
-enum class PhoneSource { Users, Gecos };
+enum class PhoneSource { Users, Gecos, Ldap, Command };
 
 inline constexpr const char* kDefaultApiUrl = "https://verify.twilio.com";
 inline constexpr const char* kDefaultStateDir = "/var/lib/pam_twilio_verify";
+inline constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.crt";
+
+// The "ldap" phone source: one search per login for the user's entry.
+struct LdapSettings {
+  std::string uri;  // one or more ldap://, ldaps:// or ldapi:// URIs
+  bool starttls = true;  // for ldap:// URIs: upgrade with StartTLS first
+  std::string ca_file;   // empty: the system bundle (kSystemCaBundle)
+  std::string base;
+  std::string filter = "(uid=%u)";
+  std::string attribute = "mobile";
+  std::string bind_dn;  // empty: anonymous
+  Secret bind_password;
+  long timeout_ms = 3000;  // bounds the whole lookup
+  [[nodiscard]] bool uses_tls() const {
+    return uri.starts_with("ldaps://") || (uri.starts_with("ldap://") && starttls);
+  }
+};
+
+// The "command" phone source, after sshd's AuthorizedKeysCommand.
+struct CommandSettings {
+  std::string path;  // absolute; run as: path username
+  std::string user = "nobody";
+  long timeout_ms = 2000;
+};
 
 struct Config {
   std::string account_sid;
@@ -43,6 +67,9 @@ struct Config {
   std::vector<PhoneSource> phone_sources{PhoneSource::Users};
   int gecos_field = 3;
   std::vector<std::pair<std::string, std::string>> users;
+  LdapSettings ldap;
+  bool has_ldap = false;  // an ldap = { ... } group was given
+  CommandSettings command;
 
   // Per-user limit on verification starts (each may send an SMS), kept
   // across logins in state_dir: at most send_limit_count starts within any

@@ -11,7 +11,9 @@
 #include "config.hpp"
 #include "conversation.hpp"
 #include "curl_transport.hpp"
+#include "ldap_source.hpp"
 #include "log.hpp"
+#include "lookup_command.hpp"
 #include "options.hpp"
 
 #define PTV_EXPORT extern "C" __attribute__((visibility("default")))
@@ -81,7 +83,16 @@ int authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
                                  .log = log,
                                  .read_gecos = read_gecos,
                                  .make_transport = make_transport,
-                                 .send_gate = &send_gate};
+                                 .send_gate = &send_gate,
+                                 .query_ldap =
+                                     [&config](const std::string& u) {
+                                       return ptv::query_ldap(config->ldap, u);
+                                     },
+                                 .query_command =
+                                     [&config](const std::string& u) {
+                                       return ptv::run_lookup_command(
+                                           config->command, u);
+                                     }};
   return finish(ptv::authenticate(request));
 }
 

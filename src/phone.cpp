@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "config.hpp"
@@ -84,36 +85,95 @@ std::optional<std::string> read_gecos_from_passwd(const std::string& user) {
   }
 }
 
+namespace {
+
+const char* source_name(PhoneSource source) {
+  switch (source) {
+    case PhoneSource::Users:
+      return "users";
+    case PhoneSource::Gecos:
+      return "gecos";
+    case PhoneSource::Ldap:
+      return "ldap";
+    case PhoneSource::Command:
+      return "command";
+  }
+  return "?";
+}
+
+SourceAnswer ask(const SourceQuery& query, const std::string& user,
+                 const char* name) {
+  if (!query)
+    return {SourceAnswer::Kind::Failed, {},
+            std::string("the ") + name + " source is not available here"};
+  return query(user);
+}
+
+}  // namespace
+
 PhoneLookup lookup_phone(const Config& config, const std::string& user,
-                         const GecosReader& read_gecos) {
+                         const PhoneReaders& readers) {
+  using Kind = PhoneLookup::Kind;
   for (PhoneSource source : config.phone_sources) {
-    std::string raw;
-    std::string name;
+    const std::string name = source_name(source);
+    std::vector<std::string> values;
     switch (source) {
       case PhoneSource::Users: {
-        name = "users";
         for (const auto& [u, number] : config.users)
-          if (u == user) raw = number;
+          if (u == user) values.push_back(number);
         break;
       }
       case PhoneSource::Gecos: {
-        name = "gecos";
-        if (auto gecos = read_gecos(user))
-          raw = gecos_field(*gecos, config.gecos_field);
+        std::optional<std::string> gecos;
+        if (readers.gecos) gecos = readers.gecos(user);
+        if (gecos) {
+          std::string field = gecos_field(*gecos, config.gecos_field);
+          if (!field.empty()) values.push_back(std::move(field));
+        }
+        break;
+      }
+      case PhoneSource::Ldap:
+      case PhoneSource::Command: {
+        SourceAnswer answer =
+            ask(source == PhoneSource::Ldap ? readers.ldap : readers.command,
+                user, name.c_str());
+        switch (answer.kind) {
+          case SourceAnswer::Kind::Values:
+            values = std::move(answer.values);
+            break;
+          case SourceAnswer::Kind::NotFound:
+            break;
+          case SourceAnswer::Kind::Unavailable:
+            return {Kind::Unavailable, {}, name, std::move(answer.problem)};
+          case SourceAnswer::Kind::Failed:
+            return {Kind::Failed, {}, name, std::move(answer.problem)};
+          case SourceAnswer::Kind::Misconfigured:
+            return {Kind::Misconfigured, {}, name, std::move(answer.problem)};
+        }
         break;
       }
     }
-    if (raw.empty()) continue;
-    std::string number = normalise_phone(raw);
-    if (!is_e164(number)) {
-      return {PhoneLookup::Kind::Invalid, {}, name,
-              "the " + name + " entry (" + std::to_string(raw.size()) +
-                  " characters) is not an E.164 number: \"+\", 7 to 15 "
-                  "digits, no leading zero"};
+    std::size_t longest = 0;
+    for (const std::string& raw : values) {
+      std::string number = normalise_phone(raw);
+      if (is_e164(number)) return {Kind::Found, std::move(number), name, {}};
+      longest = std::max(longest, raw.size());
     }
-    return {PhoneLookup::Kind::Found, std::move(number), name, {}};
+    if (values.empty()) continue;
+    return {Kind::Invalid, {}, name,
+            "the " + name + " entry (" +
+                (values.size() == 1
+                     ? std::to_string(longest) + " characters"
+                     : std::to_string(values.size()) + " values") +
+                ") is not an E.164 number: \"+\", 7 to 15 digits, no "
+                "leading zero"};
   }
   return {};
+}
+
+PhoneLookup lookup_phone(const Config& config, const std::string& user,
+                         const GecosReader& read_gecos) {
+  return lookup_phone(config, user, PhoneReaders{read_gecos, {}, {}});
 }
 
 }  // namespace ptv

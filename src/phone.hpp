@@ -1,6 +1,6 @@
 // Phone numbers: E.164 validation, normalisation of what people type into
-// GECOS fields, masking for prompts and logs, and lookup from the configured
-// sources.
+// GECOS fields and directories, masking for prompts and logs, and lookup
+// from the configured sources.
 #pragma once
 
 #include <expected>
@@ -35,18 +35,46 @@ using GecosReader =
     std::function<std::optional<std::string>(const std::string& user)>;
 std::optional<std::string> read_gecos_from_passwd(const std::string& user);
 
+// What an external source (LDAP, the lookup command) answered.
+struct SourceAnswer {
+  enum class Kind {
+    Values,         // the user's entry holds these candidate numbers, raw
+    NotFound,       // no entry, or an entry without a number
+    Unavailable,    // the source cannot be reached or is failing: failmode
+    Failed,         // any other failure (TLS, bad output...): deny
+    Misconfigured,  // the source refused our settings (bind password...)
+  };
+  Kind kind = Kind::Failed;
+  std::vector<std::string> values;
+  std::string problem;  // safe to log
+};
+using SourceQuery = std::function<SourceAnswer(const std::string& user)>;
+
+// How each source is read; the PAM entry wires the real ones, tests fakes.
+// A source listed in phone_sources without a reader here fails closed.
+struct PhoneReaders {
+  GecosReader gecos;
+  SourceQuery ldap;
+  SourceQuery command;
+};
+
 struct PhoneLookup {
-  enum class Kind { Found, NotFound, Invalid };
+  enum class Kind { Found, NotFound, Invalid, Unavailable, Failed, Misconfigured };
   Kind kind = Kind::NotFound;
   std::string number;   // E.164 when Found
-  std::string source;   // which source answered ("users", "gecos")
-  std::string problem;  // why Invalid, safe to log
+  std::string source;   // which source answered ("users", "gecos", ...)
+  std::string problem;  // why not Found, safe to log
 };
 
 // Tries the configured sources in order; the first source that has an
 // entry for the user decides. An entry that is not a valid number is
 // Invalid (never skipped over: a user could otherwise write garbage into
-// their own GECOS field to skip the second factor).
+// their own GECOS field to skip the second factor). A source that fails
+// also stops the lookup: falling through to a later source would let that
+// source decide whenever the earlier one can be made to fail. Of several
+// values in one entry the first valid number wins.
+PhoneLookup lookup_phone(const Config& config, const std::string& user,
+                         const PhoneReaders& readers);
 PhoneLookup lookup_phone(const Config& config, const std::string& user,
                          const GecosReader& read_gecos);
 

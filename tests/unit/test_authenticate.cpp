@@ -180,6 +180,9 @@ struct Harness {
   int factory_calls = 0;
   std::string user = "alice";
   std::unique_ptr<TransportError> factory_error;
+  // The answer of the "ldap" source, when the config lists it.
+  ptv::SourceAnswer directory{ptv::SourceAnswer::Kind::NotFound, {}, "no entry"};
+  int directory_calls = 0;
 
   Harness() {
     config.account_sid = kAccount;
@@ -205,7 +208,15 @@ struct Harness {
       if (factory_error) return std::unexpected(*factory_error);
       return std::make_unique<ForwardingTransport>(http);
     };
-    const ptv::AuthRequest request{config, user, conv, log, reader, factory};
+    ptv::AuthRequest request{config, user, conv, log, reader, factory};
+    request.query_ldap = [this](const std::string&) {
+      ++directory_calls;
+      ptv::SourceAnswer copy;
+      copy.kind = directory.kind;
+      copy.values = directory.values;
+      copy.problem = directory.problem;
+      return copy;
+    };
     AuthResult r = ptv::authenticate(request);
     // The closing line the PAM entry point writes is checked too.
     ptv::log_outcome(log, user, r, 42);
@@ -730,11 +741,83 @@ void test_pam_result_for_every_outcome(void**) {
                    PAM_AUTH_ERR);
 }
 
+// ---------------------------------------------------- directory lookups
+
+void test_directory_number_used(void**) {
+  Harness h;
+  h.config.phone_sources = {ptv::PhoneSource::Ldap};
+  h.directory = {ptv::SourceAnswer::Kind::Values, {"bogus", "+1 555 000 2222"}, {}};
+  h.conv.script = {kGoodCode};
+  h.http.check_replies = {approved()};
+  EXPECT_OUTCOME(h.run(), Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(h.directory_calls, 1);
+  assert_str_eq(h.http.requests[0].body, "To=%2B15550002222&Channel=sms");
+}
+
+void test_directory_unavailable_follows_failmode(void**) {
+  Harness h;
+  h.config.phone_sources = {ptv::PhoneSource::Ldap, ptv::PhoneSource::Users};
+  h.directory = {ptv::SourceAnswer::Kind::Unavailable, {}, "cannot connect"};
+  AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
+  assert_contains(r.detail, "ldap: cannot connect");
+  assert_int_equal(h.factory_calls, 0);
+  assert_true(h.conv.prompts.empty());
+
+  Harness s;
+  s.config.phone_sources = {ptv::PhoneSource::Ldap, ptv::PhoneSource::Users};
+  s.config.failmode = ptv::FailMode::Safe;
+  s.directory = {ptv::SourceAnswer::Kind::Unavailable, {}, "cannot connect"};
+  r = s.run();
+  EXPECT_OUTCOME(r, Outcome::FailOpen, PAM_SUCCESS);
+  assert_true(s.log.has(LOG_WARNING, "WITHOUT the second factor"));
+  assert_int_equal(s.factory_calls, 0);
+}
+
+void test_directory_failure_denies_in_both_failmodes(void**) {
+  for (auto mode : {ptv::FailMode::Secure, ptv::FailMode::Safe}) {
+    Harness h;
+    h.config.phone_sources = {ptv::PhoneSource::Ldap, ptv::PhoneSource::Users};
+    h.config.failmode = mode;
+    h.config.no_phone = ptv::NoPhone::Skip;
+    h.directory = {ptv::SourceAnswer::Kind::Failed, {}, "TLS with the directory failed"};
+    AuthResult r = h.run();
+    EXPECT_OUTCOME(r, Outcome::LookupFailed, PAM_AUTH_ERR);
+    assert_true(h.log.has(LOG_ERR, "result=denied-lookup-error"));
+    assert_int_equal(h.factory_calls, 0);
+
+    Harness m;
+    m.config.phone_sources = {ptv::PhoneSource::Ldap};
+    m.config.failmode = mode;
+    m.config.no_phone = ptv::NoPhone::Skip;
+    m.directory = {ptv::SourceAnswer::Kind::Misconfigured, {}, "invalid credentials"};
+    r = m.run();
+    EXPECT_OUTCOME(r, Outcome::ConfigError, PAM_SERVICE_ERR);
+    assert_int_equal(m.factory_calls, 0);
+  }
+}
+
+void test_directory_without_number_is_no_phone(void**) {
+  Harness h;
+  h.config.phone_sources = {ptv::PhoneSource::Ldap};
+  h.directory = {ptv::SourceAnswer::Kind::NotFound, {}, "no entry"};
+  EXPECT_OUTCOME(h.run(), Outcome::NoPhoneDenied, PAM_AUTH_ERR);
+  Harness s;
+  s.config.phone_sources = {ptv::PhoneSource::Ldap};
+  s.config.no_phone = ptv::NoPhone::Skip;
+  s.directory = {ptv::SourceAnswer::Kind::NotFound, {}, "no entry"};
+  EXPECT_OUTCOME(s.run(), Outcome::NoPhoneSkipped, PAM_IGNORE);
+}
+
 }  // namespace
 
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_right_code_first_try),
+      cmocka_unit_test(test_directory_number_used),
+      cmocka_unit_test(test_directory_unavailable_follows_failmode),
+      cmocka_unit_test(test_directory_failure_denies_in_both_failmodes),
+      cmocka_unit_test(test_directory_without_number_is_no_phone),
       cmocka_unit_test(test_prompt_text),
       cmocka_unit_test(test_wrong_then_right),
       cmocka_unit_test(test_right_code_on_last_attempt),

@@ -553,9 +553,9 @@ void test_enumerations(void**) {
 
 void test_phone_sources(void**) {
   std::string msg =
-      REFUSED(minimal("", "phone_sources = [ \"users\", \"ldap\" ];\n"));
+      REFUSED(minimal("", "phone_sources = [ \"users\", \"sql\" ];\n"));
   assert_contains(msg, "phone_sources");
-  assert_contains(msg, "ldap");
+  assert_contains(msg, "sql");
   msg = REFUSED(minimal("", "phone_sources = [ \"gecos\", \"gecos\" ];\n"));
   assert_contains(msg, "phone_sources");
   assert_contains(msg, "twice");
@@ -569,6 +569,146 @@ void test_phone_sources(void**) {
   c = ACCEPTED(minimal("", "phone_sources = ( \"users\" );\n"));
   assert_int_equal(c.phone_sources.size(), 1);
   assert_true(c.phone_sources[0] == PhoneSource::Users);
+}
+
+// ------------------------------------------------------------ ldap, command
+
+std::string ldap_group(const std::string& body) {
+  return "ldap = {\n" + body + "};\n";
+}
+const std::string kLdapMinimal =
+    "  uri = \"ldaps://directory.example.com\";\n"
+    "  base = \"ou=people,dc=example,dc=com\";\n";
+
+void test_ldap_full_group(void**) {
+  Config c = ACCEPTED(minimal(
+      "", "phone_sources = [ \"ldap\", \"users\" ];\n" +
+              ldap_group("  uri = \"ldap://a.example.com ldap://b.example.com:3389\";\n"
+                         "  starttls = true;\n"
+                         "  ca_file = \"" + g_ca_file + "\";\n"
+                         "  base = \"ou=people,dc=example,dc=com\";\n"
+                         "  filter = \"(&(objectClass=inetOrgPerson)(uid=%u))\";\n"
+                         "  attribute = \"telephoneNumber\";\n"
+                         "  bind_dn = \"cn=pam,dc=example,dc=com\";\n"
+                         "  bind_password = \"bind-s3cret\";\n"
+                         "  timeout_ms = 1500;\n")));
+  assert_true(c.has_ldap);
+  assert_true(c.phone_sources[0] == PhoneSource::Ldap);
+  assert_str_eq(c.ldap.uri, "ldap://a.example.com ldap://b.example.com:3389");
+  assert_true(c.ldap.starttls);
+  assert_true(c.ldap.uses_tls());
+  assert_str_eq(c.ldap.ca_file, g_ca_file);
+  assert_str_eq(c.ldap.base, "ou=people,dc=example,dc=com");
+  assert_str_eq(c.ldap.filter, "(&(objectClass=inetOrgPerson)(uid=%u))");
+  assert_str_eq(c.ldap.attribute, "telephoneNumber");
+  assert_str_eq(c.ldap.bind_dn, "cn=pam,dc=example,dc=com");
+  assert_str_eq(c.ldap.bind_password.view(), "bind-s3cret");
+  assert_int_equal(c.ldap.timeout_ms, 1500);
+}
+
+void test_ldap_defaults(void**) {
+  Config c = ACCEPTED(minimal("", "phone_sources = [ \"ldap\" ];\n" +
+                                      ldap_group(kLdapMinimal)));
+  assert_str_eq(c.ldap.filter, "(uid=%u)");
+  assert_str_eq(c.ldap.attribute, "mobile");
+  assert_true(c.ldap.bind_dn.empty());
+  assert_true(c.ldap.bind_password.empty());
+  assert_int_equal(c.ldap.timeout_ms, 3000);
+  assert_false(c.ldap.starttls);  // ldaps:// is TLS already
+  assert_true(c.ldap.uses_tls());
+  // ldap:// upgrades with StartTLS unless told not to.
+  c = ACCEPTED(minimal("", "phone_sources = [ \"ldap\" ];\n" +
+                               ldap_group("  uri = \"ldap://d.example.com\";\n"
+                                          "  base = \"dc=example,dc=com\";\n")));
+  assert_true(c.ldap.starttls);
+  assert_true(c.ldap.uses_tls());
+  c = ACCEPTED(minimal("", "phone_sources = [ \"ldap\" ];\n" +
+                               ldap_group("  uri = \"ldap://d.example.com\";\n"
+                                          "  starttls = false;\n"
+                                          "  base = \"dc=example,dc=com\";\n")));
+  assert_false(c.ldap.uses_tls());
+  c = ACCEPTED(minimal("", "phone_sources = [ \"ldap\" ];\n" +
+                               ldap_group("  uri = \"ldapi:///\";\n"
+                                          "  base = \"dc=example,dc=com\";\n")));
+  assert_false(c.ldap.uses_tls());
+}
+
+void test_ldap_refused(void**) {
+  const std::string sources = "phone_sources = [ \"ldap\" ];\n";
+  assert_contains(REFUSED(minimal("", sources)), "ldap = { ... }; group is missing");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      "  base = \"dc=example,dc=com\";\n"))), "uri is missing");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      "  uri = \"ldaps://d.example.com\";\n"))), "base is missing");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      "  uri = \"https://d.example.com\";\n  base = \"dc=x\";\n"))), "ldap.uri");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      "  uri = \"ldap://a ldaps://b\";\n  base = \"dc=x\";\n"))), "mix");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      "  uri = \"   \";\n  base = \"dc=x\";\n"))), "empty");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      kLdapMinimal + "  starttls = true;\n"))), "ldap:// URIs only");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      kLdapMinimal + "  starttls = \"yes\";\n"))), "true or false");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      kLdapMinimal + "  filter = \"(uid=alice)\";\n"))), "ldap.filter");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      kLdapMinimal + "  attribute = \"mob ile\";\n"))), "ldap.attribute");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      kLdapMinimal + "  bind_dn = \"cn=pam\";\n"))), "bind_password is missing");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      kLdapMinimal + "  bind_password = \"pw\";\n"))), "bind_dn is missing");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      kLdapMinimal + "  bind_dn = \"cn=pam\";\n  bind_password = \"CHANGE_ME\";\n"))),
+      "placeholder");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      kLdapMinimal + "  timeout_ms = 50;\n"))), "ldap.timeout_ms");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      kLdapMinimal + "  ca_file = \"relative.pem\";\n"))), "absolute");
+  assert_contains(REFUSED(minimal("", sources + ldap_group(
+      kLdapMinimal + "  port = 389;\n"))), "unknown setting");
+  assert_contains(REFUSED(minimal("", "ldap = \"ldap://x\";\n")), "must be a group");
+}
+
+void test_ldap_errors_never_contain_the_bind_password(void**) {
+  const std::string pw = "Bind-Password-Do-Not-Log-7f3a";
+  for (const std::string& extra :
+       {std::string("  timeout_ms = 1;\n"), std::string("  filter = \"x\";\n"),
+        std::string("  bind_password2 = \"") + pw + "\";\n"}) {
+    const std::string msg = REFUSED(minimal(
+        "", "phone_sources = [ \"ldap\" ];\n" +
+                ldap_group(kLdapMinimal + "  bind_dn = \"cn=pam\";\n"
+                           "  bind_password = \"" + pw + "\";\n" + extra)));
+    assert_not_contains(msg, pw);
+  }
+}
+
+void test_lookup_command_settings(void**) {
+  Config c = ACCEPTED(minimal("", "phone_sources = [ \"command\" ];\n"
+                                  "lookup_command = \"/usr/local/sbin/phone-for-user\";\n"));
+  assert_str_eq(c.command.path, "/usr/local/sbin/phone-for-user");
+  assert_str_eq(c.command.user, "nobody");
+  assert_int_equal(c.command.timeout_ms, 2000);
+  c = ACCEPTED(minimal("", "phone_sources = [ \"users\", \"command\" ];\n"
+                           "lookup_command = \"/opt/x/lookup\";\n"
+                           "lookup_command_user = \"phonelookup\";\n"
+                           "lookup_timeout_ms = 500;\n"));
+  assert_str_eq(c.command.user, "phonelookup");
+  assert_int_equal(c.command.timeout_ms, 500);
+
+  assert_contains(REFUSED(minimal("", "phone_sources = [ \"command\" ];\n")),
+                  "lookup_command is not set");
+  assert_contains(REFUSED(minimal("", "phone_sources = [ \"command\" ];\n"
+                                      "lookup_command = \"phone-for-user\";\n")),
+                  "absolute");
+  assert_contains(REFUSED(minimal("", "phone_sources = [ \"command\" ];\n"
+                                      "lookup_command = \"/x\";\n"
+                                      "lookup_command_user = \"root\";\n")),
+                  "not root");
+  assert_contains(REFUSED(minimal("", "phone_sources = [ \"command\" ];\n"
+                                      "lookup_command = \"/x\";\n"
+                                      "lookup_timeout_ms = 70000;\n")),
+                  "lookup_timeout_ms");
 }
 
 void test_gecos_field_range(void**) {
@@ -898,6 +1038,11 @@ int main() {
       cmocka_unit_test(test_unknown_twilio_key),
       cmocka_unit_test(test_wrong_types),
       cmocka_unit_test(test_max_attempts_range),
+      cmocka_unit_test(test_ldap_full_group),
+      cmocka_unit_test(test_ldap_defaults),
+      cmocka_unit_test(test_ldap_refused),
+      cmocka_unit_test(test_ldap_errors_never_contain_the_bind_password),
+      cmocka_unit_test(test_lookup_command_settings),
       cmocka_unit_test(test_integer_overflow_refused),
       cmocka_unit_test(test_timeouts_range),
       cmocka_unit_test(test_connect_timeout_larger_than_total),

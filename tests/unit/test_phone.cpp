@@ -247,11 +247,106 @@ void test_lookup_invalid_users_entry(void**) {
   assert_not_contains(r.problem, "5557776666");
 }
 
+// ---------------------------------------------- directory and command sources
+
+using Answer = ptv::SourceAnswer;
+
+// A source that always gives the same answer, counting its calls.
+struct FakeSource {
+  explicit FakeSource(Answer a) : answer(std::move(a)) {}
+  Answer answer;
+  int calls = 0;
+  std::string asked;
+  ptv::SourceQuery query() {
+    return [this](const std::string& user) {
+      ++calls;
+      asked = user;
+      Answer copy;
+      copy.kind = answer.kind;
+      copy.values = answer.values;
+      copy.problem = answer.problem;
+      return copy;
+    };
+  }
+};
+
+void test_lookup_ldap_first_valid_value_wins(void**) {
+  FakePasswd pw;
+  FakeSource ldap(Answer{Answer::Kind::Values, {"not a number", "+44 7700 900003",
+                                          "+15550100001"}, {}});
+  const ptv::Config c = config_with({PhoneSource::Ldap, PhoneSource::Users});
+  PhoneLookup r = ptv::lookup_phone(c, "alice", {pw.reader(), ldap.query(), {}});
+  assert_true(r.kind == PhoneLookup::Kind::Found);
+  assert_str_eq(r.number, "+447700900003");
+  assert_str_eq(r.source, "ldap");
+  assert_str_eq(ldap.asked, "alice");
+  // Only invalid values: Invalid, and the users list is not consulted.
+  ldap.answer.values = {"555-0104", "call me"};
+  r = ptv::lookup_phone(c, "alice", {pw.reader(), ldap.query(), {}});
+  assert_true(r.kind == PhoneLookup::Kind::Invalid);
+  assert_str_eq(r.source, "ldap");
+  assert_contains(r.problem, "2 values");
+  assert_not_contains(r.problem, "555");
+}
+
+void test_lookup_source_not_found_falls_through(void**) {
+  FakePasswd pw;
+  FakeSource ldap(Answer{Answer::Kind::NotFound, {}, "no entry"});
+  FakeSource command(Answer{Answer::Kind::Values, {"+15550100077"}, {}});
+  const ptv::Config c = config_with(
+      {PhoneSource::Ldap, PhoneSource::Command, PhoneSource::Users});
+  PhoneLookup r =
+      ptv::lookup_phone(c, "alice", {pw.reader(), ldap.query(), command.query()});
+  assert_true(r.kind == PhoneLookup::Kind::Found);
+  assert_str_eq(r.number, "+15550100077");
+  assert_str_eq(r.source, "command");
+  command.answer = {Answer::Kind::NotFound, {}, "printed nothing"};
+  r = ptv::lookup_phone(c, "alice", {pw.reader(), ldap.query(), command.query()});
+  assert_true(r.kind == PhoneLookup::Kind::Found);
+  assert_str_eq(r.source, "users");
+  r = ptv::lookup_phone(c, "zoe", {pw.reader(), ldap.query(), command.query()});
+  assert_true(r.kind == PhoneLookup::Kind::NotFound);
+}
+
+void test_lookup_failing_source_stops_the_lookup(void**) {
+  FakePasswd pw;
+  // alice has a number in the users list, after the directory; a failing
+  // directory must not hand the decision to that later source.
+  const ptv::Config c = config_with({PhoneSource::Ldap, PhoneSource::Users});
+  for (auto [kind, want] :
+       {std::pair{Answer::Kind::Unavailable, PhoneLookup::Kind::Unavailable},
+        std::pair{Answer::Kind::Failed, PhoneLookup::Kind::Failed},
+        std::pair{Answer::Kind::Misconfigured, PhoneLookup::Kind::Misconfigured}}) {
+    FakeSource ldap(Answer{kind, {}, "what went wrong"});
+    const PhoneLookup r = ptv::lookup_phone(c, "alice", {pw.reader(), ldap.query(), {}});
+    assert_true(r.kind == want);
+    assert_str_eq(r.source, "ldap");
+    assert_str_eq(r.problem, "what went wrong");
+    assert_true(r.number.empty());
+  }
+  // The same source answering Values lets the lookup succeed.
+  FakeSource ok(Answer{Answer::Kind::Values, {"+15550100001"}, {}});
+  assert_true(ptv::lookup_phone(c, "alice", {pw.reader(), ok.query(), {}}).kind ==
+              PhoneLookup::Kind::Found);
+}
+
+void test_lookup_source_without_reader_fails_closed(void**) {
+  FakePasswd pw;
+  const ptv::Config c = config_with({PhoneSource::Command, PhoneSource::Users});
+  const PhoneLookup r = ptv::lookup_phone(c, "alice", pw.reader());
+  assert_true(r.kind == PhoneLookup::Kind::Failed);
+  assert_str_eq(r.source, "command");
+}
+
 }  // namespace
 
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_is_e164_valid),
+      cmocka_unit_test(test_lookup_ldap_first_valid_value_wins),
+      cmocka_unit_test(test_lookup_source_not_found_falls_through),
+      cmocka_unit_test(test_lookup_failing_source_stops_the_lookup),
+      cmocka_unit_test(test_lookup_source_without_reader_fails_closed),
       cmocka_unit_test(test_is_e164_invalid),
       cmocka_unit_test(test_normalise_phone),
       cmocka_unit_test(test_mask_phone),

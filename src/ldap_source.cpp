@@ -1,0 +1,266 @@
+#include "ldap_source.hpp"
+
+#include <sys/time.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+
+#include <ldap.h>
+
+#include "ldap_filter.hpp"
+#include "log.hpp"
+
+namespace ptv {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Kind = SourceAnswer::Kind;
+
+void unbind(LDAP* ld) { ldap_unbind_ext_s(ld, nullptr, nullptr); }
+void free_message(LDAPMessage* m) { ldap_msgfree(m); }
+void free_values(berval** v) { ldap_value_free_len(v); }
+template <typename T, void (*Free)(T*)>
+struct Deleter {
+  void operator()(T* p) const noexcept {
+    if (p != nullptr) Free(p);
+  }
+};
+using LdapHandle = std::unique_ptr<LDAP, Deleter<LDAP, unbind>>;
+using LdapMessageHandle =
+    std::unique_ptr<LDAPMessage, Deleter<LDAPMessage, free_message>>;
+using LdapValues = std::unique_ptr<berval*, Deleter<berval*, free_values>>;
+
+// libldap reads ldap.conf, ~/.ldaprc, ./ldaprc and LDAP* environment
+// variables the first time it is used in a process. In su or sudo those
+// belong to the user who is logging in, who could turn off certificate
+// checks or add a CA (LDAPTLS_REQCERT=never), and point the module at a
+// directory of their own. LDAPNOINIT makes libldap skip all of them; it is
+// set only around that first use. Every option that matters is also set on
+// each connection, for a process where libldap was already initialised.
+void initialise_without_user_settings() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const bool had = std::getenv("LDAPNOINIT") != nullptr;
+    if (!had) setenv("LDAPNOINIT", "1", 1);
+    int version = 0;
+    ldap_get_option(nullptr, LDAP_OPT_PROTOCOL_VERSION, &version);
+    if (!had) unsetenv("LDAPNOINIT");
+  });
+}
+
+struct ConnectState {
+  bool connected = false;  // a TCP (or ldapi) connection was established
+};
+
+int on_connect(LDAP*, Sockbuf*, LDAPURLDesc*, sockaddr*, ldap_conncb* cb) {
+  static_cast<ConnectState*>(cb->lc_arg)->connected = true;
+  return 0;
+}
+void on_disconnect(LDAP*, Sockbuf*, ldap_conncb*) {}
+
+class Lookup {
+ public:
+  Lookup(const LdapSettings& s, const std::string& user)
+      : s_(s),
+        user_(user),
+        deadline_(Clock::now() + std::chrono::milliseconds(s.timeout_ms)) {}
+
+  SourceAnswer run() {
+    initialise_without_user_settings();
+    LDAP* raw = nullptr;
+    int rc = ldap_initialize(&raw, s_.uri.c_str());
+    ld_.reset(raw);
+    if (rc != LDAP_SUCCESS)
+      return {Kind::Misconfigured, {},
+              "uri is not usable: " + std::string(ldap_err2string(rc))};
+    if (auto problem = set_options(); !problem.empty())
+      return {Kind::Failed, {}, problem};
+
+    if (s_.starttls) {
+      if (!set_time_left()) return timed_out("before StartTLS");
+      rc = ldap_start_tls_s(ld_.get(), nullptr, nullptr);
+      if (rc != LDAP_SUCCESS) return failure("StartTLS", rc);
+    }
+
+    if (!set_time_left()) return timed_out("before the bind");
+    berval password{};
+    if (!s_.bind_dn.empty()) {
+      password.bv_val = const_cast<char*>(s_.bind_password.c_str());
+      password.bv_len = s_.bind_password.size();
+    }
+    // An explicit bind, anonymous included: it opens the connection (and
+    // the ldaps:// handshake), so that failures are told apart from the
+    // search's.
+    rc = ldap_sasl_bind_s(ld_.get(), s_.bind_dn.c_str(), LDAP_SASL_SIMPLE,
+                          &password, nullptr, nullptr, nullptr);
+    if (rc == LDAP_INVALID_CREDENTIALS)
+      return {Kind::Misconfigured, {},
+              s_.bind_dn.empty()
+                  ? "the directory refused the anonymous bind (49); set "
+                    "bind_dn and bind_password"
+                  : "the directory refused bind_dn and bind_password "
+                    "(invalid credentials, 49)"};
+    if (rc == LDAP_INAPPROPRIATE_AUTH || rc == LDAP_UNWILLING_TO_PERFORM ||
+        rc == LDAP_CONFIDENTIALITY_REQUIRED || rc == LDAP_STRONG_AUTH_REQUIRED)
+      return {Kind::Misconfigured, {},
+              "the directory refused the bind: " + describe(rc)};
+    if (rc != LDAP_SUCCESS) return failure("bind", rc);
+
+    return search();
+  }
+
+ private:
+  std::string set_options() {
+    LDAP* ld = ld_.get();
+    const int version = LDAP_VERSION3;
+    // Referrals would send the bind credentials to other servers.
+    if (ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &version) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_RESTART, LDAP_OPT_ON) != LDAP_OPT_SUCCESS)
+      return "cannot set the LDAP protocol options";
+    const int deref = LDAP_DEREF_NEVER;
+    ldap_set_option(ld, LDAP_OPT_DEREF, &deref);
+    callbacks_.lc_add = on_connect;
+    callbacks_.lc_del = on_disconnect;
+    callbacks_.lc_arg = &state_;
+    if (ldap_set_option(ld, LDAP_OPT_CONNECT_CB, &callbacks_) != LDAP_OPT_SUCCESS)
+      return "cannot set the LDAP connection callback";
+    if (!s_.uses_tls()) return {};
+    // The TLS settings of this connection only, whatever the process or
+    // libldap's configuration files say.
+    const int demand = LDAP_OPT_X_TLS_DEMAND;
+    const int min_protocol = LDAP_OPT_X_TLS_PROTOCOL_TLS1_2;
+    const std::string& ca = s_.ca_file.empty() ? std::string(kSystemCaBundle)
+                                               : s_.ca_file;
+    const int client = 0;
+    if (ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &min_protocol) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTDIR, nullptr) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, ca.c_str()) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_X_TLS_CERTFILE, nullptr) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_X_TLS_KEYFILE, nullptr) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &client) != LDAP_OPT_SUCCESS)
+      return "cannot set up TLS with CA file " + log_safe(ca, 200);
+    return {};
+  }
+
+  // Gives the next step the time that is left; false once none is.
+  bool set_time_left() {
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+        deadline_ - Clock::now());
+    if (left.count() <= 0) return false;
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(left.count() / 1000000);
+    tv.tv_usec = static_cast<suseconds_t>(left.count() % 1000000);
+    ldap_set_option(ld_.get(), LDAP_OPT_NETWORK_TIMEOUT, &tv);
+    ldap_set_option(ld_.get(), LDAP_OPT_TIMEOUT, &tv);
+    left_ = tv;
+    return true;
+  }
+
+  std::string describe(int rc) {
+    std::string text = std::string(ldap_err2string(rc)) + " (" +
+                       std::to_string(rc) + ")";
+    char* diagnostic = nullptr;
+    if (ldap_get_option(ld_.get(), LDAP_OPT_DIAGNOSTIC_MESSAGE, &diagnostic) ==
+            LDAP_OPT_SUCCESS &&
+        diagnostic != nullptr) {
+      if (diagnostic[0] != '\0') text += ": " + log_safe(diagnostic, 160);
+      ldap_memfree(diagnostic);
+    }
+    return text;
+  }
+
+  SourceAnswer timed_out(const char* where) {
+    return {Kind::Unavailable, {},
+            "no answer within timeout_ms (" + std::to_string(s_.timeout_ms) +
+                " ms), " + where};
+  }
+
+  // Sorts a failed step into "unavailable" (failmode decides) and
+  // "failed" (denied). A TLS failure is never "unavailable": it can be an
+  // attacker in the path.
+  SourceAnswer failure(const char* step, int rc) {
+    const std::string what = std::string(step) + ": " + describe(rc);
+    if (rc == LDAP_TIMEOUT || Clock::now() >= deadline_)
+      return {Kind::Unavailable, {},
+              std::string(step) + ": no answer within timeout_ms (" +
+                  std::to_string(s_.timeout_ms) + " ms)"};
+    if (!state_.connected)
+      return {Kind::Unavailable, {}, "cannot connect: " + what};
+    const bool tls_up = ldap_tls_inplace(ld_.get()) != 0;
+    if (s_.uses_tls() && !tls_up)
+      return {Kind::Failed, {}, "TLS with the directory failed (" + what +
+                                    "); check ca_file and the server's "
+                                    "certificate and host name"};
+    if (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_BUSY ||
+        rc == LDAP_UNAVAILABLE || rc == LDAP_TIMELIMIT_EXCEEDED ||
+        rc == LDAP_ADMINLIMIT_EXCEEDED || rc == LDAP_OTHER)
+      return {Kind::Unavailable, {}, what};
+    return {Kind::Failed, {}, what};
+  }
+
+  SourceAnswer search() {
+    const std::string filter = build_ldap_filter(s_.filter, user_);
+    char* attrs[] = {const_cast<char*>(s_.attribute.c_str()), nullptr};
+    if (!set_time_left()) return timed_out("before the search");
+    LDAPMessage* raw = nullptr;
+    // At most two entries: one is the answer, two means the filter is not
+    // specific enough, which is refused rather than guessed at.
+    const int rc = ldap_search_ext_s(ld_.get(), s_.base.c_str(),
+                                     LDAP_SCOPE_SUBTREE, filter.c_str(), attrs,
+                                     0, nullptr, nullptr, &left_, 2, &raw);
+    LdapMessageHandle result(raw);
+    if (rc == LDAP_NO_SUCH_OBJECT)
+      return {Kind::Misconfigured, {},
+              "the search base \"" + log_safe(s_.base, 200) +
+                  "\" does not exist in the directory"};
+    if (rc == LDAP_FILTER_ERROR)
+      return {Kind::Misconfigured, {}, "the directory refused the filter"};
+    if (rc == LDAP_SIZELIMIT_EXCEEDED)
+      return {Kind::Failed, {}, "the filter matches more than one entry"};
+    if (rc != LDAP_SUCCESS) return failure("search", rc);
+
+    const int entries = ldap_count_entries(ld_.get(), result.get());
+    if (entries == 0)
+      return {Kind::NotFound, {}, "no entry matches the filter"};
+    if (entries > 1)
+      return {Kind::Failed, {}, "the filter matches more than one entry"};
+    LDAPMessage* entry = ldap_first_entry(ld_.get(), result.get());
+    LdapValues values(ldap_get_values_len(ld_.get(), entry, s_.attribute.c_str()));
+    SourceAnswer answer{Kind::NotFound, {}, "the entry has no " +
+                                                log_safe(s_.attribute) +
+                                                " attribute"};
+    if (!values) return answer;
+    for (berval** v = values.get(); *v != nullptr; ++v) {
+      if (answer.values.size() == kMaxLdapValues) break;
+      // Longer values cannot be numbers; they are kept short for the log.
+      const std::size_t len = std::min<std::size_t>((*v)->bv_len, 64);
+      answer.values.emplace_back((*v)->bv_val, len);
+    }
+    if (!answer.values.empty()) answer.kind = Kind::Values;
+    return answer;
+  }
+
+  const LdapSettings& s_;
+  const std::string& user_;
+  const Clock::time_point deadline_;
+  LdapHandle ld_;
+  ConnectState state_;
+  ldap_conncb callbacks_{};
+  timeval left_{};
+};
+
+}  // namespace
+
+SourceAnswer query_ldap(const LdapSettings& settings, const std::string& user) {
+  SourceAnswer answer = Lookup(settings, user).run();
+  if (answer.kind == Kind::Values || answer.kind == Kind::NotFound) return answer;
+  answer.problem = "directory " + log_safe(settings.uri, 200) + ": " + answer.problem;
+  return answer;
+}
+
+}  // namespace ptv

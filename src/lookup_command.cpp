@@ -1,0 +1,329 @@
+#include "lookup_command.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "log.hpp"
+
+namespace ptv {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Kind = SourceAnswer::Kind;
+
+constexpr std::size_t kMaxStderr = 512;
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// Owned by root, not writable by group or others.
+std::string unsafe_owner_or_mode(const struct stat& st, const std::string& what,
+                                 const std::string& path) {
+  if (st.st_uid != 0)
+    return what + " " + log_safe(path, 200) + " must be owned by root (uid " +
+           std::to_string(st.st_uid) + ")";
+  if ((st.st_mode & 022) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    return what + " " + log_safe(path, 200) +
+           " must not be writable by group or others (mode " + mode + ")";
+  }
+  return {};
+}
+
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  void reset() {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+};
+
+// The application may reap children itself (a SIGCHLD handler, or
+// SIG_IGN); the default disposition is restored while the command runs so
+// that its exit status reaches us, as pam_unix does for unix_chkpwd.
+class DefaultSigchld {
+ public:
+  DefaultSigchld() {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    saved_ok_ = sigaction(SIGCHLD, &dfl, &saved_) == 0;
+  }
+  ~DefaultSigchld() {
+    if (saved_ok_) sigaction(SIGCHLD, &saved_, nullptr);
+  }
+  DefaultSigchld(const DefaultSigchld&) = delete;
+  DefaultSigchld& operator=(const DefaultSigchld&) = delete;
+
+ private:
+  struct sigaction saved_ {};
+  bool saved_ok_ = false;
+};
+
+// Everything the child needs, prepared before fork(): between fork and
+// exec only async-signal-safe calls are made.
+struct ChildPlan {
+  std::string resolved;
+  std::string argv0;
+  std::string user;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+[[noreturn]] void child_fail(int err_fd, const char* what) {
+  const int saved = errno;
+  const char* text = strerror(saved);  // not async-signal-safe in theory; glibc's is
+  (void)!write(err_fd, what, strlen(what));
+  (void)!write(err_fd, ": ", 2);
+  (void)!write(err_fd, text, strlen(text));
+  _exit(127);
+}
+
+[[noreturn]] void run_child(const ChildPlan& plan, int out_fd, int err_fd,
+                            char* const argv[], char* const envp[]) {
+  // Its own process group, so that a timeout kills whatever it started.
+  setpgid(0, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig : {SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGALRM})
+    signal(sig, SIG_DFL);
+  const int null_fd = open("/dev/null", O_RDONLY);
+  if (null_fd < 0) child_fail(err_fd, "open /dev/null");
+  if (dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+    child_fail(err_fd, "dup2");
+  err_fd = 2;
+  close_range(3, ~0U, 0);
+  if (geteuid() == 0) {
+    const gid_t groups[1] = {plan.gid};
+    if (setgroups(1, groups) != 0) child_fail(err_fd, "setgroups");
+  }
+  if (setresgid(plan.gid, plan.gid, plan.gid) != 0) child_fail(err_fd, "setresgid");
+  if (setresuid(plan.uid, plan.uid, plan.uid) != 0) child_fail(err_fd, "setresuid");
+  if (plan.uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+    errno = EPERM;
+    child_fail(err_fd, "privileges could be regained");
+  }
+  if (chdir("/") != 0) child_fail(err_fd, "chdir /");
+  execve(plan.resolved.c_str(), argv, envp);
+  child_fail(err_fd, "execve");
+}
+
+}  // namespace
+
+std::expected<std::string, std::string> check_command_file(
+    const std::string& path) {
+  if (path.empty() || path.front() != '/')
+    return std::unexpected("lookup_command must be an absolute path");
+  char resolved[PATH_MAX];
+  if (realpath(path.c_str(), resolved) == nullptr)
+    return std::unexpected("lookup_command " + log_safe(path, 200) + ": " +
+                           errno_text(errno));
+  const std::string file(resolved);
+  struct stat st {};
+  if (stat(file.c_str(), &st) != 0)
+    return std::unexpected("lookup_command " + log_safe(file, 200) + ": " +
+                           errno_text(errno));
+  if (!S_ISREG(st.st_mode))
+    return std::unexpected("lookup_command " + log_safe(file, 200) +
+                           " is not a regular file");
+  if (std::string p = unsafe_owner_or_mode(st, "lookup_command", file); !p.empty())
+    return std::unexpected(p);
+  if ((st.st_mode & 0111) == 0)
+    return std::unexpected("lookup_command " + log_safe(file, 200) +
+                           " is not executable");
+  // Every directory up to the root: whoever can write one of them could
+  // swap the command.
+  std::string dir = file;
+  while (dir.size() > 1) {
+    dir.erase(dir.find_last_of('/'));
+    if (dir.empty()) dir = "/";
+    if (stat(dir.c_str(), &st) != 0)
+      return std::unexpected("directory " + log_safe(dir, 200) + ": " +
+                             errno_text(errno));
+    if (std::string p = unsafe_owner_or_mode(st, "directory", dir); !p.empty())
+      return std::unexpected(p + ", so lookup_command is not safe to run");
+  }
+  return file;
+}
+
+SourceAnswer interpret_command_output(std::string_view output) {
+  std::string_view line = output.substr(0, output.find('\n'));
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' ||
+                           line.back() == '\t'))
+    line.remove_suffix(1);
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t'))
+    line.remove_prefix(1);
+  if (line.empty()) {
+    // Nothing at all is "no number"; a blank first line before other
+    // output is not how the contract is written, and is refused.
+    bool blank = true;
+    for (char c : output)
+      if (c != '\n' && c != '\r' && c != ' ' && c != '\t') blank = false;
+    if (blank) return {Kind::NotFound, {}, "the command printed nothing"};
+    return {Kind::Failed, {}, "the first line of the command's output is empty"};
+  }
+  if (line.size() > 64 || line.find('\0') != std::string_view::npos)
+    return {Kind::Values, {std::string(line.substr(0, 64)) + "?"}, {}};
+  return {Kind::Values, {std::string(line)}, {}};
+}
+
+SourceAnswer run_lookup_command(const CommandSettings& settings,
+                                const std::string& user) {
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(settings.timeout_ms);
+  auto resolved = check_command_file(settings.path);
+  if (!resolved) return {Kind::Misconfigured, {}, resolved.error()};
+
+  ChildPlan plan;
+  plan.resolved = std::move(*resolved);
+  plan.argv0 = settings.path;
+  plan.user = user;
+  {
+    long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+    std::vector<char> buffer(size > 0 ? static_cast<std::size_t>(size) : 16384);
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    const int rc = getpwnam_r(settings.user.c_str(), &pw, buffer.data(),
+                              buffer.size(), &found);
+    if (rc != 0 || found == nullptr)
+      return {Kind::Misconfigured, {},
+              "lookup_command_user \"" + log_safe(settings.user) +
+                  "\" does not exist"};
+    if (pw.pw_uid == 0)
+      return {Kind::Misconfigured, {},
+              "lookup_command_user must not be root (uid 0)"};
+    plan.uid = pw.pw_uid;
+    plan.gid = pw.pw_gid;
+  }
+  if (geteuid() != 0 && geteuid() != plan.uid)
+    return {Kind::Failed, {},
+            "the module runs as uid " + std::to_string(geteuid()) +
+                " and cannot switch to lookup_command_user"};
+
+  char* argv[] = {plan.argv0.data(), plan.user.data(), nullptr};
+  std::string path_env = "PATH=/usr/local/bin:/usr/bin:/bin";
+  char* envp[] = {path_env.data(), nullptr};
+
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0)
+    return {Kind::Failed, {}, "pipe: " + errno_text(errno)};
+  Fd out_read(out_pipe[0]), out_write(out_pipe[1]);
+  if (pipe2(err_pipe, O_CLOEXEC) != 0)
+    return {Kind::Failed, {}, "pipe: " + errno_text(errno)};
+  Fd err_read(err_pipe[0]), err_write(err_pipe[1]);
+
+  DefaultSigchld sigchld;
+  const pid_t pid = fork();
+  if (pid < 0) return {Kind::Failed, {}, "fork: " + errno_text(errno)};
+  if (pid == 0) run_child(plan, out_write.fd, err_write.fd, argv, envp);
+  setpgid(pid, pid);  // also here, so that the group exists before a kill
+  out_write.reset();
+  err_write.reset();
+
+  std::string out, err;
+  bool too_long = false, timed_out = false;
+  auto millis_left = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               deadline - Clock::now()).count();
+  };
+  while (out_read.fd >= 0 || err_read.fd >= 0) {
+    const long long left = millis_left();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd fds[2] = {{out_read.fd, POLLIN, 0}, {err_read.fd, POLLIN, 0}};
+    const int ready = poll(fds, 2, static_cast<int>(std::min<long long>(left, INT_MAX)));
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    char buffer[4096];
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      const ssize_t got = read(fds[i].fd, buffer, sizeof buffer);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        (i == 0 ? out_read : err_read).reset();
+        continue;
+      }
+      std::string& sink = i == 0 ? out : err;
+      const std::size_t cap = i == 0 ? kMaxCommandOutput : kMaxStderr;
+      const std::size_t room = cap - std::min(cap, sink.size());
+      sink.append(buffer, std::min<std::size_t>(room, static_cast<std::size_t>(got)));
+      if (i == 0 && static_cast<std::size_t>(got) > room) too_long = true;
+    }
+    if (too_long) break;
+  }
+  // Wait for the exit within what is left of the time.
+  int status = 0;
+  bool exited = false;
+  while (!timed_out && !too_long) {
+    const pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) {
+      exited = true;
+      break;
+    }
+    if (w < 0 && errno != EINTR) break;
+    if (millis_left() <= 0) {
+      timed_out = true;
+      break;
+    }
+    usleep(2000);
+  }
+  if (!exited) {
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  const std::string cmd = "lookup_command " + log_safe(settings.path, 200);
+  std::string first_err = err.substr(0, err.find('\n'));
+  const std::string err_note =
+      first_err.empty() ? "" : " (stderr: " + log_safe(first_err, 200) + ")";
+  if (timed_out)
+    return {Kind::Failed, {},
+            cmd + " did not finish within lookup_timeout_ms (" +
+                std::to_string(settings.timeout_ms) + " ms) and was killed"};
+  if (too_long)
+    return {Kind::Failed, {},
+            cmd + " printed more than " + std::to_string(kMaxCommandOutput) +
+                " bytes and was killed"};
+  if (!exited || !WIFEXITED(status))
+    return {Kind::Failed, {},
+            cmd + (exited && WIFSIGNALED(status)
+                       ? " was killed by signal " + std::to_string(WTERMSIG(status))
+                       : std::string(" ended abnormally")) + err_note};
+  const int code = WEXITSTATUS(status);
+  if (code == kCommandTempFail)
+    return {Kind::Unavailable, {},
+            cmd + " reported a temporary failure (exit 75)" + err_note};
+  if (code != 0)
+    return {Kind::Failed, {},
+            cmd + " exited with status " + std::to_string(code) + err_note};
+  SourceAnswer answer = interpret_command_output(out);
+  if (answer.kind == Kind::Failed) answer.problem = cmd + ": " + answer.problem;
+  return answer;
+}
+
+}  // namespace ptv
