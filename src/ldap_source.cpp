@@ -1,14 +1,23 @@
 #include "ldap_source.hpp"
 
+#include <sys/prctl.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <csignal>
+#include <cstring>
+#include <optional>
+#include <vector>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 
 #include <ldap.h>
 
+#include "child_process.hpp"
 #include "ldap_filter.hpp"
 #include "log.hpp"
 
@@ -254,10 +263,105 @@ class Lookup {
   timeval left_{};
 };
 
+// The answer travels from the lookup process as "kind\nproblem\nvalue\n...".
+std::string encode(const SourceAnswer& a) {
+  std::string out = std::to_string(static_cast<int>(a.kind)) + "\n";
+  auto line = [&out](std::string_view v) {
+    for (char c : v) out.push_back(c == '\n' || c == '\0' ? '?' : c);
+    out.push_back('\n');
+  };
+  line(a.problem);
+  for (const std::string& v : a.values) line(v);
+  return out;
+}
+
+std::optional<SourceAnswer> decode(std::string_view wire) {
+  std::vector<std::string_view> lines;
+  while (!wire.empty()) {
+    const std::size_t nl = wire.find('\n');
+    if (nl == std::string_view::npos) return std::nullopt;
+    lines.push_back(wire.substr(0, nl));
+    wire.remove_prefix(nl + 1);
+  }
+  if (lines.size() < 2 || lines[0].size() != 1 || lines[0][0] < '0' ||
+      lines[0][0] > '4')
+    return std::nullopt;
+  SourceAnswer a;
+  a.kind = static_cast<Kind>(lines[0][0] - '0');
+  a.problem = std::string(lines[1]);
+  for (std::size_t i = 2; i < lines.size(); ++i) a.values.emplace_back(lines[i]);
+  if ((a.kind == Kind::Values) == a.values.empty()) return std::nullopt;
+  return a;
+}
+
+[[noreturn]] void lookup_in_child(const LdapSettings& settings,
+                                  const std::string& user, int out_fd) {
+  // The child holds a copy of the process's memory, secrets included: no
+  // core dump of it.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  setpgid(0, 0);
+  signal(SIGPIPE, SIG_IGN);
+  std::string wire;
+  try {
+    wire = encode(Lookup(settings, user).run());
+  } catch (...) {
+    wire = encode({Kind::Failed, {}, "the lookup ran out of memory"});
+  }
+  std::string_view rest = wire;
+  while (!rest.empty()) {
+    const ssize_t n = write(out_fd, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(1);
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  _exit(0);
+}
+
+// Room for kMaxLdapValues values of 64 bytes and a problem text.
+constexpr std::size_t kMaxWire = 8192;
+// The time the lookup process gets beyond timeout_ms to report its own
+// timeout, before it is killed.
+constexpr auto kGrace = std::chrono::milliseconds(100);
+
+SourceAnswer query_in_child(const LdapSettings& settings,
+                            const std::string& user) {
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(settings.timeout_ms) + kGrace;
+  Pipe pipe;
+  if (!make_pipe(pipe))
+    return {Kind::Failed, {}, std::string("pipe: ") + std::strerror(errno)};
+  DefaultSigchld sigchld;
+  const pid_t pid = fork();
+  if (pid < 0)
+    return {Kind::Failed, {}, std::string("fork: ") + std::strerror(errno)};
+  if (pid == 0) {
+    pipe.read.reset();
+    lookup_in_child(settings, user, pipe.write.get());
+  }
+  setpgid(pid, pid);
+  pipe.write.reset();
+  const ChildOutput child =
+      collect_child(pid, pipe.read.get(), -1, deadline, kMaxWire, 0);
+  if (child.timed_out)
+    return {Kind::Unavailable, {},
+            "no answer within timeout_ms (" + std::to_string(settings.timeout_ms) +
+                " ms); the lookup was stopped"};
+  if (!child.exited || !WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0)
+    return {Kind::Failed, {}, "the LDAP lookup process ended abnormally"};
+  auto answer = decode(child.out);
+  if (!answer) return {Kind::Failed, {}, "the LDAP lookup process gave no answer"};
+  return std::move(*answer);
+}
+
 }  // namespace
 
+// The lookup runs in a child process, killed if it overruns: libldap
+// bounds connect and each request, but neither name resolution nor (with
+// GnuTLS) a handshake with a server that accepts the connection and then
+// stays silent, where it can spin for ever.
 SourceAnswer query_ldap(const LdapSettings& settings, const std::string& user) {
-  SourceAnswer answer = Lookup(settings, user).run();
+  SourceAnswer answer = query_in_child(settings, user);
+  if (answer.kind == Kind::Values) answer.problem.clear();
   if (answer.kind == Kind::Values || answer.kind == Kind::NotFound) return answer;
   answer.problem = "directory " + log_safe(settings.uri, 200) + ": " + answer.problem;
   return answer;

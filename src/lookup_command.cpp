@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -16,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "child_process.hpp"
 #include "log.hpp"
 
 namespace ptv {
@@ -43,41 +43,6 @@ std::string unsafe_owner_or_mode(const struct stat& st, const std::string& what,
   }
   return {};
 }
-
-struct Fd {
-  int fd = -1;
-  Fd() = default;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd >= 0) close(fd);
-    fd = -1;
-  }
-};
-
-// The application may reap children itself (a SIGCHLD handler, or
-// SIG_IGN); the default disposition is restored while the command runs so
-// that its exit status reaches us, as pam_unix does for unix_chkpwd.
-class DefaultSigchld {
- public:
-  DefaultSigchld() {
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    saved_ok_ = sigaction(SIGCHLD, &dfl, &saved_) == 0;
-  }
-  ~DefaultSigchld() {
-    if (saved_ok_) sigaction(SIGCHLD, &saved_, nullptr);
-  }
-  DefaultSigchld(const DefaultSigchld&) = delete;
-  DefaultSigchld& operator=(const DefaultSigchld&) = delete;
-
- private:
-  struct sigaction saved_ {};
-  bool saved_ok_ = false;
-};
 
 // Everything the child needs, prepared before fork(): between fork and
 // exec only async-signal-safe calls are made.
@@ -224,79 +189,27 @@ SourceAnswer run_lookup_command(const CommandSettings& settings,
   std::string path_env = "PATH=/usr/local/bin:/usr/bin:/bin";
   char* envp[] = {path_env.data(), nullptr};
 
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0)
+  Pipe out_pipe, err_pipe;
+  if (!make_pipe(out_pipe) || !make_pipe(err_pipe))
     return {Kind::Failed, {}, "pipe: " + errno_text(errno)};
-  Fd out_read(out_pipe[0]), out_write(out_pipe[1]);
-  if (pipe2(err_pipe, O_CLOEXEC) != 0)
-    return {Kind::Failed, {}, "pipe: " + errno_text(errno)};
-  Fd err_read(err_pipe[0]), err_write(err_pipe[1]);
 
   DefaultSigchld sigchld;
   const pid_t pid = fork();
   if (pid < 0) return {Kind::Failed, {}, "fork: " + errno_text(errno)};
-  if (pid == 0) run_child(plan, out_write.fd, err_write.fd, argv, envp);
+  if (pid == 0)
+    run_child(plan, out_pipe.write.get(), err_pipe.write.get(), argv, envp);
   setpgid(pid, pid);  // also here, so that the group exists before a kill
-  out_write.reset();
-  err_write.reset();
+  out_pipe.write.reset();
+  err_pipe.write.reset();
+  const ChildOutput child =
+      collect_child(pid, out_pipe.read.get(), err_pipe.read.get(), deadline,
+                    kMaxCommandOutput, kMaxStderr);
+  const std::string& out = child.out;
+  const std::string& err = child.err;
+  const bool timed_out = child.timed_out, too_long = child.too_long,
+             exited = child.exited;
+  const int status = child.status;
 
-  std::string out, err;
-  bool too_long = false, timed_out = false;
-  auto millis_left = [&] {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               deadline - Clock::now()).count();
-  };
-  while (out_read.fd >= 0 || err_read.fd >= 0) {
-    const long long left = millis_left();
-    if (left <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd fds[2] = {{out_read.fd, POLLIN, 0}, {err_read.fd, POLLIN, 0}};
-    const int ready = poll(fds, 2, static_cast<int>(std::min<long long>(left, INT_MAX)));
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    char buffer[4096];
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      const ssize_t got = read(fds[i].fd, buffer, sizeof buffer);
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) {
-        (i == 0 ? out_read : err_read).reset();
-        continue;
-      }
-      std::string& sink = i == 0 ? out : err;
-      const std::size_t cap = i == 0 ? kMaxCommandOutput : kMaxStderr;
-      const std::size_t room = cap - std::min(cap, sink.size());
-      sink.append(buffer, std::min<std::size_t>(room, static_cast<std::size_t>(got)));
-      if (i == 0 && static_cast<std::size_t>(got) > room) too_long = true;
-    }
-    if (too_long) break;
-  }
-  // Wait for the exit within what is left of the time.
-  int status = 0;
-  bool exited = false;
-  while (!timed_out && !too_long) {
-    const pid_t w = waitpid(pid, &status, WNOHANG);
-    if (w == pid) {
-      exited = true;
-      break;
-    }
-    if (w < 0 && errno != EINTR) break;
-    if (millis_left() <= 0) {
-      timed_out = true;
-      break;
-    }
-    usleep(2000);
-  }
-  if (!exited) {
-    kill(-pid, SIGKILL);
-    kill(pid, SIGKILL);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-  }
   const std::string cmd = "lookup_command " + log_safe(settings.path, 200);
   std::string first_err = err.substr(0, err.find('\n'));
   const std::string err_note =

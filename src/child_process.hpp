@@ -1,0 +1,76 @@
+// Child processes of the module (the lookup command, the LDAP lookup):
+// pipes owned by RAII, SIGCHLD restored to its default while a child runs,
+// and the collection of a child's output under a deadline and a size cap,
+// after which the child's whole process group is killed.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+
+namespace ptv {
+
+class FileDescriptor {
+ public:
+  FileDescriptor() = default;
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  FileDescriptor(FileDescriptor&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  FileDescriptor& operator=(FileDescriptor&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = o.fd_;
+      o.fd_ = -1;
+    }
+    return *this;
+  }
+  ~FileDescriptor() { reset(); }
+  [[nodiscard]] int get() const { return fd_; }
+  void reset();
+
+ private:
+  int fd_ = -1;
+};
+
+// A pipe whose ends are closed on exec.
+struct Pipe {
+  FileDescriptor read;
+  FileDescriptor write;
+};
+bool make_pipe(Pipe& p);
+
+// The application may reap children itself (a SIGCHLD handler, or
+// SIG_IGN); the default disposition is restored while a child runs so
+// that its exit status reaches us, as pam_unix does for unix_chkpwd.
+class DefaultSigchld {
+ public:
+  DefaultSigchld();
+  ~DefaultSigchld();
+  DefaultSigchld(const DefaultSigchld&) = delete;
+  DefaultSigchld& operator=(const DefaultSigchld&) = delete;
+
+ private:
+  struct sigaction saved_ {};
+  bool saved_ok_ = false;
+};
+
+struct ChildOutput {
+  std::string out;         // at most out_cap bytes of stdout
+  std::string err;         // at most err_cap bytes of stderr
+  bool timed_out = false;  // killed at the deadline
+  bool too_long = false;   // killed for writing more than out_cap bytes
+  bool exited = false;     // reaped by waitpid before the deadline
+  int status = 0;          // waitpid status when exited
+};
+
+// Reads the child's stdout and stderr until both close and waits for its
+// exit, all before the deadline; otherwise (or once stdout passes out_cap)
+// kills the child's process group and reaps it. err_fd may be -1.
+ChildOutput collect_child(pid_t pid, int out_fd, int err_fd,
+                          std::chrono::steady_clock::time_point deadline,
+                          std::size_t out_cap, std::size_t err_cap);
+
+}  // namespace ptv
