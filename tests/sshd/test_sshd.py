@@ -42,7 +42,9 @@ import pexpect
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
+sys.path.insert(0, os.path.join(HERE, "..", "ldap"))
 from emulator_client import Emulator  # noqa: E402
+from slapd_server import SlapdServer  # noqa: E402
 
 SSHD = "/usr/sbin/sshd"
 SSH = "/usr/bin/ssh"
@@ -429,9 +431,11 @@ def ssh_login(port, user, steps, em, seen_codes, key=None, prompts=1, timeout=30
 
 # -- the test ----------------------------------------------------------------
 
-def module_config(em, user, failmode="secure", no_phone="deny", state_dir=None):
+def module_config(em, user, failmode="secure", no_phone="deny", state_dir=None,
+                  sources='[ "users" ]', extra=""):
     # state_dir: None keeps the module's default (/var/lib/pam_twilio_verify).
-    extra = 'state_dir = "%s";\n' % state_dir if state_dir else ""
+    if state_dir:
+        extra += 'state_dir = "%s";\n' % state_dir
     return """# written by tests/sshd/test_sshd.py
 twilio = {
   account_sid = "%s";
@@ -444,10 +448,53 @@ twilio = {
 };
 failmode = "%s";
 no_phone = "%s";
-phone_sources = [ "users" ];
+phone_sources = %s;
 users = ( ("%s", "%s") );
 %s""" % (em.account_sid, em.auth_token, em.service_sid, em.api_url, em.ca_file,
-         failmode, no_phone, user, PHONE, extra)
+         failmode, no_phone, sources, user, PHONE, extra)
+
+
+# The directory of section L: the phone user's number, written the way
+# people write numbers (the module removes the spaces and dashes).
+DIRECTORY_LDIF = """dn: dc=example,dc=com
+objectClass: dcObject
+objectClass: organization
+dc: example
+o: Example Corp
+
+dn: ou=people,dc=example,dc=com
+objectClass: organizationalUnit
+ou: people
+
+dn: cn=pam,dc=example,dc=com
+objectClass: simpleSecurityObject
+objectClass: organizationalRole
+cn: pam
+userPassword: %(bind_pw)s
+
+dn: uid=%(user)s,ou=people,dc=example,dc=com
+objectClass: inetOrgPerson
+uid: %(user)s
+cn: SSH test user
+sn: User
+mobile: +1 555-123-0042
+"""
+
+
+def ldap_settings(directory, timeout_ms=2000):
+    return """ldap = {
+  uri = "%s";
+  starttls = true;
+  ca_file = "%s";
+  base = "ou=people,dc=example,dc=com";
+  filter = "(&(objectClass=inetOrgPerson)(uid=%%u))";
+  attribute = "mobile";
+  bind_dn = "%s";
+  bind_password = "%s";
+  timeout_ms = %d;
+};
+""" % (directory.ldap_uri, directory.ca_file, directory.bind_dn, directory.bind_pw,
+       timeout_ms)
 
 
 def pam_service(module, conf, password_first=False, then_permit=False):
@@ -597,6 +644,7 @@ def main():
         other_user = "ptve2e" + secrets.token_hex(2)
     password = "Pw-" + secrets.token_hex(8)
     seen_codes = set()
+    directory = None
     logins = []
     sshds = []
 
@@ -654,9 +702,9 @@ def main():
         cleanup.add("remove " + pam_file,
                     lambda: os.path.lexists(pam_file) and os.unlink(pam_file))
 
-        def setup(failmode="secure", no_phone="deny", **pam):
-            write_file(conf, module_config(em, phone_user, failmode, no_phone,
-                                           os.path.join(work, "state")), 0o600)
+        def setup(failmode="secure", no_phone="deny", config=None, **pam):
+            write_file(conf, config or module_config(
+                em, phone_user, failmode, no_phone, os.path.join(work, "state")), 0o600)
             os.chown(conf, 0, 0)
             write_file(pam_file, pam_service(module, conf, **pam), 0o644)
             em.refuse(False)
@@ -812,6 +860,67 @@ def main():
                   lambda: any("result=skipped-no-phone" in ln[2]
                               for ln in module_lines(mark, "user=")),
                   lambda: syslog.since(mark))
+        # ---- L: the phone number from LDAP (a real slapd), setup B ------------
+        # The users list names nobody here: the number can only come from
+        # the directory, over StartTLS checked against the test CA.
+        ldif = os.path.join(work, "directory.ldif")
+        bind_pw = "Bind-" + secrets.token_hex(6)
+        write_file(ldif, DIRECTORY_LDIF % {"user": phone_user, "bind_pw": bind_pw}, 0o644)
+        directory = SlapdServer(os.path.join(work, "slapd"), os.path.join(work, "ldap-ca"),
+                                ldif=ldif, anonymous_read=False)
+        directory.bind_pw = bind_pw  # this directory's, not the fixture's
+        cleanup.add("stop slapd", directory.stop)
+        directory.start()
+
+        def ldap_config(failmode="secure"):
+            # A state directory of its own: the sections before used up
+            # most of the phone user's send_limit.
+            return module_config(em, "nobody-in-the-list", failmode, "deny",
+                                 os.path.join(work, "state-ldap"), sources='[ "ldap" ]',
+                                 extra=ldap_settings(directory))
+
+        mark = setup(config=ldap_config())
+        lg = ssh_login(port, phone_user, [("code", "right")], em, seen_codes,
+                       key=client_key)
+        logins.append(lg)
+        check("L number from LDAP + right code: the remote command runs",
+              lg.got_in and lg.prompts == ["code"], lg.describe())
+        sent = [m.get("to") for m in em.outbox()]
+        check("L number from LDAP: the SMS went to the directory's number",
+              sent == [PHONE], str(em.outbox()))
+        log_check("L number from LDAP: result=approved with the masked number",
+                  lambda: any("result=approved" in ln[2] and
+                              "phone=+1******0042 " in ln[2]
+                              for ln in module_lines(mark, "user=")),
+                  lambda: syslog.since(mark))
+
+        mark = setup(config=ldap_config())
+        lg = ssh_login(port, phone_user, [("code", "wrong")] * 3, em, seen_codes,
+                       key=client_key)
+        logins.append(lg)
+        check("L number from LDAP + 3 wrong codes: Permission denied",
+              lg.denied and lg.prompts == ["code"] * 3, lg.describe())
+
+        mark = setup(config=ldap_config())
+        lg = ssh_login(port, other_user, [], em, seen_codes, key=client_key)
+        logins.append(lg)
+        check("L user not in the directory: denied without a prompt, no SMS",
+              lg.denied and lg.prompts == [] and em.outbox() == [], lg.describe())
+        log_check("L user not in the directory: result=denied-no-phone",
+                  lambda: any("result=denied-no-phone" in ln[2]
+                              for ln in module_lines(mark, "user=")),
+                  lambda: syslog.since(mark))
+
+        directory.stop()
+        mark = setup(config=ldap_config("secure"))
+        lg = ssh_login(port, phone_user, [], em, seen_codes, key=client_key)
+        logins.append(lg)
+        check("L directory down, failmode secure: denied without a prompt",
+              lg.denied and lg.prompts == [] and em.outbox() == [], lg.describe())
+        log_check("L directory down, failmode secure: result=denied-unavailable",
+                  lambda: any("result=denied-unavailable" in ln[2] and "ldap" in ln[2]
+                              for ln in module_lines(mark, "user=")),
+                  lambda: syslog.since(mark))
         sshd_b.stop()
 
         # ---- secrets in logs and outputs --------------------------------------
@@ -833,6 +942,8 @@ def main():
                 leaks.append("full phone number")
             if password in text:
                 leaks.append("password")
+            if directory is not None and directory.bind_pw in text:
+                leaks.append("LDAP bind password")
             for code in seen_codes:
                 if re.search(r"(?<![0-9A-Za-z])%s(?![0-9A-Za-z])" % re.escape(code), text):
                     leaks.append("code " + code)
