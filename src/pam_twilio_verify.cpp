@@ -85,8 +85,16 @@ int authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
                                  .make_transport = make_transport,
                                  .send_gate = &send_gate,
                                  .query_ldap =
-                                     [&config](const std::string& u) {
-                                       return ptv::query_ldap(config->ldap, u);
+                                     [&config, &log](const std::string& u) {
+                                       const auto& l = config->ldap;
+                                       if (l.uri.starts_with("ldap://") &&
+                                           !l.starttls)
+                                         log.warning(
+                                             "ldap: reading the phone number "
+                                             "without TLS (starttls = false): "
+                                             "anyone on the network path can "
+                                             "change it");
+                                       return ptv::query_ldap(l, u);
                                      },
                                  .query_command =
                                      [&config](const std::string& u) {
