@@ -132,6 +132,10 @@ class Lookup {
       return "cannot set the LDAP protocol options";
     const int deref = LDAP_DEREF_NEVER;
     ldap_set_option(ld, LDAP_OPT_DEREF, &deref);
+    // Where libldap was initialised before us, its defaults may come from
+    // the user's files: reset the ones that could make the directory look
+    // unreachable (and so open failmode = "safe").
+    ldap_set_option(ld, LDAP_OPT_SOCKET_BIND_ADDRESSES, nullptr);
     callbacks_.lc_add = on_connect;
     callbacks_.lc_del = on_disconnect;
     callbacks_.lc_arg = &state_;
@@ -151,6 +155,7 @@ class Lookup {
         ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, ca.c_str()) != LDAP_OPT_SUCCESS ||
         ldap_set_option(ld, LDAP_OPT_X_TLS_CERTFILE, nullptr) != LDAP_OPT_SUCCESS ||
         ldap_set_option(ld, LDAP_OPT_X_TLS_KEYFILE, nullptr) != LDAP_OPT_SUCCESS ||
+        ldap_set_option(ld, LDAP_OPT_X_TLS_CIPHER_SUITE, nullptr) != LDAP_OPT_SUCCESS ||
         ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &client) != LDAP_OPT_SUCCESS)
       return "cannot set up TLS with CA file " + log_safe(ca, 200);
     return {};

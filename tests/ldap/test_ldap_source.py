@@ -177,14 +177,20 @@ def main():
         # checks off, another CA, another server. None of it may count.
         hostile_dir = os.path.join(work, "hostile")
         os.makedirs(hostile_dir)
-        rc_text = "TLS_REQCERT never\nTLS_CACERT %s\nURI %s\n" % (other_ca, wronghost.ldaps_uri)
+        rc_text = ("TLS_REQCERT never\nTLS_CACERT %s\nURI %s\nTLS_CIPHER_SUITE NONE\n"
+                   "SOCKET_BIND_ADDRESSES 192.0.2.1\n" % (other_ca, wronghost.ldaps_uri))
         for f in ("ldaprc", ".ldaprc", "ldap.conf"):
             with open(os.path.join(hostile_dir, f), "w") as fh:
                 fh.write(rc_text)
         hostile_env = {"LDAPTLS_REQCERT": "never", "LDAPTLS_CACERT": other_ca,
                        "LDAPCONF": os.path.join(hostile_dir, "ldap.conf"),
                        "LDAPRC": "ldaprc", "HOME": hostile_dir,
-                       "LDAPURI": wronghost.ldaps_uri}
+                       "LDAPURI": wronghost.ldaps_uri,
+                       # Would break even the right server if libldap
+                       # read them: the module keeps libldap from reading
+                       # the environment and rc files at all (LDAPNOINIT).
+                       "LDAPTLS_CIPHER_SUITE": "NONE",
+                       "LDAPSOCKET_BIND_ADDRESSES": "192.0.2.1"}
         r = login("alice", [], None, ldap_body(wronghost.ldaps_uri, ca, failmode="safe"),
                   extra_env=hostile_env, cwd=hostile_dir)
         check("hostile LDAP* environment and ldaprc files: a mismatched "
