@@ -5,6 +5,9 @@ namespace ptv {
 namespace {
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_hex(char c) {
+  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
 }  // namespace
 
 std::string ldap_escape_filter_value(std::string_view value) {
@@ -34,6 +37,14 @@ std::string check_ldap_filter_template(std::string_view tmpl) {
     const char c = tmpl[i];
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
       return "must not contain control characters";
+    if (c == '\\') {
+      // RFC 4515: a backslash starts an escape of exactly two hex digits
+      // (so no escape can swallow the start of the user name).
+      if (i + 2 >= tmpl.size() || !is_hex(tmpl[i + 1]) || !is_hex(tmpl[i + 2]))
+        return "has a '\\' that is not followed by two hexadecimal digits";
+      i += 2;
+      continue;
+    }
     if (c == '(') ++depth;
     if (c == ')' && --depth < 0) return "has unbalanced parentheses";
     if (depth == 0 && i + 1 < tmpl.size() && tmpl[i + 1] == ')')

@@ -10,6 +10,7 @@
 // a timeout, is a failure and denies.
 #pragma once
 
+#include <expected>
 #include <string>
 #include <string_view>
 

@@ -49,7 +49,8 @@ void test_template_accepted(void**) {
   for (const char* ok : {"(uid=%u)", "(sAMAccountName=%u)",
                          "(&(objectClass=inetOrgPerson)(uid=%u))",
                          "(|(uid=%u)(mail=%u@example.com))",
-                         "(&(uid=%u)(description=100%%))"})
+                         "(&(uid=%u)(description=100%%))",
+                         "(&(uid=%u)(cn=a\\2ab))"})
     assert_str_eq(ptv::check_ldap_filter_template(ok), "");
 }
 
@@ -63,6 +64,10 @@ void test_template_refused(void**) {
   assert_contains(ptv::check_ldap_filter_template("(uid=%u%)"), "'%'");
   assert_contains(ptv::check_ldap_filter_template("(uid=%u\n)"), "control");
   assert_contains(ptv::check_ldap_filter_template(""), "parentheses");
+  // An escape must be complete in the template itself.
+  assert_contains(ptv::check_ldap_filter_template("(uid=\\%u)"), "hexadecimal");
+  assert_contains(ptv::check_ldap_filter_template("(uid=\\2%u)"), "hexadecimal");
+  assert_contains(ptv::check_ldap_filter_template("(uid=%u\\)"), "hexadecimal");
 }
 
 void test_attribute_names(void**) {
