@@ -63,7 +63,11 @@ constexpr std::string_view kTransportDetail = "fake transport failure";
 const char* const kUsers[] = {"alice", "bob", "carol", "dave", "eve"};
 const char* const kChannels[] = {"sms", "call", "whatsapp"};
 const char* const kSources[] = {"\"users\"", "\"gecos\"", "\"users\", \"gecos\"",
-                                "\"gecos\", \"users\""};
+                                "\"gecos\", \"users\"", "\"ldap\", \"users\"",
+                                "\"command\", \"gecos\""};
+// What the directory or the lookup command may hold, raw.
+const char* const kSourceValues[] = {"+1 555 010 0001", "not a number",
+                                     "+44 7700 900003", "555-0104", ""};
 // Numbers in the configuration, as the file writes them and normalised.
 const char* const kFileNumbers[][2] = {
     {"alice", "+1 (555) 123-4567"},
@@ -96,6 +100,10 @@ std::string config_text(bool safe, bool skip, int channel, int sources,
   t += std::string("no_phone = \"") + (skip ? "skip" : "deny") + "\";\n";
   t += "max_attempts = " + std::to_string(max_attempts) + ";\n";
   t += "phone_sources = [ " + std::string(kSources[sources]) + " ];\n";
+  // The settings of the external sources (their answers are fuzzed).
+  t += "ldap = {\n  uri = \"ldaps://directory.example.com\";\n"
+       "  base = \"ou=people,dc=example,dc=com\";\n};\n";
+  t += "lookup_command = \"/usr/local/sbin/phone-for-user\";\n";
   t += "gecos_field = 3;\nusers = (\n";
   for (std::size_t i = 0; i < std::size(kFileNumbers); ++i) {
     t += std::string("  (\"") + kFileNumbers[i][0] + "\", \"" +
@@ -222,6 +230,10 @@ struct Record {
   std::vector<std::string> gecos_answers;
   int asks = 0;
   int factory_calls = 0;
+  // The external source (ldap or command) that was asked, and its answer.
+  int source_calls = 0;
+  ptv::SourceAnswer::Kind source_kind = ptv::SourceAnswer::Kind::NotFound;
+  std::vector<std::string> source_values;
 };
 
 class FuzzTransport final : public ptv::HttpTransport {
@@ -396,6 +408,32 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
   using ptv::Outcome;
   const auto& reqs = rec.requests;
 
+  // The external sources: asked at most once; a failure stops everything
+  // before the transport is set up.
+  using SK = ptv::SourceAnswer::Kind;
+  FUZZ_CHECK(rec.source_calls <= 1);
+  if (rec.source_calls == 1 && rec.source_kind != SK::Values &&
+      rec.source_kind != SK::NotFound) {
+    FUZZ_CHECK(rec.factory_calls == 0 && rec.asks == 0);
+    if (rec.source_kind == SK::Failed) FUZZ_CHECK(r.outcome == Outcome::LookupFailed);
+    if (rec.source_kind == SK::Misconfigured) FUZZ_CHECK(r.outcome == Outcome::ConfigError);
+    if (rec.source_kind == SK::Unavailable)
+      FUZZ_CHECK(r.outcome == (cfg.failmode == ptv::FailMode::Safe
+                                   ? Outcome::FailOpen
+                                   : Outcome::Unavailable));
+  }
+  if (r.outcome == Outcome::LookupFailed)
+    FUZZ_CHECK(rec.source_calls == 1 && rec.source_kind == SK::Failed);
+  // A number from the source is its first valid value, normalised.
+  if (rec.source_calls == 1 && rec.source_kind == SK::Values && !reqs.empty()) {
+    std::string first;
+    for (const auto& v : rec.source_values)
+      if (first.empty() && ptv::is_e164(ptv::normalise_phone(v)))
+        first = ptv::normalise_phone(v);
+    FUZZ_CHECK(!first.empty());
+    FUZZ_CHECK(form_value(reqs.front().body, "To") == "%2B" + first.substr(1));
+  }
+
   // Only an approval or failmode = safe lets anyone in.
   const int pam = ptv::pam_result_for(r.outcome);
   FUZZ_CHECK((pam == PAM_SUCCESS) ==
@@ -415,7 +453,12 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
   }
 
   // FailOpen only with failmode = safe, right after Twilio was unavailable.
-  if (r.outcome == Outcome::FailOpen) {
+  if (r.outcome == Outcome::FailOpen && reqs.empty()) {
+    // Before any request: only a phone source that was unavailable.
+    FUZZ_CHECK(cfg.failmode == ptv::FailMode::Safe);
+    FUZZ_CHECK(rec.source_calls == 1 &&
+               rec.source_kind == ptv::SourceAnswer::Kind::Unavailable);
+  } else if (r.outcome == Outcome::FailOpen) {
     FUZZ_CHECK(cfg.failmode == ptv::FailMode::Safe);
     FUZZ_CHECK(!reqs.empty() && reqs.back().kind != Kind::Cancel);
     if (const auto* e = std::get_if<TransportError>(&reqs.back().reply)) {
@@ -593,7 +636,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool safe = b0 & 1;
   const bool skip = b0 & 2;
   const int channel = (b0 >> 2) % 3;
-  const int sources = (b0 >> 4) % 4;
+  const int sources = (b0 >> 4) % 6;
   // 0 (an exhausted input) reads as the default, 3.
   const int max_attempts = static_cast<int>((b1 + 2) % 5) + 1;
   const unsigned user_pick = (b1 >> 3) % 8;  // 5..7: a name of the fuzzer's
@@ -632,10 +675,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           TransportError{TransportErrorKind::Internal, std::string(kTransportDetail)});
     return std::make_unique<FuzzTransport>(in, rec);
   };
+  // The ldap and command sources answer what the input says.
+  const ptv::SourceQuery source = [&](const std::string& u) {
+    if (u != user) ptv_fuzz::fail("source asked for another user", __FILE__, __LINE__);
+    ++rec.source_calls;
+    ptv::SourceAnswer a;
+    a.kind = static_cast<ptv::SourceAnswer::Kind>(in.ConsumeIntegralInRange(0, 4));
+    a.problem = "fuzzed source answer";
+    if (a.kind == ptv::SourceAnswer::Kind::Values) {
+      const int n = in.ConsumeIntegralInRange(1, 3);
+      for (int i = 0; i < n; ++i) {
+        const auto pick = in.ConsumeIntegralInRange<std::size_t>(0, std::size(kSourceValues));
+        a.values.push_back(pick < std::size(kSourceValues)
+                               ? std::string(kSourceValues[pick])
+                               : in.ConsumeRandomLengthString(24));
+      }
+    }
+    rec.source_kind = a.kind;
+    rec.source_values = a.values;
+    return a;
+  };
   // A 429's Retry-After is not waited out while fuzzing.
-  const ptv::AuthRequest request{cfg,    user,    conv,
-                                 log,    reader,  factory,
-                                 [](std::chrono::milliseconds) {}};
+  ptv::AuthRequest request{cfg,    user,    conv,
+                           log,    reader,  factory,
+                           [](std::chrono::milliseconds) {}};
+  request.query_ldap = source;
+  request.query_command = source;
   const ptv::AuthResult result = ptv::authenticate(request);
   ptv::log_outcome(log, user, result, 42);
 
