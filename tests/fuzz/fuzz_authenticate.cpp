@@ -569,6 +569,10 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
         ptv::normalise_phone(ptv::gecos_field(g, cfg.gecos_field));
     if (ptv::is_e164(n)) numbers.push_back(n);
   }
+  for (const auto& v : rec.source_values) {  // from the ldap or command source
+    const std::string n = ptv::normalise_phone(v);
+    if (ptv::is_e164(n)) numbers.push_back(n);
+  }
   for (const auto& n : numbers) {
     secrets.push_back(n);
     secrets.push_back(n.substr(1));
