@@ -6,7 +6,7 @@ a real lookup command, then talks to the Verify emulator over HTTPS.
 
 Covers StartTLS, ldaps:// and plain ldap://, bind and anonymous, several
 values, malformed and missing numbers, RFC 4515 escaping of hostile user
-names, the failures (slapd down, slapd hung, wrong bind password, untrusted
+names, the failures (slapd down, slapd slow, slapd hung, wrong bind password, untrusted
 or mismatched certificate, a hostile libldap environment), and the command
 contract (success, timeout, exit status, garbage, huge output, unsafe file).
 
@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -230,6 +231,23 @@ def main():
             directory.resume()
         r = login("alice", ["right"], "+15550100001", ldap_body(directory.ldaps_uri, ca))
         check("slapd answering again: alice gets in", r.ok, r)
+
+        # Slow but within timeout_ms: slapd frozen for 0.6 s while the
+        # module waits (timeout_ms 3000), then answering. The answer counts.
+        for name, uri in (("StartTLS", directory.ldap_uri),
+                          ("ldaps://", directory.ldaps_uri)):
+            directory.pause()
+            thaw = threading.Timer(0.6, directory.resume)
+            thaw.start()
+            try:
+                r = login("alice", ["right"], "+15550100001",
+                          ldap_body(uri, ca, failmode="safe", timeout_ms=3000))
+            finally:
+                thaw.join()
+            check("slapd slow (%s, 0.6 s of 3 s): alice gets in after %.2f s, "
+                  "SMS to her directory number" % (name, r.seconds),
+                  r.ok and result_of(r) == "approved" and
+                  sent() == ["+15550100001"] and r.seconds >= 0.6, r)
 
         # ---- the lookup command ------------------------------------------
         def command(name, text, mode=0o755):
