@@ -452,7 +452,11 @@ Result parse_ldap(const Reader& r, const config_setting_t* group, Config& c) {
       auto v = r.string(s);
       if (!v) return std::unexpected(v.error());
       if (auto ok = check_ldap_uri(r, s, *v); !ok) return ok;
-      l.uri = std::move(*v);
+      // Without the spaces around the list, so that the scheme checks
+      // below (StartTLS for ldap://) see the first URI.
+      const std::size_t first = v->find_first_not_of(' ');
+      const std::size_t last = v->find_last_not_of(' ');
+      l.uri = v->substr(first, last - first + 1);
       have_uri = true;
     } else if (key == "starttls") {
       if (config_setting_type(s) != CONFIG_TYPE_BOOL)

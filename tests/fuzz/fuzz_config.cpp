@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "config.hpp"
+#include "ldap_filter.hpp"
 #include "fuzz_common.hpp"
 #include "phone.hpp"
 
@@ -49,9 +50,37 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              c.channel == "whatsapp");
   FUZZ_CHECK(c.max_attempts >= 1 && c.max_attempts <= 5);
   FUZZ_CHECK(c.gecos_field >= 1 && c.gecos_field <= 5);
-  FUZZ_CHECK(!c.phone_sources.empty() && c.phone_sources.size() <= 2);
-  if (c.phone_sources.size() == 2)
-    FUZZ_CHECK(c.phone_sources[0] != c.phone_sources[1]);
+  FUZZ_CHECK(!c.phone_sources.empty() && c.phone_sources.size() <= 4);
+  for (std::size_t i = 0; i < c.phone_sources.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      FUZZ_CHECK(c.phone_sources[i] != c.phone_sources[j]);
+  for (ptv::PhoneSource source : c.phone_sources) {
+    if (source == ptv::PhoneSource::Ldap) FUZZ_CHECK(c.has_ldap);
+    if (source == ptv::PhoneSource::Command) FUZZ_CHECK(!c.command.path.empty());
+  }
+  if (c.has_ldap) {
+    const ptv::LdapSettings& l = c.ldap;
+    FUZZ_CHECK(l.uri.starts_with("ldap://") || l.uri.starts_with("ldaps://") ||
+               l.uri.starts_with("ldapi://"));
+    FUZZ_CHECK(l.uri.back() != ' ');
+    for (char ch : l.uri)
+      FUZZ_CHECK(static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f);
+    // StartTLS exactly when the URIs are ldap:// (unless turned off).
+    FUZZ_CHECK(!l.starttls || l.uri.starts_with("ldap://"));
+    FUZZ_CHECK(!l.base.empty());
+    FUZZ_CHECK(ptv::check_ldap_filter_template(l.filter).empty());
+    FUZZ_CHECK(ptv::is_ldap_attribute_name(l.attribute));
+    FUZZ_CHECK(l.bind_dn.empty() == l.bind_password.empty());
+    FUZZ_CHECK(l.timeout_ms >= 100 && l.timeout_ms <= 60000);
+    FUZZ_CHECK(l.ca_file.empty() || l.ca_file.front() == '/');
+  }
+  if (!c.command.path.empty()) {
+    FUZZ_CHECK(c.command.path.front() == '/');
+    for (char ch : c.command.path)
+      FUZZ_CHECK(static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f);
+  }
+  FUZZ_CHECK(!c.command.user.empty() && c.command.user != "root");
+  FUZZ_CHECK(c.command.timeout_ms >= 100 && c.command.timeout_ms <= 60000);
   for (std::size_t i = 0; i < c.users.size(); ++i) {
     FUZZ_CHECK(!c.users[i].first.empty());
     FUZZ_CHECK(ptv::is_e164(c.users[i].second));

@@ -631,6 +631,18 @@ void test_ldap_defaults(void**) {
                                ldap_group("  uri = \"ldapi:///\";\n"
                                           "  base = \"dc=example,dc=com\";\n")));
   assert_false(c.ldap.uses_tls());
+  // Spaces around the URI list do not turn StartTLS off.
+  c = ACCEPTED(minimal("", "phone_sources = [ \"ldap\" ];\n" +
+                               ldap_group("  uri = \"  ldap://d.example.com  ldap://e.example.com \";\n"
+                                          "  base = \"dc=example,dc=com\";\n")));
+  assert_str_eq(c.ldap.uri, "ldap://d.example.com  ldap://e.example.com");
+  assert_true(c.ldap.starttls);
+  assert_true(c.ldap.uses_tls());
+  c = ACCEPTED(minimal("", "phone_sources = [ \"ldap\" ];\n" +
+                               ldap_group("  uri = \" ldaps://d.example.com\";\n"
+                                          "  base = \"dc=example,dc=com\";\n")));
+  assert_str_eq(c.ldap.uri, "ldaps://d.example.com");
+  assert_true(c.ldap.uses_tls());
 }
 
 void test_ldap_refused(void**) {
