@@ -580,6 +580,11 @@ const std::string kLdapMinimal =
     "  uri = \"ldaps://directory.example.com\";\n"
     "  base = \"ou=people,dc=example,dc=com\";\n";
 
+// A minimal configuration whose only phone source is ldap, with this group.
+std::string with_ldap(const std::string& group_body) {
+  return minimal("", "phone_sources = [ \"ldap\" ];\n" + ldap_group(group_body));
+}
+
 void test_ldap_full_group(void**) {
   Config c = ACCEPTED(minimal(
       "", "phone_sources = [ \"ldap\", \"users\" ];\n" +
@@ -607,8 +612,7 @@ void test_ldap_full_group(void**) {
 }
 
 void test_ldap_defaults(void**) {
-  Config c = ACCEPTED(minimal("", "phone_sources = [ \"ldap\" ];\n" +
-                                      ldap_group(kLdapMinimal)));
+  Config c = ACCEPTED(with_ldap(kLdapMinimal));
   assert_str_eq(c.ldap.filter, "(uid=%u)");
   assert_str_eq(c.ldap.attribute, "mobile");
   assert_true(c.ldap.bind_dn.empty());
@@ -616,69 +620,53 @@ void test_ldap_defaults(void**) {
   assert_int_equal(c.ldap.timeout_ms, 3000);
   assert_false(c.ldap.starttls);  // ldaps:// is TLS already
   assert_true(c.ldap.uses_tls());
+  const std::string base = "  base = \"dc=example,dc=com\";\n";
   // ldap:// upgrades with StartTLS unless told not to.
-  c = ACCEPTED(minimal("", "phone_sources = [ \"ldap\" ];\n" +
-                               ldap_group("  uri = \"ldap://d.example.com\";\n"
-                                          "  base = \"dc=example,dc=com\";\n")));
+  c = ACCEPTED(with_ldap("  uri = \"ldap://d.example.com\";\n" + base));
   assert_true(c.ldap.starttls);
   assert_true(c.ldap.uses_tls());
-  c = ACCEPTED(minimal("", "phone_sources = [ \"ldap\" ];\n" +
-                               ldap_group("  uri = \"ldap://d.example.com\";\n"
-                                          "  starttls = false;\n"
-                                          "  base = \"dc=example,dc=com\";\n")));
+  c = ACCEPTED(with_ldap("  uri = \"ldap://d.example.com\";\n"
+                         "  starttls = false;\n" + base));
   assert_false(c.ldap.uses_tls());
-  c = ACCEPTED(minimal("", "phone_sources = [ \"ldap\" ];\n" +
-                               ldap_group("  uri = \"ldapi:///\";\n"
-                                          "  base = \"dc=example,dc=com\";\n")));
+  c = ACCEPTED(with_ldap("  uri = \"ldapi:///\";\n" + base));
   assert_false(c.ldap.uses_tls());
   // Spaces around the URI list do not turn StartTLS off.
-  c = ACCEPTED(minimal("", "phone_sources = [ \"ldap\" ];\n" +
-                               ldap_group("  uri = \"  ldap://d.example.com  ldap://e.example.com \";\n"
-                                          "  base = \"dc=example,dc=com\";\n")));
+  c = ACCEPTED(with_ldap(
+      "  uri = \"  ldap://d.example.com  ldap://e.example.com \";\n" + base));
   assert_str_eq(c.ldap.uri, "ldap://d.example.com  ldap://e.example.com");
   assert_true(c.ldap.starttls);
   assert_true(c.ldap.uses_tls());
-  c = ACCEPTED(minimal("", "phone_sources = [ \"ldap\" ];\n" +
-                               ldap_group("  uri = \" ldaps://d.example.com\";\n"
-                                          "  base = \"dc=example,dc=com\";\n")));
+  c = ACCEPTED(with_ldap("  uri = \" ldaps://d.example.com\";\n" + base));
   assert_str_eq(c.ldap.uri, "ldaps://d.example.com");
   assert_true(c.ldap.uses_tls());
 }
 
 void test_ldap_refused(void**) {
-  const std::string sources = "phone_sources = [ \"ldap\" ];\n";
-  assert_contains(REFUSED(minimal("", sources)), "ldap = { ... }; group is missing");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      "  base = \"dc=example,dc=com\";\n"))), "uri is missing");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      "  uri = \"ldaps://d.example.com\";\n"))), "base is missing");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      "  uri = \"https://d.example.com\";\n  base = \"dc=x\";\n"))), "ldap.uri");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      "  uri = \"ldap://a ldaps://b\";\n  base = \"dc=x\";\n"))), "mix");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      "  uri = \"   \";\n  base = \"dc=x\";\n"))), "empty");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      kLdapMinimal + "  starttls = true;\n"))), "ldap:// URIs only");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      kLdapMinimal + "  starttls = \"yes\";\n"))), "true or false");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      kLdapMinimal + "  filter = \"(uid=alice)\";\n"))), "ldap.filter");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      kLdapMinimal + "  attribute = \"mob ile\";\n"))), "ldap.attribute");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      kLdapMinimal + "  bind_dn = \"cn=pam\";\n"))), "bind_password is missing");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      kLdapMinimal + "  bind_password = \"pw\";\n"))), "bind_dn is missing");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      kLdapMinimal + "  bind_dn = \"cn=pam\";\n  bind_password = \"CHANGE_ME\";\n"))),
-      "placeholder");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      kLdapMinimal + "  timeout_ms = 50;\n"))), "ldap.timeout_ms");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      kLdapMinimal + "  ca_file = \"relative.pem\";\n"))), "absolute");
-  assert_contains(REFUSED(minimal("", sources + ldap_group(
-      kLdapMinimal + "  port = 389;\n"))), "unknown setting");
+  // The ldap = { ... } group's body, and what the refusal must say.
+  const struct {
+    std::string body;
+    const char* says;
+  } cases[] = {
+      {"  base = \"dc=example,dc=com\";\n", "uri is missing"},
+      {"  uri = \"ldaps://d.example.com\";\n", "base is missing"},
+      {"  uri = \"https://d.example.com\";\n  base = \"dc=x\";\n", "ldap.uri"},
+      {"  uri = \"ldap://a ldaps://b\";\n  base = \"dc=x\";\n", "mix"},
+      {"  uri = \"   \";\n  base = \"dc=x\";\n", "empty"},
+      {kLdapMinimal + "  starttls = true;\n", "ldap:// URIs only"},
+      {kLdapMinimal + "  starttls = \"yes\";\n", "true or false"},
+      {kLdapMinimal + "  filter = \"(uid=alice)\";\n", "ldap.filter"},
+      {kLdapMinimal + "  attribute = \"mob ile\";\n", "ldap.attribute"},
+      {kLdapMinimal + "  bind_dn = \"cn=pam\";\n", "bind_password is missing"},
+      {kLdapMinimal + "  bind_password = \"pw\";\n", "bind_dn is missing"},
+      {kLdapMinimal + "  bind_dn = \"cn=pam\";\n  bind_password = \"CHANGE_ME\";\n",
+       "placeholder"},
+      {kLdapMinimal + "  timeout_ms = 50;\n", "ldap.timeout_ms"},
+      {kLdapMinimal + "  ca_file = \"relative.pem\";\n", "absolute"},
+      {kLdapMinimal + "  port = 389;\n", "unknown setting"},
+  };
+  for (const auto& c : cases) assert_contains(REFUSED(with_ldap(c.body)), c.says);
+  assert_contains(REFUSED(minimal("", "phone_sources = [ \"ldap\" ];\n")),
+                  "ldap = { ... }; group is missing");
   assert_contains(REFUSED(minimal("", "ldap = \"ldap://x\";\n")), "must be a group");
 }
 
@@ -687,10 +675,9 @@ void test_ldap_errors_never_contain_the_bind_password(void**) {
   for (const std::string& extra :
        {std::string("  timeout_ms = 1;\n"), std::string("  filter = \"x\";\n"),
         std::string("  bind_password2 = \"") + pw + "\";\n"}) {
-    const std::string msg = REFUSED(minimal(
-        "", "phone_sources = [ \"ldap\" ];\n" +
-                ldap_group(kLdapMinimal + "  bind_dn = \"cn=pam\";\n"
-                           "  bind_password = \"" + pw + "\";\n" + extra)));
+    const std::string msg = REFUSED(with_ldap(
+        kLdapMinimal + "  bind_dn = \"cn=pam\";\n  bind_password = \"" + pw + "\";\n" +
+        extra));
     assert_not_contains(msg, pw);
   }
 }
