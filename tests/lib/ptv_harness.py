@@ -23,8 +23,10 @@ def check(name, ok, detail=""):
 
 
 def summary():
+    """Prints the counts; the exit status is 0 only if checks ran and all
+    passed."""
     print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 0 if results["failed"] == 0 else 1
+    return 0 if results["failed"] == 0 and results["passed"] > 0 else 1
 
 
 def write_private(path, text):
@@ -35,9 +37,9 @@ def write_private(path, text):
     os.chmod(path, 0o600)
 
 
-def module_config(em, state_dir, body, timeout_ms=2000):
-    """The twilio group pointing at the emulator, then body (the settings
-    under test)."""
+def module_config(em, state_dir, body, timeout_ms=2000, twilio_extra=""):
+    """The twilio group pointing at the emulator (plus twilio_extra, whole
+    setting lines), then body (the settings under test)."""
     return """twilio = {
   account_sid = "%s";
   auth_token = "%s";
@@ -46,15 +48,16 @@ def module_config(em, state_dir, body, timeout_ms=2000):
   ca_file = "%s";
   connect_timeout_ms = 1000;
   timeout_ms = %d;
-};
+%s};
 state_dir = "%s";
 %s""" % (em.account_sid, em.auth_token, em.service_sid, em.api_url, em.ca_file,
-         timeout_ms, state_dir, body)
+         timeout_ms, twilio_extra, state_dir, body)
 
 
 class PamWork:
     """A pam_wrapper service directory with one service running the module,
-    and an nss_wrapper passwd/group."""
+    and an nss_wrapper passwd/group. users: names, or (name, GECOS) pairs
+    (the GECOS field is the name when not given)."""
 
     def __init__(self, work, module, service="twilio-test", users=("demo",)):
         self.work, self.service = work, service
@@ -68,9 +71,10 @@ class PamWork:
         self.passwd = os.path.join(work, "passwd")
         self.group = os.path.join(work, "group")
         with open(self.passwd, "w") as p, open(self.group, "w") as g:
-            for i, name in enumerate(users):
+            for i, user in enumerate(users):
+                name, gecos = (user, user) if isinstance(user, str) else user
                 p.write("%s:x:%d:%d:%s:/nonexistent:/bin/false\n"
-                        % (name, 3000 + i, 3000 + i, name))
+                        % (name, 3000 + i, 3000 + i, gecos))
                 g.write("%s:x:%d:\n" % (name, 3000 + i))
             # The lookup command's user.
             p.write("nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")

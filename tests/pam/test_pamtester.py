@@ -14,70 +14,23 @@ import shutil
 import sys
 import tempfile
 
-import pexpect
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from emulator_client import Emulator  # noqa: E402
+import ptv_harness as h  # noqa: E402
+from ptv_harness import check  # noqa: E402
 
 PHONE = "+15550104567"
-results = {"passed": 0, "failed": 0}
+PROMPT = "SMS code sent to +1******4567: "
 
 
-def check(name, ok, detail=""):
-    results["passed" if ok else "failed"] += 1
-    print("%s %s%s" % ("PASS" if ok else "FAIL", name,
-                       "" if ok else ": " + detail), flush=True)
-
-
-def write_private(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-
-
-def pamtester(work, answers, em, extra_env=None):
-    """Runs pamtester; answers are "right", "wrong" or literal text."""
-    env = dict(os.environ)
-    env.update(extra_env or {})
-    env.update({
-        # Under a sanitizer build the module needs the ASan runtime first.
-        "LD_PRELOAD": ":".join(filter(None, [
-            os.environ.get("PTV_ASAN_RUNTIME"),
-            "libpam_wrapper.so", "libnss_wrapper.so"])),
-        "PAM_WRAPPER": "1",
-        "PAM_WRAPPER_SERVICE_DIR": os.path.join(work, "pam.d"),
-        "PAM_WRAPPER_DEBUGLEVEL": "2",
-        "NSS_WRAPPER_PASSWD": os.path.join(work, "passwd"),
-        "NSS_WRAPPER_GROUP": os.path.join(work, "group"),
-    })
-    child = pexpect.spawn("pamtester", ["-v", "twilio-test", "demo",
-                                        "authenticate"],
-                          env=env, encoding="utf-8", timeout=20)
-    transcript = []
-    try:
-        for answer in answers:
-            child.expect(r"SMS code sent to \+1\*\*\*\*\*\*4567: ")
-            transcript.append(child.before + child.after)
-            if answer == "right":
-                child.sendline(em.last_code(PHONE))
-            elif answer == "wrong":
-                code = em.last_code(PHONE)
-                child.sendline("000000" if code != "000000" else "000001")
-            else:
-                child.sendline(answer)
-        child.expect(pexpect.EOF)
-        transcript.append(child.before)
-    except pexpect.ExceptionPexpect as e:
-        transcript.append("\n[%s] %s" % (type(e).__name__, child.before))
-    finally:
-        child.close(force=True)
-    keep = os.environ.get("PTV_TEST_LOG_DIR")
-    if keep:  # kept for the suite's final scan for secrets (secrets.scan)
-        os.makedirs(keep, exist_ok=True)
-        with open(os.path.join(keep, "pam.pamtester.log"), "a") as f:
-            f.write("".join(transcript) + "\n")
-    return child.exitstatus, "".join(transcript)
+def pamtester(pw, answers, em, extra_env=None):
+    """Runs pamtester for demo; answers are "right", "wrong" or literal
+    text. Returns (exit status, output, prompts seen)."""
+    r = h.pamtester(pw, "demo", answers, em, PHONE, extra_env=extra_env,
+                    log_name="pam.pamtester")
+    return r.status, r.output, r.prompts
 
 
 def check_contract(spec, em, requests):
@@ -132,32 +85,14 @@ def main():
     em = Emulator(os.path.join(work, "emulator"))
     try:
         em.start()
-        os.makedirs(os.path.join(work, "pam.d"))
-        conf = os.path.join(work, "ptv.conf")
-        config_text = """twilio = {
-  account_sid = "%s";
-  auth_token = "%s";
-  service_sid = "%s";
-  api_url = "%s";
-  ca_file = "%s";
-  connect_timeout_ms = 1000;
-  timeout_ms = 2000;
-%%s};
-phone_sources = [ "gecos" ];
-state_dir = "%s";
-""" % (em.account_sid, em.auth_token, em.service_sid, em.api_url, em.ca_file,
-       os.path.join(work, "state"))
-        write_private(conf, config_text % "")
-        with open(os.path.join(work, "pam.d", "twilio-test"), "w") as f:
-            f.write("auth required %s conf=%s\n" % (module, conf))
-        with open(os.path.join(work, "pam.d", "other"), "w") as f:
-            f.write("auth required pam_deny.so\n")
-        with open(os.path.join(work, "passwd"), "w") as f:
-            f.write("demo:x:2010:2010:Demo User,,+1 555 010 4567,,:/nonexistent:/bin/false\n")
-        with open(os.path.join(work, "group"), "w") as f:
-            f.write("demo:x:2010:\n")
-
-        status, out = pamtester(work, ["right"], em)
+        pw = h.PamWork(work, module,
+                       users=(("demo", "Demo User,,+1 555 010 4567,,"),))
+        state = os.path.join(work, "state")
+        body = 'phone_sources = [ "gecos" ];\n'
+        h.write_private(pw.conf, h.module_config(em, state, body))
+        status, out, prompts = pamtester(pw, ["right"], em)
+        check("right code: one prompt, with the masked number",
+              prompts == 1 and PROMPT in out, out)
         check("right code: pamtester exits 0", status == 0, out)
         check("right code: successfully authenticated",
               "successfully authenticated" in out, out)
@@ -174,7 +109,9 @@ state_dir = "%s";
               stats["connections"] == 1, str(stats))
 
         em.reset()
-        status, out = pamtester(work, ["wrong", "abc", "wrong"], em)
+        status, out, prompts = pamtester(pw, ["wrong", "abc", "wrong"], em)
+        check("wrong codes: three prompts, with the masked number",
+              prompts == 3 and PROMPT in out, out)
         check("wrong codes: pamtester exits non-zero", status != 0, out)
         check("wrong codes: Authentication failure",
               "Authentication failure" in out, out)
@@ -200,25 +137,23 @@ state_dir = "%s";
                    "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY":
                    "http://127.0.0.1:9", "ALL_PROXY": "http://127.0.0.1:9",
                    "all_proxy": "http://127.0.0.1:9"}
-        status, out = pamtester(work, ["right"], em, hostile)
+        status, out, _ = pamtester(pw, ["right"], em, hostile)
         check("hostile environment: proxy variables are ignored",
               status == 0 and "result=approved" in out, out)
         check("hostile environment: no TLS key log is written",
               not os.path.exists(keylog), keylog)
 
         em.reset()
-        write_private(conf, config_text % '  proxy = "http://127.0.0.1:9";\n')
-        status, out = pamtester(work, [], em, {"NO_PROXY": "*",
-                                               "no_proxy": "*"})
+        h.write_private(pw.conf, h.module_config(
+            em, state, body, twilio_extra='  proxy = "http://127.0.0.1:9";\n'))
+        status, out, _ = pamtester(pw, [], em, {"NO_PROXY": "*", "no_proxy": "*"})
         check("configured proxy: NO_PROXY in the environment cannot bypass it",
               status != 0 and "result=denied-unavailable" in out and
               not em.requests(), out)
-        write_private(conf, config_text % "")
     finally:
         em.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 0 if results["failed"] == 0 and results["passed"] > 0 else 1
+    return h.summary()
 
 
 if __name__ == "__main__":
