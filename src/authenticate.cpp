@@ -64,19 +64,19 @@ class Flow {
     PhoneLookup phone = lookup_phone(
         cfg, r_.user,
         PhoneReaders{r_.read_gecos, r_.query_ldap, r_.query_command});
+    const auto lookup_error = [&phone] {
+      return "looking up the phone number: " + phone.source + ": " + phone.problem;
+    };
     switch (phone.kind) {
       case PhoneLookup::Kind::Unavailable:
         // Like Twilio being unreachable: failmode decides.
-        unavailable("looking up the phone number: " + phone.source + ": " +
-                    phone.problem);
+        unavailable(lookup_error());
         return;
       case PhoneLookup::Kind::Failed:
-        finish(Outcome::LookupFailed, "looking up the phone number: " +
-                                          phone.source + ": " + phone.problem);
+        finish(Outcome::LookupFailed, lookup_error());
         return;
       case PhoneLookup::Kind::Misconfigured:
-        finish(Outcome::ConfigError, "looking up the phone number: " +
-                                         phone.source + ": " + phone.problem);
+        finish(Outcome::ConfigError, lookup_error());
         return;
       default:
         break;

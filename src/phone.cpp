@@ -171,9 +171,4 @@ PhoneLookup lookup_phone(const Config& config, const std::string& user,
   return {};
 }
 
-PhoneLookup lookup_phone(const Config& config, const std::string& user,
-                         const GecosReader& read_gecos) {
-  return lookup_phone(config, user, PhoneReaders{read_gecos, {}, {}});
-}
-
 }  // namespace ptv

@@ -75,7 +75,5 @@ struct PhoneLookup {
 // values in one entry the first valid number wins.
 PhoneLookup lookup_phone(const Config& config, const std::string& user,
                          const PhoneReaders& readers);
-PhoneLookup lookup_phone(const Config& config, const std::string& user,
-                         const GecosReader& read_gecos);
 
 }  // namespace ptv

@@ -92,7 +92,7 @@ void check_lookup(std::string_view raw, int field, unsigned mode) {
     if (u != user || (mode & 4)) return std::nullopt;
     return std::string(raw);
   };
-  const ptv::PhoneLookup r = ptv::lookup_phone(config, user, reader);
+  const ptv::PhoneLookup r = ptv::lookup_phone(config, user, ptv::PhoneReaders{reader});
   switch (r.kind) {
     case ptv::PhoneLookup::Kind::Found:
       FUZZ_CHECK(ptv::is_e164(r.number));

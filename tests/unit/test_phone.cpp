@@ -137,12 +137,12 @@ ptv::Config config_with(std::vector<PhoneSource> sources) {
 void test_lookup_users_source(void**) {
   FakePasswd pw;
   const ptv::Config c = config_with({PhoneSource::Users});
-  const PhoneLookup r = ptv::lookup_phone(c, "alice", pw.reader());
+  const PhoneLookup r = ptv::lookup_phone(c, "alice", {pw.reader()});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.number, "+15551234567");
   assert_str_eq(r.source, "users");
   assert_int_equal(pw.calls, 0);
-  const PhoneLookup r2 = ptv::lookup_phone(c, "carol", pw.reader());
+  const PhoneLookup r2 = ptv::lookup_phone(c, "carol", {pw.reader()});
   assert_str_eq(r2.number, "+15550000001");
 }
 
@@ -150,17 +150,17 @@ void test_lookup_gecos_source(void**) {
   FakePasswd pw;
   pw.gecos["dave"] = "Dave,Room 1,+1 (555) 222-3333,";
   ptv::Config c = config_with({PhoneSource::Users, PhoneSource::Gecos});
-  PhoneLookup r = ptv::lookup_phone(c, "dave", pw.reader());
+  PhoneLookup r = ptv::lookup_phone(c, "dave", {pw.reader()});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.number, "+15552223333");
   assert_str_eq(r.source, "gecos");
   assert_int_equal(pw.calls, 1);
   // The configured field is the one read.
   c.gecos_field = 2;
-  r = ptv::lookup_phone(c, "dave", pw.reader());
+  r = ptv::lookup_phone(c, "dave", {pw.reader()});
   assert_true(r.kind == PhoneLookup::Kind::Invalid);
   pw.gecos["dave"] = "Dave,+15554445555,+1 (555) 222-3333";
-  r = ptv::lookup_phone(c, "dave", pw.reader());
+  r = ptv::lookup_phone(c, "dave", {pw.reader()});
   assert_str_eq(r.number, "+15554445555");
 }
 
@@ -169,13 +169,13 @@ void test_lookup_order_matters(void**) {
   pw.gecos["alice"] = "Alice,,+15559998888";
   PhoneLookup r = ptv::lookup_phone(
       config_with({PhoneSource::Users, PhoneSource::Gecos}), "alice",
-      pw.reader());
+      {pw.reader()});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.number, "+15551234567");
   assert_str_eq(r.source, "users");
 
   r = ptv::lookup_phone(config_with({PhoneSource::Gecos, PhoneSource::Users}),
-                        "alice", pw.reader());
+                        "alice", {pw.reader()});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.number, "+15559998888");
   assert_str_eq(r.source, "gecos");
@@ -186,7 +186,7 @@ void test_lookup_falls_through_empty_source(void**) {
   pw.gecos["alice"] = "Alice,Room 1,,home";  // field 3 empty
   const PhoneLookup r = ptv::lookup_phone(
       config_with({PhoneSource::Gecos, PhoneSource::Users}), "alice",
-      pw.reader());
+      {pw.reader()});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.source, "users");
 }
@@ -196,12 +196,12 @@ void test_lookup_not_found(void**) {
   pw.gecos["erin"] = "Erin";
   PhoneLookup r = ptv::lookup_phone(
       config_with({PhoneSource::Users, PhoneSource::Gecos}), "erin",
-      pw.reader());
+      {pw.reader()});
   assert_true(r.kind == PhoneLookup::Kind::NotFound);
   assert_true(r.number.empty());
   // Users only: the GECOS field is not consulted.
   pw.gecos["erin"] = "Erin,,+15551112222";
-  r = ptv::lookup_phone(config_with({PhoneSource::Users}), "erin", pw.reader());
+  r = ptv::lookup_phone(config_with({PhoneSource::Users}), "erin", {pw.reader()});
   assert_true(r.kind == PhoneLookup::Kind::NotFound);
   assert_int_equal(pw.calls, 1);
 }
@@ -210,7 +210,7 @@ void test_lookup_unknown_user(void**) {
   FakePasswd pw;
   const PhoneLookup r = ptv::lookup_phone(
       config_with({PhoneSource::Users, PhoneSource::Gecos}), "nobody-here",
-      pw.reader());
+      {pw.reader()});
   assert_true(r.kind == PhoneLookup::Kind::NotFound);
   assert_int_equal(pw.calls, 1);
 }
@@ -221,7 +221,7 @@ void test_lookup_invalid_not_skipped(void**) {
   // GECOS first: its garbage must not fall through to the users entry.
   PhoneLookup r = ptv::lookup_phone(
       config_with({PhoneSource::Gecos, PhoneSource::Users}), "alice",
-      pw.reader());
+      {pw.reader()});
   assert_true(r.kind == PhoneLookup::Kind::Invalid);
   assert_true(r.number.empty());
   assert_str_eq(r.source, "gecos");
@@ -231,7 +231,7 @@ void test_lookup_invalid_not_skipped(void**) {
                           "-", "+1555123456x", "+1555123456789012"}) {
     pw.gecos["alice"] = std::string("Alice,,") + bad;
     r = ptv::lookup_phone(config_with({PhoneSource::Gecos, PhoneSource::Users}),
-                          "alice", pw.reader());
+                          "alice", {pw.reader()});
     assert_true(r.kind == PhoneLookup::Kind::Invalid);
   }
 }
@@ -241,7 +241,7 @@ void test_lookup_invalid_users_entry(void**) {
   pw.gecos["frank"] = "Frank,,+15557776666";
   ptv::Config c = config_with({PhoneSource::Users, PhoneSource::Gecos});
   c.users.emplace_back("frank", "5557776666");
-  const PhoneLookup r = ptv::lookup_phone(c, "frank", pw.reader());
+  const PhoneLookup r = ptv::lookup_phone(c, "frank", {pw.reader()});
   assert_true(r.kind == PhoneLookup::Kind::Invalid);
   assert_str_eq(r.source, "users");
   assert_not_contains(r.problem, "5557776666");
@@ -333,7 +333,7 @@ void test_lookup_failing_source_stops_the_lookup(void**) {
 void test_lookup_source_without_reader_fails_closed(void**) {
   FakePasswd pw;
   const ptv::Config c = config_with({PhoneSource::Command, PhoneSource::Users});
-  const PhoneLookup r = ptv::lookup_phone(c, "alice", pw.reader());
+  const PhoneLookup r = ptv::lookup_phone(c, "alice", {pw.reader()});
   assert_true(r.kind == PhoneLookup::Kind::Failed);
   assert_str_eq(r.source, "command");
 }
