@@ -11,11 +11,6 @@
 
 namespace ptv {
 
-void FileDescriptor::reset() {
-  if (fd_ >= 0) close(fd_);
-  fd_ = -1;
-}
-
 bool make_pipe(Pipe& p) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return false;

@@ -10,30 +10,9 @@
 #include <chrono>
 #include <string>
 
+#include "file_descriptor.hpp"
+
 namespace ptv {
-
-class FileDescriptor {
- public:
-  FileDescriptor() = default;
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  FileDescriptor(FileDescriptor&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  FileDescriptor& operator=(FileDescriptor&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = o.fd_;
-      o.fd_ = -1;
-    }
-    return *this;
-  }
-  ~FileDescriptor() { reset(); }
-  [[nodiscard]] int get() const { return fd_; }
-  void reset();
-
- private:
-  int fd_ = -1;
-};
 
 // A pipe whose ends are closed on exec.
 struct Pipe {

@@ -9,15 +9,16 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
-#include <optional>
-#include <vector>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <vector>
 
 #include <ldap.h>
 
 #include "child_process.hpp"
+#include "handles.hpp"
 #include "ldap_filter.hpp"
 #include "log.hpp"
 
@@ -31,16 +32,10 @@ using Kind = SourceAnswer::Kind;
 void unbind(LDAP* ld) { ldap_unbind_ext_s(ld, nullptr, nullptr); }
 void free_message(LDAPMessage* m) { ldap_msgfree(m); }
 void free_values(berval** v) { ldap_value_free_len(v); }
-template <typename T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const noexcept {
-    if (p != nullptr) Free(p);
-  }
-};
-using LdapHandle = std::unique_ptr<LDAP, Deleter<LDAP, unbind>>;
+using LdapHandle = std::unique_ptr<LDAP, CDeleter<LDAP, unbind>>;
 using LdapMessageHandle =
-    std::unique_ptr<LDAPMessage, Deleter<LDAPMessage, free_message>>;
-using LdapValues = std::unique_ptr<berval*, Deleter<berval*, free_values>>;
+    std::unique_ptr<LDAPMessage, CDeleter<LDAPMessage, free_message>>;
+using LdapValues = std::unique_ptr<berval*, CDeleter<berval*, free_values>>;
 
 // libldap reads ldap.conf, ~/.ldaprc, ./ldaprc and LDAP* environment
 // variables the first time it is used in a process. In su or sudo those

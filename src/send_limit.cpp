@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "file_descriptor.hpp"
 
 namespace ptv {
 
@@ -22,31 +23,6 @@ namespace {
 
 constexpr std::size_t kMaxHexNameBytes = 100;
 constexpr int kMaxTimestampDigits = 19;
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = other.fd_;
-      other.fd_ = -1;
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string error_text(int err) { return std::strerror(err); }
 
@@ -59,7 +35,8 @@ std::string mode_text(mode_t mode) {
 
 // The state directory: created (0700) when missing, then opened without
 // following a symbolic link and checked on the open descriptor.
-std::expected<Fd, std::string> open_state_dir(const SendLimitSettings& s) {
+std::expected<FileDescriptor, std::string> open_state_dir(
+    const SendLimitSettings& s) {
   const std::string what = "state directory " + s.state_dir;
   if (s.state_dir.empty() || s.state_dir.front() != '/')
     return std::unexpected(what + ": not an absolute path");
@@ -75,7 +52,7 @@ std::expected<Fd, std::string> open_state_dir(const SendLimitSettings& s) {
     if (err == ENOTDIR) return std::unexpected(what + ": is not a directory");
     return std::unexpected(what + ": cannot open: " + error_text(err));
   }
-  Fd dir(fd);
+  FileDescriptor dir(fd);
   struct stat st {};
   if (fstat(dir.get(), &st) != 0)
     return std::unexpected(what + ": cannot stat: " + error_text(errno));
@@ -111,8 +88,8 @@ long monotonic_ms() {
 // The per-user lock file: never renamed or removed, so every process locks
 // the same inode. Waits at most lock_wait_ms (a PAM module must not hang a
 // login forever behind a stuck process).
-std::expected<Fd, std::string> lock_user(const SendLimitSettings& s, int dir,
-                                         const std::string& name) {
+std::expected<FileDescriptor, std::string> lock_user(
+    const SendLimitSettings& s, int dir, const std::string& name) {
   const std::string what = "lock file " + s.state_dir + "/" + name;
   const int fd = openat(dir, name.c_str(),
                         O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
@@ -124,7 +101,7 @@ std::expected<Fd, std::string> lock_user(const SendLimitSettings& s, int dir,
       return std::unexpected(what + ": is a symbolic link, which is refused");
     return std::unexpected(what + ": cannot open: " + error_text(err));
   }
-  Fd lock(fd);
+  FileDescriptor lock(fd);
   struct stat st {};
   if (fstat(lock.get(), &st) != 0)
     return std::unexpected(what + ": cannot stat: " + error_text(errno));
@@ -166,7 +143,7 @@ std::expected<std::vector<std::int64_t>, std::string> read_entries(
     return std::unexpected("state file " + path + ": cannot open: " +
                            error_text(err));
   }
-  Fd file(fd);
+  FileDescriptor file(fd);
   struct stat st {};
   if (fstat(file.get(), &st) != 0)
     return std::unexpected("state file " + path + ": cannot stat: " +
@@ -241,7 +218,7 @@ std::string write_entries(const SendLimitSettings& s, int dir,
   if (fd < 0)
     return "state file " + path + ": cannot create " + tmp + ": " +
            error_text(errno);
-  Fd file(fd);
+  FileDescriptor file(fd);
   std::string problem;
   if (!write_all(file.get(), text)) {
     problem = "cannot write " + tmp + ": " + error_text(errno);
@@ -265,8 +242,8 @@ bool counts(std::int64_t entry, std::int64_t now, long window_s) {
 }
 
 struct Locked {
-  Fd dir;
-  Fd lock;
+  FileDescriptor dir;
+  FileDescriptor lock;
   std::string data_name;
   std::string tmp_name;
 };
