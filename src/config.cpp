@@ -147,14 +147,24 @@ std::expected<std::string, ConfigError> sid(const Reader& r,
   return v;
 }
 
-std::expected<Secret, ConfigError> secret(const Reader& r,
-                                          const config_setting_t* s) {
+// Twilio's credentials are printable ASCII without spaces; a password
+// (the LDAP bind password) may hold any character.
+enum class SecretKind { TwilioCredential, Password };
+
+std::expected<Secret, ConfigError> secret(
+    const Reader& r, const config_setting_t* s,
+    SecretKind kind = SecretKind::TwilioCredential) {
   if (config_setting_type(s) != CONFIG_TYPE_STRING)
     return std::unexpected(r.error(s, "must be a string in double quotes"));
   const char* v = config_setting_get_string(s);
   const std::string_view value(v != nullptr ? v : "");
-  if (is_placeholder(value)) return std::unexpected(r.error(s, kPlaceholderHint));
+  if (is_placeholder(value))
+    return std::unexpected(r.error(
+        s, kind == SecretKind::TwilioCredential
+               ? kPlaceholderHint
+               : "still holds the placeholder of the shipped template"));
   if (value.empty()) return std::unexpected(r.error(s, "must not be empty"));
+  if (kind == SecretKind::Password) return Secret(value);
   for (char c : value) {
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x21 || u > 0x7e)
@@ -496,15 +506,9 @@ Result parse_ldap(const Reader& r, const config_setting_t* group, Config& c) {
             s, "must not be empty (leave it out for an anonymous bind)"));
       l.bind_dn = std::move(*v);
     } else if (key == "bind_password") {
-      if (config_setting_type(s) != CONFIG_TYPE_STRING)
-        return std::unexpected(r.error(s, "must be a string in double quotes"));
-      const char* v = config_setting_get_string(s);
-      const std::string_view value(v != nullptr ? v : "");
-      if (value.empty()) return std::unexpected(r.error(s, "must not be empty"));
-      if (is_placeholder(value))
-        return std::unexpected(r.error(
-            s, "still holds the placeholder of the shipped template"));
-      l.bind_password = Secret(value);
+      auto v = secret(r, s, SecretKind::Password);
+      if (!v) return std::unexpected(v.error());
+      l.bind_password = std::move(*v);
       have_password = true;
     } else if (key == "timeout_ms") {
       auto v = r.integer(s, 100, 60000);

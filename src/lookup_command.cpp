@@ -204,37 +204,32 @@ SourceAnswer run_lookup_command(const CommandSettings& settings,
   const ChildOutput child =
       collect_child(pid, out_pipe.read.get(), err_pipe.read.get(), deadline,
                     kMaxCommandOutput, kMaxStderr);
-  const std::string& out = child.out;
-  const std::string& err = child.err;
-  const bool timed_out = child.timed_out, too_long = child.too_long,
-             exited = child.exited;
-  const int status = child.status;
-
   const std::string cmd = "lookup_command " + log_safe(settings.path, 200);
-  std::string first_err = err.substr(0, err.find('\n'));
+  const std::string first_err = child.err.substr(0, child.err.find('\n'));
   const std::string err_note =
       first_err.empty() ? "" : " (stderr: " + log_safe(first_err, 200) + ")";
-  if (timed_out)
+  if (child.timed_out)
     return {Kind::Failed, {},
             cmd + " did not finish within lookup_timeout_ms (" +
                 std::to_string(settings.timeout_ms) + " ms) and was killed"};
-  if (too_long)
+  if (child.too_long)
     return {Kind::Failed, {},
             cmd + " printed more than " + std::to_string(kMaxCommandOutput) +
                 " bytes and was killed"};
-  if (!exited || !WIFEXITED(status))
+  if (!child.exited || !WIFEXITED(child.status))
     return {Kind::Failed, {},
-            cmd + (exited && WIFSIGNALED(status)
-                       ? " was killed by signal " + std::to_string(WTERMSIG(status))
+            cmd + (child.exited && WIFSIGNALED(child.status)
+                       ? " was killed by signal " +
+                             std::to_string(WTERMSIG(child.status))
                        : std::string(" ended abnormally")) + err_note};
-  const int code = WEXITSTATUS(status);
+  const int code = WEXITSTATUS(child.status);
   if (code == kCommandTempFail)
     return {Kind::Unavailable, {},
             cmd + " reported a temporary failure (exit 75)" + err_note};
   if (code != 0)
     return {Kind::Failed, {},
             cmd + " exited with status " + std::to_string(code) + err_note};
-  SourceAnswer answer = interpret_command_output(out);
+  SourceAnswer answer = interpret_command_output(child.out);
   if (answer.kind == Kind::Failed) answer.problem = cmd + ": " + answer.problem;
   return answer;
 }
