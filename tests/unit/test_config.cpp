@@ -641,6 +641,14 @@ void test_ldap_defaults(void**) {
   assert_true(c.ldap.uses_tls());
 }
 
+void test_ldap_bind_password_any_characters(void**) {
+  // A directory password is not a Twilio token: spaces and UTF-8 are kept.
+  const Config c = ACCEPTED(with_ldap(
+      kLdapMinimal + "  bind_dn = \"cn=pam\";\n  bind_password = \"pass word \u00e9\";\n"));
+  assert_str_eq(c.ldap.bind_password.view(), "pass word \u00e9");
+  // (A Twilio token with a space is refused: test_secret_value_rules.)
+}
+
 void test_ldap_refused(void**) {
   // The ldap = { ... } group's body, and what the refusal must say.
   const struct {
@@ -1039,6 +1047,7 @@ int main() {
       cmocka_unit_test(test_max_attempts_range),
       cmocka_unit_test(test_ldap_full_group),
       cmocka_unit_test(test_ldap_defaults),
+      cmocka_unit_test(test_ldap_bind_password_any_characters),
       cmocka_unit_test(test_ldap_refused),
       cmocka_unit_test(test_ldap_errors_never_contain_the_bind_password),
       cmocka_unit_test(test_lookup_command_settings),
