@@ -1,6 +1,11 @@
 #include "authenticate.hpp"
 
+#include <sys/auxv.h>
+#include <unistd.h>
+
 #include <security/pam_modules.h>
+
+#include <algorithm>
 
 #include "code_input.hpp"
 #include "verify_client.hpp"
@@ -39,6 +44,9 @@ const char* user_message(VerifyError e) {
     case VerifyError::InvalidParameter:
       return "A code cannot be sent to your phone number. Contact your "
              "administrator.";
+    case VerifyError::RateLimited:
+      return "Too many codes were requested for this account. Try again "
+             "later.";
     default:
       return "The code could not be verified.";
   }
@@ -59,11 +67,37 @@ class Flow {
   }
 
  private:
+  // The typed name becomes the account; an unknown name stops here,
+  // before any lookup or request.
+  bool resolve_account() {
+    if (!r_.resolve_account) {
+      finish(Outcome::InternalError, "no account resolver");
+      return false;
+    }
+    auto account = r_.resolve_account(r_.user);
+    if (!account) {
+      if (account.error().kind == AccountError::Kind::Unknown) {
+        finish(Outcome::UnknownUser, account.error().detail);
+      } else {
+        finish(Outcome::InternalError, account.error().detail);
+      }
+      return false;
+    }
+    account_ = std::move(*account);
+    result_.account = account_.name;
+    return true;
+  }
+
   void run_steps() {
     const Config& cfg = r_.config;
+    if (!resolve_account()) return;
+    const std::string& user = account_.name;
+    const GecosReader gecos =
+        [this](const std::string&) -> std::optional<std::string> {
+      return account_.gecos;
+    };
     PhoneLookup phone = lookup_phone(
-        cfg, r_.user,
-        PhoneReaders{r_.read_gecos, r_.query_ldap, r_.query_command});
+        cfg, user, PhoneReaders{gecos, r_.query_ldap, r_.query_command});
     const auto lookup_error = [&phone] {
       return "looking up the phone number: " + phone.source + ": " + phone.problem;
     };
@@ -77,6 +111,9 @@ class Flow {
         return;
       case PhoneLookup::Kind::Misconfigured:
         finish(Outcome::ConfigError, lookup_error());
+        return;
+      case PhoneLookup::Kind::Internal:
+        finish(Outcome::InternalError, lookup_error());
         return;
       default:
         break;
@@ -123,13 +160,13 @@ class Flow {
     }
     if (started.answer.error != VerifyError::None) {
       twilio_refusal("starting the verification", started.answer.error,
-                     started.answer.twilio_code);
+                     started.answer.twilio_code, started.answer.rate_limit);
       return;
     }
     result_.verification_sid = started.answer.sid;
     const std::string& sid = result_.verification_sid;
     r_.log.debug("verification " + sid + " started for user " +
-                 log_safe(r_.user) + " to " + result_.masked_phone);
+                 log_safe(user) + " to " + result_.masked_phone);
 
     const std::string prompt_tail =
         prompt_prefix(cfg.channel) + result_.masked_phone + ": ";
@@ -171,11 +208,15 @@ class Flow {
       }
       const CheckResult& answer = checked.answer;
       if (answer.error != VerifyError::None) {
-        twilio_refusal("checking the code", answer.error, answer.twilio_code);
-        // After 20404 or 60202 the verification is gone: nothing to cancel.
+        twilio_refusal("checking the code", answer.error, answer.twilio_code,
+                       answer.rate_limit);
+        // After 20404 or 60202 the verification is gone: nothing to cancel;
+        // a throttled or unavailable Twilio would refuse the cancel too.
         if (answer.error != VerifyError::NotFound &&
             answer.error != VerifyError::MaxChecks &&
             answer.error != VerifyError::AuthFailed &&
+            answer.error != VerifyError::Throttled &&
+            answer.error != VerifyError::RateLimited &&
             !is_unavailable(answer.error))
           cancel(client);
         return;
@@ -204,13 +245,13 @@ class Flow {
   // The per-user send limit, checked and recorded before every start.
   bool reserve_send(std::int64_t& stamp) {
     if (r_.send_gate == nullptr) return true;
-    SendReservation slot = r_.send_gate->reserve(r_.user);
+    SendReservation slot = r_.send_gate->reserve(account_.name);
     if (slot.decision == SendDecision::Allowed) {
       stamp = slot.stamp;
       r_.log.debug("send " + std::to_string(slot.used + 1) + " of " +
                    std::to_string(r_.config.send_limit_count) + " within " +
                    std::to_string(r_.config.send_limit_window_s) +
-                   " s recorded for user " + log_safe(r_.user));
+                   " s recorded for user " + log_safe(account_.name));
       return true;
     }
     if (slot.decision == SendDecision::LimitReached) {
@@ -227,7 +268,7 @@ class Flow {
 
   void give_back(std::int64_t stamp) {
     if (r_.send_gate == nullptr) return;
-    const std::string problem = r_.send_gate->release(r_.user, stamp);
+    const std::string problem = r_.send_gate->release(account_.name, stamp);
     if (problem.empty()) {
       r_.log.debug("nothing was sent: the send is not counted");
     } else {
@@ -240,15 +281,21 @@ class Flow {
     result_.detail = std::move(detail);
   }
 
-  // Twilio unavailable: failmode decides. Anything else denies.
+  // Twilio (or the directory) unavailable: failmode decides, except for a
+  // set-id caller, who owns this process and could fake the outage.
   void unavailable(const std::string& detail) {
-    if (r_.config.failmode == FailMode::Safe) {
-      r_.log.warning("failmode = safe: letting user " + log_safe(r_.user) +
+    if (r_.config.failmode != FailMode::Safe) {
+      finish(Outcome::Unavailable, detail);
+    } else if (r_.set_id_caller) {
+      finish(Outcome::Unavailable,
+             detail + "; failmode = safe does not apply to set-id callers "
+                      "(su, sudo): denied as with failmode = secure");
+    } else {
+      r_.log.warning("failmode = safe: letting user " +
+                     log_safe(account_.name.empty() ? r_.user : account_.name) +
                      " in WITHOUT the second factor because a service it "
                      "needs is unavailable (" + detail + ")");
       finish(Outcome::FailOpen, detail);
-    } else {
-      finish(Outcome::Unavailable, detail);
     }
   }
 
@@ -257,18 +304,37 @@ class Flow {
                                ": " + log_safe(e.detail, 200);
     if (is_unavailable(e.kind)) {
       unavailable(detail);
+    } else if (e.kind == TransportErrorKind::LocalResource) {
+      finish(Outcome::InternalError, detail);
     } else {
       finish(Outcome::TransportRejected, detail);
     }
   }
 
-  void twilio_refusal(const char* step, VerifyError e, int code) {
+  void twilio_refusal(const char* step, VerifyError e, int code,
+                      const std::string& rate_limit = {}) {
     std::string detail = std::string(step) + ": " + describe(e);
     const std::string code_text = std::to_string(code);
     if (code != 0 && detail.find(code_text) == std::string::npos)
       detail += " [Twilio code " + code_text + "]";
     if (is_unavailable(e)) {
       unavailable(detail);
+      return;
+    }
+    if (e == VerifyError::Throttled) {
+      // Traffic causes a throttle, and anyone can make traffic: it never
+      // opens, whatever failmode says.
+      finish(Outcome::Unavailable,
+             detail + "; a throttle is not an outage: denied under both "
+                      "failmodes");
+      return;
+    }
+    if (e == VerifyError::RateLimited) {
+      r_.conversation.show_error(user_message(e));
+      finish(Outcome::RateLimited,
+             detail + ": rate limit " +
+                 (rate_limit.empty() ? std::string("(unnamed)")
+                                     : "\"" + log_safe(rate_limit, 100) + "\""));
       return;
     }
     if (e == VerifyError::AuthFailed) {
@@ -300,6 +366,7 @@ class Flow {
   }
 
   const AuthRequest& r_;
+  Account account_;
   AuthResult result_;
 };
 
@@ -311,8 +378,12 @@ const char* describe(Outcome outcome) {
       return "approved";
     case Outcome::FailOpen:
       return "allowed-unavailable";
+    case Outcome::ServiceSkipped:
+      return "skipped-service";
     case Outcome::NoPhoneSkipped:
       return "skipped-no-phone";
+    case Outcome::UnknownUser:
+      return "denied-unknown-user";
     case Outcome::NoPhoneDenied:
       return "denied-no-phone";
     case Outcome::InvalidPhone:
@@ -335,6 +406,8 @@ const char* describe(Outcome outcome) {
       return "denied-send-limit";
     case Outcome::StateError:
       return "denied-state-error";
+    case Outcome::RateLimited:
+      return "denied-rate-limited";
     case Outcome::InternalError:
       return "denied-internal-error";
   }
@@ -347,7 +420,10 @@ int pam_result_for(Outcome outcome) {
     case Outcome::FailOpen:
       return PAM_SUCCESS;
     case Outcome::NoPhoneSkipped:
+    case Outcome::ServiceSkipped:
       return PAM_IGNORE;
+    case Outcome::UnknownUser:
+      return PAM_USER_UNKNOWN;
     case Outcome::ConversationFailed:
       return PAM_CONV_ERR;
     case Outcome::ConfigError:
@@ -362,6 +438,7 @@ int pam_result_for(Outcome outcome) {
     case Outcome::TransportRejected:
     case Outcome::SendLimited:
     case Outcome::StateError:
+    case Outcome::RateLimited:
     case Outcome::InternalError:
       return PAM_AUTH_ERR;
   }
@@ -372,9 +449,34 @@ AuthResult authenticate(const AuthRequest& request) {
   return Flow(request).run();
 }
 
-void log_outcome(Logger& log, const std::string& user, const AuthResult& r,
-                 long elapsed_ms) {
-  std::string line = "user=" + log_safe(user) + " phone=" + r.masked_phone +
+std::optional<AuthResult> skip_service(const Config& config,
+                                       std::string_view service) {
+  if (config.services.empty()) return std::nullopt;  // unset: every service
+  if (std::find(config.services.begin(), config.services.end(), service) !=
+      config.services.end())
+    return std::nullopt;
+  AuthResult r;
+  r.outcome = Outcome::ServiceSkipped;
+  r.detail = "service " + log_token(service) +
+             " is not in services: the code is not asked for";
+  return r;
+}
+
+bool running_set_id() {
+  return getauxval(AT_SECURE) != 0 || getuid() != geteuid() ||
+         getgid() != getegid();
+}
+
+void log_outcome(Logger& log, const std::string& login_name,
+                 const AuthResult& r, long elapsed_ms) {
+  // The account's own name; the name as typed too when they differ (or
+  // alone when no account was found).
+  std::string line =
+      r.account.empty() ? "user=" + log_token(login_name)
+                        : "user=" + log_token(r.account);
+  if (!r.account.empty() && r.account != login_name)
+    line += " login_name=" + log_token(login_name);
+  line += " phone=" + r.masked_phone +
                      " sid=" + r.verification_sid +
                      " result=" + describe(r.outcome) +
                      " attempts=" + std::to_string(r.attempts) +
@@ -388,6 +490,7 @@ void log_outcome(Logger& log, const std::string& user, const AuthResult& r,
       break;
     case Outcome::FailOpen:
     case Outcome::SendLimited:
+    case Outcome::RateLimited:
       priority = LOG_WARNING;
       break;
     case Outcome::ConfigError:

@@ -48,8 +48,23 @@ struct ChildOutput {
 // Reads the child's stdout and stderr until both close and waits for its
 // exit, all before the deadline; otherwise (or once stdout passes out_cap)
 // kills the child's process group and reaps it. err_fd may be -1.
+// Whatever the child has written is read before the deadline is judged,
+// and time this process spent stopped (SIGSTOP from the caller of su) is
+// given back: only a child that stays silent while we wait times out.
 ChildOutput collect_child(pid_t pid, int out_fd, int err_fd,
                           std::chrono::steady_clock::time_point deadline,
                           std::size_t out_cap, std::size_t err_cap);
+
+// Sets the resource limits a child of the module starts with to known
+// values instead of the ones the caller of su or sudo chose (prlimit can
+// lower them through a setuid program): 1024 descriptors, no core dumps,
+// no limits on CPU time, file size, memory or processes. A hard limit the
+// caller lowered can be raised again only with CAP_SYS_RESOURCE; without
+// it the soft limits are raised as far as the hard ones allow. Returns
+// true only when the limits are then at least a floor the child needs
+// (64 descriptors, 256 MiB of address space and data, 1 MiB of stack):
+// below that, a failure of the child would be the caller's doing, not an
+// outage, and the child must not run. Async-signal-safe.
+bool reset_resource_limits() noexcept;
 
 }  // namespace ptv

@@ -4,13 +4,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <set>
 
+#include "config_strings.hpp"
 #include "handles.hpp"
 #include "ldap_filter.hpp"
 #include "log.hpp"
@@ -22,10 +25,13 @@ namespace {
 
 using Result = std::expected<void, ConfigError>;
 
+// Reads settings from a tree libconfig parsed from the masked text
+// (config_strings.hpp): every string there is placeholders, and the real
+// value comes from the table of literals.
 class Reader {
  public:
-  Reader(std::string_view name, std::string_view text)
-      : name_(name), text_(text) {}
+  Reader(std::string_view name, const ConfigStrings& strings)
+      : name_(name), text_(strings.masked_text().view()), strings_(strings) {}
 
   ConfigError error(const config_setting_t* s, std::string_view what) const {
     std::string where(name_);
@@ -47,12 +53,27 @@ class Reader {
     return path;
   }
 
-  std::expected<std::string, ConfigError> string(
+  // The value of a string setting, straight from our table into a Secret.
+  std::expected<Secret, ConfigError> string_value(
       const config_setting_t* s) const {
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
       return std::unexpected(error(s, "must be a string in double quotes"));
-    const char* v = config_setting_get_string(s);
-    return std::string(v != nullptr ? v : "");
+    const char* masked = config_setting_get_string(s);
+    std::optional<Secret> v =
+        strings_.value_of(masked != nullptr ? masked : "");
+    // Cannot happen: libconfig only ever saw placeholders.
+    if (!v)
+      return std::unexpected(
+          error(s, "internal error: not a placeholder of the masked text"));
+    return std::move(*v);
+  }
+
+  // The value of a string setting that is not a secret.
+  std::expected<std::string, ConfigError> string(
+      const config_setting_t* s) const {
+    auto v = string_value(s);
+    if (!v) return std::unexpected(v.error());
+    return std::string(v->view());
   }
 
   std::expected<long long, ConfigError> integer(const config_setting_t* s,
@@ -122,7 +143,11 @@ class Reader {
   }
 
   std::string_view name_;
+  // The masked text: the same lines as the file, with literals and comments
+  // emptied, so that literal_matches() cannot be misled by a setting name
+  // written inside a string or a comment on the same line.
   std::string_view text_;
+  const ConfigStrings& strings_;
 };
 
 bool is_placeholder(std::string_view v) {
@@ -154,24 +179,23 @@ enum class SecretKind { TwilioCredential, Password };
 std::expected<Secret, ConfigError> secret(
     const Reader& r, const config_setting_t* s,
     SecretKind kind = SecretKind::TwilioCredential) {
-  if (config_setting_type(s) != CONFIG_TYPE_STRING)
-    return std::unexpected(r.error(s, "must be a string in double quotes"));
-  const char* v = config_setting_get_string(s);
-  const std::string_view value(v != nullptr ? v : "");
+  auto v = r.string_value(s);
+  if (!v) return v;
+  const std::string_view value = v->view();
   if (is_placeholder(value))
     return std::unexpected(r.error(
         s, kind == SecretKind::TwilioCredential
                ? kPlaceholderHint
                : "still holds the placeholder of the shipped template"));
   if (value.empty()) return std::unexpected(r.error(s, "must not be empty"));
-  if (kind == SecretKind::Password) return Secret(value);
+  if (kind == SecretKind::Password) return v;
   for (char c : value) {
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x21 || u > 0x7e)
       return std::unexpected(
           r.error(s, "must hold printable ASCII characters only"));
   }
-  return Secret(value);
+  return v;
 }
 
 Result check_api_url(const Reader& r, const config_setting_t* s,
@@ -356,6 +380,56 @@ Result parse_sources(const Reader& r, const config_setting_t* s, Config& c) {
             r.error(s, "source \"" + *v + "\" is listed twice"));
     c.phone_sources.push_back(source);
   }
+  return {};
+}
+
+// One name of the services list: a PAM service name (PAM_SERVICE, the
+// file name in /etc/pam.d).
+Result check_service_name(const Reader& r, const config_setting_t* e,
+                          int index, std::string_view name) {
+  if (name.empty())
+    return std::unexpected(
+        r.error(e, "entry " + std::to_string(index + 1) + " is empty"));
+  if (name.size() > kMaxServiceNameLength)
+    return std::unexpected(r.error(
+        e, "service \"" + log_safe(name) + "\" is longer than " +
+               std::to_string(kMaxServiceNameLength) + " characters"));
+  for (char ch : name) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x21 || u > 0x7e || ch == '/')
+      return std::unexpected(r.error(
+          e, "service \"" + log_safe(name) +
+                 "\" must be printable ASCII without spaces or '/'"));
+  }
+  return {};
+}
+
+// The PAM services that ask for the code. An empty list would mean "no
+// service", which is what leaving the module out of the stack means:
+// refused, so that it cannot be mistaken for "every service".
+Result parse_services(const Reader& r, const config_setting_t* s, Config& c) {
+  const int type = config_setting_type(s);
+  if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST)
+    return std::unexpected(
+        r.error(s, "must be a list such as [ \"sshd\", \"login\" ]"));
+  const int n = config_setting_length(s);
+  if (n == 0)
+    return std::unexpected(
+        r.error(s, "must name at least one service; leave the setting out "
+                   "to cover every service"));
+  c.services.clear();
+  for (int i = 0; i < n; ++i) {
+    const config_setting_t* e = config_setting_get_elem(s, i);
+    auto v = r.string(e);
+    if (!v) return std::unexpected(v.error());
+    if (auto ok = check_service_name(r, e, i, *v); !ok) return ok;
+    if (std::find(c.services.begin(), c.services.end(), *v) !=
+        c.services.end())
+      return std::unexpected(
+          r.error(e, "service \"" + log_safe(*v) + "\" is listed twice"));
+    c.services.push_back(std::move(*v));
+  }
+  c.services_set = true;
   return {};
 }
 
@@ -623,6 +697,8 @@ Result parse_root(const Reader& r, const config_setting_t* root, Config& c) {
       auto v = r.integer(s, 100, 60000);
       if (!v) return std::unexpected(v.error());
       c.command.timeout_ms = static_cast<long>(*v);
+    } else if (key == "services") {
+      if (auto ok = parse_services(r, s, c); !ok) return ok;
     } else if (key == "send_limit") {
       if (auto ok = parse_send_limit(r, s, c); !ok) return ok;
     } else if (key == "state_dir") {
@@ -658,23 +734,6 @@ bool has_include_directive(std::string_view text) {
   return false;
 }
 
-// Wipes every string setting in the tree: secrets may sit anywhere in a
-// file with mistakes (a token under the wrong name, say).
-void wipe_strings(config_setting_t* s) {
-  if (s == nullptr) return;
-  const int type = config_setting_type(s);
-  if (type == CONFIG_TYPE_STRING) {
-    const char* v = config_setting_get_string(s);
-    if (v != nullptr) wipe_memory(const_cast<char*>(v), std::strlen(v));
-  } else if (type == CONFIG_TYPE_GROUP || type == CONFIG_TYPE_LIST ||
-             type == CONFIG_TYPE_ARRAY) {
-    const int n = config_setting_length(s);
-    for (int i = 0; i < n; ++i) wipe_strings(config_setting_get_elem(s, i));
-  }
-}
-
-void wipe_config_secrets(config_t* c) { wipe_strings(config_root_setting(c)); }
-
 }  // namespace
 
 bool is_sid(std::string_view value, std::string_view prefix) {
@@ -697,29 +756,26 @@ std::expected<Config, ConfigError> parse_config_text(std::string_view text,
     return std::unexpected(ConfigError{
         std::string(name) + ": @include is not supported (every setting "
                             "must be in this one protected file)"});
-  // libconfig needs a NUL-terminated copy; it is wiped on every path.
-  Secret copy;
-  copy.reserve(text.size() + 1);
-  copy.append(text);
-  // libconfig keeps its own copies of the strings it parsed, secrets among
-  // them, and config_destroy frees them without wiping: the deleter below
-  // wipes them first, whatever path this function leaves by.
-  struct WipeSecretsFirst {
-    void operator()(config_t* c) const noexcept {
-      wipe_config_secrets(c);
-      free_config(c);
-    }
-  };
-  std::unique_ptr<config_t, WipeSecretsFirst> cfg(new config_t);
+  // libconfig copies the text it parses into its scanner's buffers and
+  // builds string tokens in growing buffers, and frees all of them without
+  // wiping; wiping the parse tree afterwards could not reach those copies.
+  // So it never sees a string value: it parses the masked text, whose
+  // literals are placeholders naming entries of our table of Secrets, and
+  // whose comments are blank (config_strings.hpp). Its parse tree then holds
+  // nothing to wipe, and is freed as it is. The masked text is itself a
+  // NUL-terminated Secret, wiped on every path.
+  const ConfigStrings strings = ConfigStrings::mask(text);
+  ConfigHandle cfg(new config_t);
   config_init(cfg.get());
-  if (config_read_string(cfg.get(), copy.c_str()) != CONFIG_TRUE) {
+  if (config_read_string(cfg.get(), strings.masked_text().c_str()) !=
+      CONFIG_TRUE) {
     const char* what = config_error_text(cfg.get());
     return std::unexpected(ConfigError{
         std::string(name) + ":" + std::to_string(config_error_line(cfg.get())) +
         ": parse error: " + (what != nullptr ? what : "unknown")});
   }
   Config config;
-  const Reader reader(name, copy.view());
+  const Reader reader(name, strings);
   if (auto ok = parse_root(reader, config_root_setting(cfg.get()), config); !ok)
     return std::unexpected(ok.error());
   return config;
@@ -758,8 +814,11 @@ std::expected<Config, ConfigError> load_config_file(const std::string& path) {
   }
   if (st.st_size > static_cast<off_t>(kMaxConfigBytes))
     return std::unexpected(ConfigError{path + ": is larger than 1 MiB"});
+  // Read into room reserved once: an append that reallocated would leave
+  // an unwiped copy of what was read so far.
+  const auto room = static_cast<std::size_t>(st.st_size);
   Secret text;
-  text.reserve(static_cast<std::size_t>(st.st_size) + 1);
+  text.reserve(room + 1);
   char buffer[4096];
   for (;;) {
     const ssize_t got = read(fd, buffer, sizeof buffer);
@@ -773,6 +832,13 @@ std::expected<Config, ConfigError> load_config_file(const std::string& path) {
     if (text.size() + static_cast<std::size_t>(got) > kMaxConfigBytes) {
       wipe_memory(buffer, sizeof buffer);
       return std::unexpected(ConfigError{path + ": is larger than 1 MiB"});
+    }
+    // The file grew after fstat: it is being rewritten, and what was read
+    // is no configuration anyone wrote.
+    if (text.size() + static_cast<std::size_t>(got) > room) {
+      wipe_memory(buffer, sizeof buffer);
+      return std::unexpected(
+          ConfigError{path + ": changed while it was being read"});
     }
     text.append(std::string_view(buffer, static_cast<std::size_t>(got)));
   }

@@ -71,6 +71,12 @@ struct Config {
   bool has_ldap = false;  // an ldap = { ... } group was given
   CommandSettings command;
 
+  // The PAM services (PAM_SERVICE) that ask for the code. Unset (empty,
+  // services_set false): every service. Set: a non-empty list of distinct
+  // names; any other service is left to the rest of the stack (PAM_IGNORE).
+  std::vector<std::string> services;
+  bool services_set = false;
+
   // Per-user limit on verification starts (each may send an SMS), kept
   // across logins in state_dir: at most send_limit_count starts within any
   // send_limit_window_s seconds.
@@ -93,6 +99,8 @@ struct ConfigError {
 
 // Limits the loader enforces on the file itself.
 inline constexpr std::size_t kMaxConfigBytes = 1 << 20;
+// The longest name the services setting accepts.
+inline constexpr std::size_t kMaxServiceNameLength = 64;
 
 // Opens the file safely (O_NOFOLLOW, regular file, owned by root, no group
 // or other permission bits), reads and parses it.

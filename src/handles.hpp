@@ -25,12 +25,15 @@ inline void free_wiped_slist(curl_slist* list) {
   curl_slist_free_all(list);
 }
 inline void free_json(json_object* o) { json_object_put(o); }
+inline void free_multi(CURLM* m) { curl_multi_cleanup(m); }
 inline void free_config(config_t* c) {
   config_destroy(c);
   delete c;
 }
 
 using CurlHandle = std::unique_ptr<CURL, CDeleter<CURL, curl_easy_cleanup>>;
+using CurlMulti = std::unique_ptr<CURLM, CDeleter<CURLM, free_multi>>;
+using CurlList = std::unique_ptr<curl_slist, CDeleter<curl_slist, curl_slist_free_all>>;
 using CurlHeaders =
     std::unique_ptr<curl_slist, CDeleter<curl_slist, free_wiped_slist>>;
 using JsonHandle = std::unique_ptr<json_object, CDeleter<json_object, free_json>>;

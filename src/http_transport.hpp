@@ -16,15 +16,27 @@ struct HttpResponse {
   std::string content_type;
   std::string body;
   long retry_after_s = -1;  // from a Retry-After header, -1 when absent
+  // A Twilio-Reached-Rate-Limit header: one of the service's rate limits
+  // (Verify's Programmable Rate Limits) refused the request.
+  bool reached_rate_limit = false;
+  std::string rate_limit_name;  // the header's value, as sent
 };
 
+// Only the first three are evidence that Twilio cannot be reached or is
+// failing, and only they let failmode = "safe" open.
 enum class TransportErrorKind {
-  Unreachable,  // DNS failure, connection refused, connect timeout
-  Timeout,      // no complete answer within timeout_ms
-  Tls,          // certificate or handshake failure: never fail-open
-  Protocol,     // truncated or otherwise broken HTTP exchange
-  TooLarge,     // response body over kMaxResponseBytes
-  Internal,     // out of memory, curl could not be set up
+  Unreachable,    // nothing left the host: the resolver answered that the
+                  // name does not resolve, the kernel reported the
+                  // connection refused or unroutable, or nothing answered
+                  // within connect_timeout_ms
+  Timeout,        // the request went out and nothing came back in time
+  Protocol,       // the server broke the exchange off (closed, reset,
+                  // truncated or stalled answer)
+  Tls,            // certificate or handshake failure: never fail-open
+  TooLarge,       // response body over kMaxResponseBytes
+  LocalResource,  // this process ran out of descriptors, memory, threads or
+                  // local ports: the caller of su can cause that
+  Internal,       // libcurl could not be set up, or failed in another way
 };
 
 struct TransportError {

@@ -198,8 +198,11 @@ class Lookup {
       return {Kind::Unavailable, {},
               std::string(step) + ": no answer within timeout_ms (" +
                   std::to_string(s_.timeout_ms) + " ms)"};
-    if (!state_.connected)
+    if (rc == LDAP_NO_MEMORY || rc == LDAP_LOCAL_ERROR)
+      return {Kind::Internal, {}, what};
+    if (!state_.connected && (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR))
       return {Kind::Unavailable, {}, "cannot connect: " + what};
+    if (!state_.connected) return {Kind::Failed, {}, "cannot connect: " + what};
     const bool tls_up = ldap_tls_inplace(ld_.get()) != 0;
     if (s_.uses_tls() && !tls_up)
       return {Kind::Failed, {}, "TLS with the directory failed (" + what +
@@ -246,9 +249,13 @@ class Lookup {
     if (!values) return answer;
     for (berval** v = values.get(); *v != nullptr; ++v) {
       if (answer.values.size() == kMaxLdapValues) break;
-      // Longer values cannot be numbers; they are kept short for the log.
+      // A value that does not fit cannot be a number: it is cut for the
+      // log and marked, so that what is left never reads as one.
       const std::size_t len = std::min<std::size_t>((*v)->bv_len, 64);
-      answer.values.emplace_back((*v)->bv_val, len);
+      std::string value((*v)->bv_val, len);
+      if ((*v)->bv_len > 64 || value.find('\0') != std::string::npos)
+        value += "?";
+      answer.values.push_back(std::move(value));
     }
     if (!answer.values.empty()) answer.kind = Kind::Values;
     return answer;
@@ -284,7 +291,7 @@ std::optional<SourceAnswer> decode(std::string_view wire) {
     wire.remove_prefix(nl + 1);
   }
   if (lines.size() < 2 || lines[0].size() != 1 || lines[0][0] < '0' ||
-      lines[0][0] > '4')
+      lines[0][0] > '5')
     return std::nullopt;
   SourceAnswer a;
   a.kind = static_cast<Kind>(lines[0][0] - '0');
@@ -294,18 +301,49 @@ std::optional<SourceAnswer> decode(std::string_view wire) {
   return a;
 }
 
+// The lookup process writes this byte first, once the caller of su can no
+// longer stop or limit it; the answer follows.
+constexpr char kReady = 'R';
+
+// Takes the lookup process out of the caller's hands: in a session of its
+// own (no terminal, so no Ctrl-Z), with real, effective and saved ids all
+// root (the invoking user of su keeps su's real uid, and with it the right
+// to signal su's children), known resource limits and no blocked signals.
+bool detach_from_caller(int& out_fd) {
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  if (setsid() < 0) return false;
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  if (geteuid() == 0 &&
+      (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0))
+    return false;
+  // Every descriptor but the answer's pipe is closed: the lookup gets the
+  // whole of its descriptor limit.
+  if (out_fd != 3) {
+    if (dup2(out_fd, 3) < 0) return false;
+    out_fd = 3;
+  }
+  close_range(4, ~0U, 0);
+  return reset_resource_limits();
+}
+
 [[noreturn]] void lookup_in_child(const LdapSettings& settings,
                                   const std::string& user, int out_fd) {
   // The child holds a copy of the process's memory, secrets included: no
-  // core dump of it.
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  setpgid(0, 0);
-  signal(SIGPIPE, SIG_IGN);
+  // core dump of it (detach_from_caller).
   std::string wire;
-  try {
-    wire = encode(Lookup(settings, user).run());
-  } catch (...) {
-    wire = encode({Kind::Failed, {}, "the lookup ran out of memory"});
+  if (!detach_from_caller(out_fd)) {
+    wire = encode({Kind::Internal, {}, "cannot set up the lookup process"});
+  } else {
+    while (write(out_fd, &kReady, 1) < 0 && errno == EINTR) {
+    }
+    try {
+      wire = encode(Lookup(settings, user).run());
+    } catch (...) {
+      wire = encode({Kind::Internal, {}, "the lookup ran out of memory"});
+    }
   }
   std::string_view rest = wire;
   while (!rest.empty()) {
@@ -328,27 +366,35 @@ SourceAnswer query_in_child(const LdapSettings& settings,
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(settings.timeout_ms) + kGrace;
   Pipe pipe;
+  // Without a pipe or a process the lookup cannot even begin: a local
+  // failure (the caller of su may have lowered the limits), never an
+  // outage of the directory.
   if (!make_pipe(pipe))
-    return {Kind::Failed, {}, std::string("pipe: ") + std::strerror(errno)};
+    return {Kind::Internal, {}, std::string("pipe: ") + std::strerror(errno)};
   DefaultSigchld sigchld;
   const pid_t pid = fork();
   if (pid < 0)
-    return {Kind::Failed, {}, std::string("fork: ") + std::strerror(errno)};
+    return {Kind::Internal, {}, std::string("fork: ") + std::strerror(errno)};
   if (pid == 0) {
     pipe.read.reset();
     lookup_in_child(settings, user, pipe.write.get());
   }
-  setpgid(pid, pid);
   pipe.write.reset();
   const ChildOutput child =
       collect_child(pid, pipe.read.get(), -1, deadline, kMaxWire, 0);
+  const bool started = !child.out.empty() && child.out.front() == kReady;
+  if (child.timed_out && !started)
+    return {Kind::Internal, {},
+            "the lookup process did not get going within timeout_ms (" +
+                std::to_string(settings.timeout_ms) + " ms)"};
   if (child.timed_out)
     return {Kind::Unavailable, {},
             "no answer within timeout_ms (" + std::to_string(settings.timeout_ms) +
                 " ms); the lookup was stopped"};
   if (!child.exited || !WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0)
     return {Kind::Failed, {}, "the LDAP lookup process ended abnormally"};
-  auto answer = decode(child.out);
+  auto answer = decode(started ? std::string_view(child.out).substr(1)
+                               : std::string_view(child.out));
   if (!answer) return {Kind::Failed, {}, "the LDAP lookup process gave no answer"};
   return std::move(*answer);
 }

@@ -39,8 +39,15 @@ class PamLogger final : public Logger {
   pam_handle_t* pamh_;
 };
 
-// Makes a value safe for one log line: control characters and anything
-// outside printable ASCII become '?', and it is cut at max_len.
+// Makes a value safe for one log line, without making two values look the
+// same: every byte outside printable ASCII becomes \xNN, a backslash
+// becomes \\, and a value longer than max_len bytes is cut there and
+// marked with \... (which no escaped value can contain).
 std::string log_safe(std::string_view value, std::size_t max_len = 64);
+
+// The same for a name=value field of the outcome line (user names, service
+// names): spaces and '=' are escaped too, so that a name cannot forge a
+// field.
+std::string log_token(std::string_view value, std::size_t max_len = 64);
 
 }  // namespace ptv

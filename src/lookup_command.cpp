@@ -78,6 +78,13 @@ struct ChildPlan {
     child_fail(err_fd, "dup2");
   err_fd = 2;
   close_range(3, ~0U, 0);
+  // The command must not inherit limits the caller of su chose: a command
+  // that fails for lack of descriptors could report a temporary failure
+  // (exit 75), which failmode = "safe" would take for an outage.
+  if (!reset_resource_limits()) {
+    errno = EAGAIN;
+    child_fail(err_fd, "resource limits below what the command needs");
+  }
   if (geteuid() == 0) {
     const gid_t groups[1] = {plan.gid};
     if (setgroups(1, groups) != 0) child_fail(err_fd, "setgroups");
@@ -189,13 +196,15 @@ SourceAnswer run_lookup_command(const CommandSettings& settings,
   std::string path_env = "PATH=/usr/local/bin:/usr/bin:/bin";
   char* envp[] = {path_env.data(), nullptr};
 
+  // A pipe or a process that cannot be had is a local failure (the caller
+  // of su may have lowered the limits), never an outage.
   Pipe out_pipe, err_pipe;
   if (!make_pipe(out_pipe) || !make_pipe(err_pipe))
-    return {Kind::Failed, {}, "pipe: " + errno_text(errno)};
+    return {Kind::Internal, {}, "pipe: " + errno_text(errno)};
 
   DefaultSigchld sigchld;
   const pid_t pid = fork();
-  if (pid < 0) return {Kind::Failed, {}, "fork: " + errno_text(errno)};
+  if (pid < 0) return {Kind::Internal, {}, "fork: " + errno_text(errno)};
   if (pid == 0)
     run_child(plan, out_pipe.write.get(), err_pipe.write.get(), argv, envp);
   setpgid(pid, pid);  // also here, so that the group exists before a kill

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <new>
 
+#include "account.hpp"
 #include "authenticate.hpp"
 #include "config.hpp"
 #include "conversation.hpp"
@@ -23,11 +24,30 @@ namespace {
 // Usernames longer than this are refused before any lookup.
 constexpr std::size_t kMaxUserLength = 256;
 
+// The user name the application already set, without prompting for one:
+// for the log line of an outcome decided before pam_get_user.
+std::string user_item(pam_handle_t* pamh) {
+  const void* item = nullptr;
+  if (pam_get_item(pamh, PAM_USER, &item) != PAM_SUCCESS || item == nullptr)
+    return "?";
+  return static_cast<const char*>(item);
+}
+
+std::string service_item(pam_handle_t* pamh) {
+  const void* item = nullptr;
+  if (pam_get_item(pamh, PAM_SERVICE, &item) != PAM_SUCCESS || item == nullptr)
+    return {};
+  return static_cast<const char*>(item);
+}
+
+// The steps in the order the README's flow section states: module
+// arguments, configuration, services, the user, then the flow (account,
+// phone lookup, send limit, start, code).
 int authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   const auto started = std::chrono::steady_clock::now();
   ptv::PamLogger log(pamh);
   ptv::AuthResult result;  // starts as a failure (InternalError)
-  std::string user_name = "?";
+  std::string user_name = user_item(pamh);
 
   auto finish = [&](ptv::AuthResult r) {
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -43,6 +63,15 @@ int authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
     return finish(std::move(result));
   }
   log.set_debug(options->debug);
+
+  auto config = ptv::load_config_file(options->config_path);
+  if (!config) {
+    result.outcome = ptv::Outcome::ConfigError;
+    result.detail = config.error().message;
+    return finish(std::move(result));
+  }
+  if (auto skipped = ptv::skip_service(*config, service_item(pamh)))
+    return finish(std::move(*skipped));
 
   const char* user = nullptr;
   const int user_rc = pam_get_user(pamh, &user, nullptr);
@@ -60,15 +89,8 @@ int authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
     return finish(std::move(result));
   }
 
-  auto config = ptv::load_config_file(options->config_path);
-  if (!config) {
-    result.outcome = ptv::Outcome::ConfigError;
-    result.detail = config.error().message;
-    return finish(std::move(result));
-  }
-
   ptv::PamConversation conversation(pamh, (flags & PAM_SILENT) != 0);
-  const ptv::GecosReader read_gecos = ptv::read_gecos_from_passwd;
+  const ptv::AccountResolver resolve = ptv::resolve_account;
   const ptv::TransportFactory make_transport =
       [&config]() -> std::expected<std::unique_ptr<ptv::HttpTransport>,
                                    ptv::TransportError> {
@@ -81,7 +103,7 @@ int authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
                                  .user = user_name,
                                  .conversation = conversation,
                                  .log = log,
-                                 .read_gecos = read_gecos,
+                                 .resolve_account = resolve,
                                  .make_transport = make_transport,
                                  .send_gate = &send_gate,
                                  .query_ldap =
@@ -100,7 +122,8 @@ int authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
                                      [&config](const std::string& u) {
                                        return ptv::run_lookup_command(
                                            config->command, u);
-                                     }};
+                                     },
+                                 .set_id_caller = ptv::running_set_id()};
   return finish(ptv::authenticate(request));
 }
 

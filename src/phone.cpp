@@ -1,8 +1,5 @@
 #include "phone.hpp"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <vector>
 
@@ -65,24 +62,6 @@ std::string gecos_field(std::string_view gecos, int field) {
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
     value.remove_suffix(1);
   return std::string(value);
-}
-
-std::optional<std::string> read_gecos_from_passwd(const std::string& user) {
-  long size = sysconf(_SC_GETPW_R_SIZE_MAX);
-  if (size <= 0) size = 16384;
-  std::vector<char> buffer(static_cast<std::size_t>(size));
-  struct passwd pw {};
-  struct passwd* result = nullptr;
-  for (;;) {
-    const int rc =
-        getpwnam_r(user.c_str(), &pw, buffer.data(), buffer.size(), &result);
-    if (rc == ERANGE && buffer.size() < (1u << 20)) {
-      buffer.resize(buffer.size() * 2);
-      continue;
-    }
-    if (rc != 0 || result == nullptr) return std::nullopt;
-    return std::string(pw.pw_gecos != nullptr ? pw.pw_gecos : "");
-  }
 }
 
 namespace {
@@ -149,6 +128,8 @@ PhoneLookup lookup_phone(const Config& config, const std::string& user,
             return {Kind::Failed, {}, name, std::move(answer.problem)};
           case SourceAnswer::Kind::Misconfigured:
             return {Kind::Misconfigured, {}, name, std::move(answer.problem)};
+          case SourceAnswer::Kind::Internal:
+            return {Kind::Internal, {}, name, std::move(answer.problem)};
         }
         break;
       }

@@ -33,7 +33,6 @@ std::string gecos_field(std::string_view gecos, int field);
 // Reads a user's GECOS string; nullopt when the user does not exist.
 using GecosReader =
     std::function<std::optional<std::string>(const std::string& user)>;
-std::optional<std::string> read_gecos_from_passwd(const std::string& user);
 
 // What an external source (LDAP, the lookup command) answered.
 struct SourceAnswer {
@@ -43,6 +42,8 @@ struct SourceAnswer {
     Unavailable,    // the source cannot be reached or is failing: failmode
     Failed,         // any other failure (TLS, bad output...): deny
     Misconfigured,  // the source refused our settings (bind password...)
+    Internal,       // a local failure (no descriptors, no memory, a process
+                    // that cannot start): deny; never evidence of an outage
   };
   Kind kind = Kind::Failed;
   std::vector<std::string> values;
@@ -59,7 +60,15 @@ struct PhoneReaders {
 };
 
 struct PhoneLookup {
-  enum class Kind { Found, NotFound, Invalid, Unavailable, Failed, Misconfigured };
+  enum class Kind {
+    Found,
+    NotFound,
+    Invalid,
+    Unavailable,
+    Failed,
+    Misconfigured,
+    Internal,
+  };
   Kind kind = Kind::NotFound;
   std::string number;   // E.164 when Found
   std::string source;   // which source answered ("users", "gecos", ...)

@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace ptv {
 
@@ -20,13 +21,17 @@ class Secret {
   explicit Secret(std::string_view v) : value_(v) {}
   Secret(const Secret&) = delete;
   Secret& operator=(const Secret&) = delete;
-  // A move copies the characters and wipes the source, so that no copy is
-  // left behind in a small-string buffer.
-  Secret(Secret&& other) noexcept : value_(other.value_) { other.wipe(); }
+  // A move moves the string (which never allocates, so it cannot throw
+  // inside noexcept: a copy could, and std::terminate in sshd is a
+  // denial of service), then wipes the source: a short value was copied
+  // out of its small-string buffer, and those bytes are still there.
+  Secret(Secret&& other) noexcept : value_(std::move(other.value_)) {
+    other.wipe();
+  }
   Secret& operator=(Secret&& other) noexcept {
     if (this != &other) {
       wipe();
-      value_ = other.value_;
+      value_ = std::move(other.value_);
       other.wipe();
     }
     return *this;

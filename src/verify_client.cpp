@@ -38,7 +38,10 @@ Reply<Answer> VerifyClient::send(const std::string& url, const Secret& body,
       reply.transport = std::move(response.error());
       return reply;
     }
-    if (may_retry && response->status == 429 && response->retry_after_s >= 0) {
+    // A rate limit of the service refused it: retrying cannot help, and is
+    // never done within one login.
+    if (may_retry && response->status == 429 && response->retry_after_s >= 0 &&
+        !response->reached_rate_limit) {
       const milliseconds wait{response->retry_after_s * 1000};
       if (wait + kMinRetryBudget <= left()) {
         (sleep_ != nullptr ? sleep_ : real_sleep)(wait);

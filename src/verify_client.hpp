@@ -30,7 +30,8 @@ inline constexpr long kCancelBudgetMs = 3000;
 //  - the connection failed before the request went out (DNS failure,
 //    connection refused, connect timeout);
 //  - Twilio answered 429 with a Retry-After (seconds) that fits in what is
-//    left of the budget: Twilio did not process the request.
+//    left of the budget, and named no rate limit of the service
+//    (Twilio-Reached-Rate-Limit): Twilio did not process the request.
 // Timeouts after the request was sent, 5xx answers and broken exchanges are
 // not retried: Twilio may have acted on the request.
 class VerifyClient {

@@ -66,7 +66,8 @@ std::pair<VerifyError, int> classify_error(const HttpResponse& r) {
   if (s == 429) {
     if (code == 60202) return {VerifyError::MaxChecks, code};
     if (code == 60203) return {VerifyError::MaxSends, code};
-    return {VerifyError::Unavailable, code};  // 20429 or unknown: throttled
+    if (r.reached_rate_limit) return {VerifyError::RateLimited, code};
+    return {VerifyError::Throttled, code};  // 20429 or unknown
   }
   if (s == 401) return {VerifyError::AuthFailed, code};
   if (s == 404) return {VerifyError::NotFound, code};
@@ -88,6 +89,10 @@ const char* describe(VerifyError e) {
       return "ok";
     case VerifyError::Unavailable:
       return "service unavailable";
+    case VerifyError::Throttled:
+      return "Twilio throttled the request (429)";
+    case VerifyError::RateLimited:
+      return "a rate limit of the Verify service is reached (429)";
     case VerifyError::AuthFailed:
       return "Twilio rejected the credentials (20003)";
     case VerifyError::NotFound:
@@ -119,6 +124,7 @@ StartResult interpret_start(const HttpResponse& r) {
     auto [error, code] = classify_error(r);
     result.error = error;
     result.twilio_code = code;
+    if (error == VerifyError::RateLimited) result.rate_limit = r.rate_limit_name;
     return result;
   }
   if (!is_json(r.content_type)) return result;
@@ -139,6 +145,7 @@ CheckResult interpret_check(const HttpResponse& r) {
     auto [error, code] = classify_error(r);
     result.error = error;
     result.twilio_code = code;
+    if (error == VerifyError::RateLimited) result.rate_limit = r.rate_limit_name;
     return result;
   }
   if (!is_json(r.content_type)) return result;

@@ -12,7 +12,12 @@ namespace ptv {
 
 enum class VerifyError {
   None,
-  Unavailable,       // 5xx or 429/20429: Twilio is failing (failmode applies)
+  Unavailable,       // 5xx: Twilio is failing (failmode applies)
+  Throttled,         // 429 (20429...) without a rate limit named: Twilio's
+                     // account throttle, caused by traffic that anyone
+                     // can generate; denies under both failmodes
+  RateLimited,       // 429 with Twilio-Reached-Rate-Limit: one of the
+                     // service's rate limits is used up; denies
   AuthFailed,        // 401/20003: wrong credentials (a configuration error)
   NotFound,          // 404/20404: expired, already approved or used up
   InvalidParameter,  // 400/60200
@@ -26,7 +31,8 @@ enum class VerifyError {
 };
 
 // True for the errors that mean Twilio cannot be reached or is failing:
-// only these let failmode = "safe" open.
+// only these let failmode = "safe" open. A throttle (429) is not one of
+// them: it answers traffic, which an attacker can make.
 bool is_unavailable(VerifyError e);
 
 const char* describe(VerifyError e);
@@ -35,6 +41,7 @@ struct StartResult {
   VerifyError error = VerifyError::Malformed;
   std::string sid;  // ^VE[0-9a-fA-F]{32}$ when error == None
   int twilio_code = 0;
+  std::string rate_limit;  // RateLimited: the limit Twilio named
 };
 
 enum class CheckStatus { Approved, Pending, Other };
@@ -43,6 +50,7 @@ struct CheckResult {
   VerifyError error = VerifyError::Malformed;
   CheckStatus status = CheckStatus::Other;  // meaningful when error == None
   int twilio_code = 0;
+  std::string rate_limit;  // RateLimited: the limit Twilio named
 };
 
 StartResult interpret_start(const HttpResponse& response);

@@ -5,7 +5,7 @@
 #
 # Produces in OUTDIR:
 #   ca.pem, ca.key               test root CA (2 days validity)
-#   server.pem, server.key       signed by ca, SAN DNS:localhost, IP:127.0.0.1
+#   server.pem, server.key       signed by ca, SAN DNS:localhost, DNS:verify.ptv.test, IP:127.0.0.1
 #   other-ca.pem, other-ca.key   unrelated root CA (for "untrusted CA" tests)
 #   wronghost.pem, wronghost.key signed by ca, SAN DNS:wrong.example only
 #   expired.pem, expired.key     signed by ca, SAN as server, validity 2020-01-01..2020-01-02
@@ -75,7 +75,7 @@ keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
-subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectAltName = DNS:localhost, DNS:verify.ptv.test, IP:127.0.0.1
 
 [ v3_wronghost ]
 basicConstraints = critical, CA:FALSE

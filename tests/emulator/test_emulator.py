@@ -375,6 +375,15 @@ def test_fault_rate_limit(em):
     eq(res[1].get("retry-after"), "3", "Retry-After")
     res = create(em)
     eq(res[1].get("retry-after"), "1", "default Retry-After")
+    eq(res[1].get("twilio-reached-rate-limit"), None,
+       "a throttle names no rate limit")
+    em.set_faults([{"kind": "rate_limit", "retry_after": None,
+                    "rate_limit": "pam_account", "count": 1}])
+    res = create(em)
+    assert_error(res, 429, 20429, "service rate limit")
+    eq(res[1].get("twilio-reached-rate-limit"), "pam_account",
+       "Twilio-Reached-Rate-Limit names the limit")
+    eq(res[1].get("retry-after"), None, "no Retry-After")
 
 
 @test

@@ -798,8 +798,15 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             code = int(fault.get("code", DEFAULT_CODE_FOR_STATUS.get(st, 20000 + st)))
             resp = twilio_error(st, code, fault.get("message"))
         elif kind == "rate_limit":
-            resp = twilio_error(429, 20429, "Too Many Requests",
-                                {"Retry-After": str(fault.get("retry_after", 1))})
+            # Twilio's account throttle (Retry-After), or with "rate_limit"
+            # the refusal of one of the service's Programmable Rate Limits,
+            # which names the limit in Twilio-Reached-Rate-Limit.
+            headers = {}
+            if fault.get("retry_after", 1) is not None:
+                headers["Retry-After"] = str(fault.get("retry_after", 1))
+            if fault.get("rate_limit"):
+                headers["Twilio-Reached-Rate-Limit"] = str(fault["rate_limit"])
+            resp = twilio_error(429, 20429, "Too Many Requests", headers)
         elif kind == "json":
             resp = Response(int(fault.get("http_status", 200)), fault.get("body", {}))
         elif kind in ("hang", "close"):

@@ -60,6 +60,7 @@ PAM_MESSAGES = {
     "PAM_AUTHINFO_UNAVAIL":
         "Authentication service cannot retrieve authentication info",
     "PAM_SERVICE_ERR": "Error in service module",
+    "PAM_USER_UNKNOWN": "User not known to the underlying authentication module",
 }
 
 # Every PAM_ERROR_MSG text the module can send.
@@ -70,10 +71,16 @@ MSG_MAX_SENDS = "Too many codes were sent to your phone. Try again later."
 MSG_CANNOT_SEND = ("A code cannot be sent to your phone number. Contact your "
                    "administrator.")
 MSG_NOT_VERIFIED = "The code could not be verified."
+MSG_RATE_LIMITED = ("Too many codes were requested for this account. Try "
+                    "again later.")
+MSG_STATE = "A code cannot be sent right now. Contact your administrator."
 USER_MESSAGES = [MSG_EXPIRED, MSG_MAX_CHECKS, MSG_MAX_SENDS, MSG_CANNOT_SEND,
                  MSG_NOT_VERIFIED, "Wrong code.",
                  "Too many codes were sent recently. Try again later.",
-                 "A code cannot be sent right now. Contact your administrator."]
+                 MSG_STATE, MSG_RATE_LIMITED]
+SETID_NOTE = "failmode = safe does not apply to set-id callers"
+# The set-id rows run pam_host with this real uid and effective uid 0.
+SETID_RUID = 65534
 
 WARNING = "failmode = safe: letting user demo in WITHOUT the second factor"
 
@@ -106,6 +113,8 @@ def both(pam, word):
 
 
 BAD = both("PAM_AUTH_ERR", "denied-bad-response")
+NEVER_OPEN = both("PAM_AUTHINFO_UNAVAIL", "denied-unavailable")
+INTERNAL = both("PAM_AUTH_ERR", "denied-internal-error")
 CONFIG = both("PAM_SERVICE_ERR", "denied-config-error")
 DENIED = both("PAM_AUTH_ERR", "denied-by-twilio")
 APPROVED = both("PAM_SUCCESS", "approved")
@@ -116,7 +125,8 @@ class Case:
 
     def __init__(self, step, expect, detail, user_sees=None, faults=None,
                  target="main", conf=None, before=None, at_prompt=None,
-                 requests=None, env=None):
+                 requests=None, env=None, user="demo", setid=False,
+                 fault_shim=None, detail_safe=None):
         self.step = step            # "start" or "check"
         self.expect = expect        # failmode -> (PAM result, result word)
         self.detail = detail        # regex the log detail must match
@@ -128,6 +138,10 @@ class Case:
         self.at_prompt = at_prompt  # called when the prompt is shown
         self.requests = requests    # (path suffix, count) the emulator must see
         self.env = env or {}
+        self.user = user            # the user name the login gives
+        self.setid = setid          # run as su and sudo run: real uid != 0
+        self.fault_shim = fault_shim  # PTV_FAULT for the fault shim, or None
+        self.detail_safe = detail_safe  # a further regex under failmode safe
 
 
 def at_start(kind, **kw):
@@ -218,24 +232,40 @@ def rows():
             Case("check", APPROVED, R("code approved"),
                  faults=at_check("rate_limit", retry_after=1, count=1),
                  requests=("/VerificationCheck", 2))]),
+        # A throttle answers traffic, which anyone can make: it never
+        # opens, under either failmode.
         ("HTTP 429/20429, Retry-After too long for the budget", [
-            Case("start", unavailable(),
-                 R(START + "service unavailable [Twilio code 20429]"),
+            Case("start", NEVER_OPEN,
+                 R(START + "Twilio throttled the request (429) [Twilio code "
+                   "20429]; a throttle is not an outage"),
                  faults=at_start("rate_limit", retry_after=5),
                  requests=("/Verifications", 1)),
-            Case("check", unavailable(),
-                 R(CHECK + "service unavailable [Twilio code 20429]"),
+            Case("check", NEVER_OPEN,
+                 R(CHECK + "Twilio throttled the request (429) [Twilio code "
+                   "20429]; a throttle is not an outage"),
                  faults=at_check("rate_limit", retry_after=5),
                  requests=("/VerificationCheck", 1))]),
         ("HTTP 429/20429 again after the retry", [
-            Case("start", unavailable(),
-                 R(START + "service unavailable [Twilio code 20429]"),
+            Case("start", NEVER_OPEN,
+                 R(START + "Twilio throttled the request (429) [Twilio code "
+                   "20429]"),
                  faults=at_start("rate_limit", retry_after=1),
                  requests=("/Verifications", 2)),
-            Case("check", unavailable(),
-                 R(CHECK + "service unavailable [Twilio code 20429]"),
+            Case("check", NEVER_OPEN,
+                 R(CHECK + "Twilio throttled the request (429) [Twilio code "
+                   "20429]"),
                  faults=at_check("rate_limit", retry_after=1),
                  requests=("/VerificationCheck", 2))]),
+        # One of the service's rate limits (Twilio-Reached-Rate-Limit):
+        # denied at once, never retried, Retry-After or not.
+        ("HTTP 429 naming a rate limit (Twilio-Reached-Rate-Limit)", [
+            Case("start", both("PAM_AUTH_ERR", "denied-rate-limited"),
+                 R(START + "a rate limit of the Verify service is reached "
+                   "(429) [Twilio code 20429]: rate limit \"pam_account\""),
+                 user_sees=MSG_RATE_LIMITED,
+                 faults=at_start("rate_limit", retry_after=1,
+                                 rate_limit="pam_account"),
+                 requests=("/Verifications", 1))]),
         ("HTTP 401/20003 (credentials rejected)", [
             Case("start", CONFIG,
                  R(START + "Twilio rejected the credentials (20003); check "
@@ -326,6 +356,47 @@ def rows():
                  faults=at_start("redirect")),
             Case("check", BAD, R(CHECK + "unexpected response"),
                  faults=at_check("redirect"))]),
+        # A set-id caller (su, sudo) owns the process's signals, limits and
+        # environment: failmode = "safe" does not open for it. The paired
+        # case: the same caller with Twilio answering logs in.
+        ("Set-id caller (su, sudo), Twilio answering", [
+            Case("check", APPROVED, R("code approved"), setid=True)]),
+        ("Set-id caller (su, sudo), connection refused", [
+            Case("start", NEVER_OPEN, R(START + "unreachable: "),
+                 before=lambda ctx: ctx.main.refuse(True), setid=True,
+                 detail_safe=R(SETID_NOTE),
+                 requests=("/Verifications", 0))]),
+        ("Set-id caller (su, sudo), HTTP 503", [
+            Case("check", NEVER_OPEN,
+                 R(CHECK + "service unavailable [Twilio code 20503]"),
+                 faults=at_check("status", http_status=503), setid=True,
+                 detail_safe=R(SETID_NOTE),
+                 requests=("/VerificationCheck", 1))]),
+        # Local resource failures: the caller of su can cause them, so they
+        # are never an outage, and the send is not given back.
+        ("Local resource: no descriptor for the socket (EMFILE)", [
+            Case("start", INTERNAL,
+                 R(START + "local resource failure: cannot open a socket: "
+                   "Too many open files"),
+                 fault_shim="socket:EMFILE",
+                 requests=("/Verifications", 0))]),
+        ("Local resource: the resolver thread cannot start (EAGAIN)", [
+            Case("start", INTERNAL,
+                 R(START + "local resource failure: cannot start the "
+                   "resolver thread"),
+                 target="localhost", fault_shim="pthread_create:EAGAIN",
+                 requests=("/Verifications", 0))]),
+        ("State store unusable (state_dir writable by others)", [
+            Case("start", both("PAM_AUTH_ERR", "denied-state-error"),
+                 "state directory .*must not be writable by group or others",
+                 user_sees=MSG_STATE,
+                 before=lambda ctx: os.makedirs(ctx.state_dir, mode=0o777) or
+                 os.chmod(ctx.state_dir, 0o777),
+                 requests=("/Verifications", 0))]),
+        ("Unknown user (no such account)", [
+            Case("start", both("PAM_USER_UNKNOWN", "denied-unknown-user"),
+                 R("no such account"), user="nosuchuser",
+                 requests=("/Verifications", 0))]),
     ]
 
 
@@ -402,6 +473,8 @@ class Context:
             return "https://nonexistent.invalid"
         if target == "blackhole":
             return "https://127.0.0.1:%d" % self.blackhole.port
+        if target == "localhost":  # a host name: resolved by the module
+            return "https://localhost:%d" % self.main.port
         raise ValueError(target)
 
     def write_conf(self, case, failmode):
@@ -438,19 +511,26 @@ def run_pamtester(ctx, case):
     there was no prompt)."""
     env = dict(os.environ)
     env.update(case.env)
+    if case.fault_shim:
+        env["PTV_FAULT"] = case.fault_shim
     env.update({
         "LD_PRELOAD": ":".join(filter(None, [
             os.environ.get("PTV_ASAN_RUNTIME"),
-            "libpam_wrapper.so", "libnss_wrapper.so"])),
+            "libpam_wrapper.so", "libnss_wrapper.so",
+            os.environ["PTV_FAULT_SHIM"] if case.fault_shim else None])),
         "PAM_WRAPPER": "1",
         "PAM_WRAPPER_SERVICE_DIR": os.path.join(ctx.work, "pam.d"),
         "PAM_WRAPPER_DEBUGLEVEL": "2",
         "NSS_WRAPPER_PASSWD": os.path.join(ctx.work, "passwd"),
         "NSS_WRAPPER_GROUP": os.path.join(ctx.work, "group"),
     })
-    child = pexpect.spawn("pamtester", ["-v", "twilio-test", "demo",
-                                        "authenticate"],
-                          env=env, encoding="utf-8", timeout=20)
+    if case.setid:
+        command, args = os.environ["PTV_PAM_HOST"], [
+            "--ruid", str(SETID_RUID), "twilio-test", case.user]
+    else:
+        command, args = "pamtester", ["-v", "twilio-test", case.user,
+                                      "authenticate"]
+    child = pexpect.spawn(command, args, env=env, encoding="utf-8", timeout=20)
     transcript = []
     to_prompt_ms = None
     after_code_ms = None
@@ -516,6 +596,12 @@ def run_case(ctx, fault, case, failmode):
     ok &= check(name + ": logged detail (%s) matches /%s/" % (detail, case.detail),
                 re.search(case.detail, detail or "") is not None,
                 "it does not")
+    if case.detail_safe is not None:
+        want = failmode == "safe"
+        ok &= check(name + ": logged detail %s /%s/"
+                    % ("matches" if want else "does not match", case.detail_safe),
+                    (re.search(case.detail_safe, detail or "") is not None) == want,
+                    detail)
 
     # What the user sees.
     shown = [m for m in USER_MESSAGES if m in out]
@@ -530,7 +616,8 @@ def run_case(ctx, fault, case, failmode):
     ok &= check(name + (": the warning line is logged" if opened else
                         ": no fail-open warning"),
                 (WARNING in out) == opened, out)
-    if failmode == "safe" and case.expect["secure"][1] != "denied-unavailable":
+    if failmode == "safe" and (case.expect["secure"][1] != "denied-unavailable"
+                               or case.expect["safe"][1] != "allowed-unavailable"):
         ok &= check(name + ": safe does not open", got_word != "allowed-unavailable"
                     and (got_word == "approved" or status != 0),
                     "result=%s exit %s" % (got_word, status))

@@ -12,6 +12,9 @@
 // reads as zeros, which always means the plain success path):
 //   3 bytes   failmode, no_phone, channel, phone sources, max_attempts,
 //             user, GECOS answer, credentials, debug, transport setup
+//   1 byte    the caller: set-id or not; how the typed name resolves (the
+//             same account, an account spelled otherwise, no account, a
+//             failing lookup)
 //   then, in the order the flow asks for them: per conversation call a
 //   reply choice (a code, a wrong code, the password, fuzzed text, an
 //   error), per HTTP request an answer choice (a transport error, or one of
@@ -206,10 +209,17 @@ HttpResponse twilio_answer(Kind kind, unsigned pick) {
       r.retry_after_s = 1;
       return r;
     }
+    case 29: {  // a rate limit of the service, Retry-After or not
+      HttpResponse r = json(429, error_body(429, 20429, "Too Many Requests"));
+      r.reached_rate_limit = true;
+      r.rate_limit_name = "pam_account";
+      r.retry_after_s = kind == Kind::Start ? 1 : -1;
+      return r;
+    }
     default: return json(200, "{}");
   }
 }
-constexpr unsigned kNumAnswers = 30;
+constexpr unsigned kNumAnswers = 31;
 
 using Reply = std::variant<TransportError, HttpResponse>;
 
@@ -234,6 +244,12 @@ struct Record {
   int source_calls = 0;
   ptv::SourceAnswer::Kind source_kind = ptv::SourceAnswer::Kind::NotFound;
   std::vector<std::string> source_values;
+  // The caller and the account behind the typed name.
+  bool set_id = false;
+  int account_lookups = 0;
+  bool account_unknown = false;
+  bool account_fails = false;
+  std::string account;  // the canonical name, when resolved
 };
 
 class FuzzTransport final : public ptv::HttpTransport {
@@ -269,7 +285,7 @@ class FuzzTransport final : public ptv::HttpTransport {
       constexpr TransportErrorKind kinds[] = {
           TransportErrorKind::Unreachable, TransportErrorKind::Timeout,
           TransportErrorKind::Tls,         TransportErrorKind::Protocol,
-          TransportErrorKind::TooLarge,    TransportErrorKind::Internal};
+          TransportErrorKind::TooLarge,    TransportErrorKind::LocalResource};
       return TransportError{kinds[pick - 250], std::string(kTransportDetail)};
     }
     HttpResponse r = twilio_answer(kind, pick % kNumAnswers);
@@ -374,6 +390,14 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// A 429 (other than 60202 and 60203, which mean something about the
+// verification): never an outage.
+bool is_429_refusal(const HttpResponse& r) {
+  if (r.status != 429) return false;
+  const int code = ptv::interpret_start(r).twilio_code;
+  return code != 60202 && code != 60203;
+}
+
 bool transport_unavailable(TransportErrorKind k) {
   return k == TransportErrorKind::Unreachable ||
          k == TransportErrorKind::Timeout || k == TransportErrorKind::Protocol;
@@ -411,14 +435,25 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
   // The external sources: asked at most once; a failure stops everything
   // before the transport is set up.
   using SK = ptv::SourceAnswer::Kind;
+  // The typed name is resolved once, before anything else; a name that is
+  // no account (or a failing lookup) stops there.
+  FUZZ_CHECK(rec.account_lookups == 1);
+  if (rec.account_unknown || rec.account_fails) {
+    FUZZ_CHECK(r.outcome == (rec.account_unknown ? Outcome::UnknownUser
+                                                 : Outcome::InternalError));
+    FUZZ_CHECK(rec.source_calls == 0 && rec.factory_calls == 0 && reqs.empty() &&
+               rec.gecos_answers.empty());
+  }
+  if (r.outcome == Outcome::UnknownUser) FUZZ_CHECK(rec.account_unknown);
   FUZZ_CHECK(rec.source_calls <= 1);
   if (rec.source_calls == 1 && rec.source_kind != SK::Values &&
       rec.source_kind != SK::NotFound) {
     FUZZ_CHECK(rec.factory_calls == 0 && rec.asks == 0);
     if (rec.source_kind == SK::Failed) FUZZ_CHECK(r.outcome == Outcome::LookupFailed);
     if (rec.source_kind == SK::Misconfigured) FUZZ_CHECK(r.outcome == Outcome::ConfigError);
+    if (rec.source_kind == SK::Internal) FUZZ_CHECK(r.outcome == Outcome::InternalError);
     if (rec.source_kind == SK::Unavailable)
-      FUZZ_CHECK(r.outcome == (cfg.failmode == ptv::FailMode::Safe
+      FUZZ_CHECK(r.outcome == (cfg.failmode == ptv::FailMode::Safe && !rec.set_id
                                    ? Outcome::FailOpen
                                    : Outcome::Unavailable));
   }
@@ -452,7 +487,9 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
                c.status == ptv::CheckStatus::Approved);
   }
 
-  // FailOpen only with failmode = safe, right after Twilio was unavailable.
+  // FailOpen only with failmode = safe, outside set-id callers, right after
+  // evidence that Twilio (or a source) was unavailable.
+  if (r.outcome == Outcome::FailOpen) FUZZ_CHECK(!rec.set_id);
   if (r.outcome == Outcome::FailOpen && reqs.empty()) {
     // Before any request: only a phone source that was unavailable.
     FUZZ_CHECK(cfg.failmode == ptv::FailMode::Safe);
@@ -465,11 +502,29 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
       FUZZ_CHECK(transport_unavailable(e->kind));
     } else {
       const long s = std::get<HttpResponse>(reqs.back().reply).status;
-      FUZZ_CHECK((s >= 500 && s <= 599) || s == 429);
+      FUZZ_CHECK(s >= 500 && s <= 599);  // a 429 never opens
     }
   }
-  if (r.outcome == Outcome::Unavailable)
-    FUZZ_CHECK(cfg.failmode == ptv::FailMode::Secure);
+  // Denied as unavailable under failmode safe: a set-id caller, or a 429.
+  if (r.outcome == Outcome::Unavailable && cfg.failmode == ptv::FailMode::Safe) {
+    const HttpResponse* last =
+        reqs.empty() ? nullptr : std::get_if<HttpResponse>(&reqs.back().reply);
+    FUZZ_CHECK(rec.set_id || (last != nullptr && is_429_refusal(*last)));
+  }
+  // A local failure (out of descriptors...) never opens and is not an
+  // outage: denied-internal-error.
+  if (!reqs.empty())
+    if (const auto* e = std::get_if<TransportError>(&reqs.back().reply);
+        e != nullptr && e->kind == TransportErrorKind::LocalResource &&
+        reqs.back().kind != Kind::Cancel)
+      FUZZ_CHECK(r.outcome == Outcome::InternalError);
+  // A rate limit of the service denies, named, and only after its 429.
+  if (r.outcome == Outcome::RateLimited) {
+    const HttpResponse* last =
+        reqs.empty() ? nullptr : std::get_if<HttpResponse>(&reqs.back().reply);
+    FUZZ_CHECK(last != nullptr && last->status == 429 && last->reached_rate_limit);
+    FUZZ_CHECK(r.detail.find("pam_account") != std::string::npos);
+  }
 
   // The transport is set up only once a number is known, and used only then.
   FUZZ_CHECK(rec.factory_calls <= 1);
@@ -497,7 +552,8 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
     if (const auto* e = std::get_if<TransportError>(&q.reply))
       eligible = e->kind == TransportErrorKind::Unreachable;
     if (const auto* h = std::get_if<HttpResponse>(&q.reply))
-      eligible = h->status == 429 && h->retry_after_s >= 0;
+      eligible = h->status == 429 && h->retry_after_s >= 0 &&
+                 !h->reached_rate_limit;
     if (repeated_next && eligible && !previous_was_retried) {
       previous_was_retried = true;
       continue;  // the retry that follows stands for both
@@ -584,7 +640,8 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
   // What may be shown, even when a secret happens to be a part of it.
   std::vector<std::string> shown_ok = {
       started_sid,           std::string(kSid),       std::string(kAccount),
-      std::string(kService), std::string(kApiKeySid), ptv::log_safe(user)};
+      std::string(kService), std::string(kApiKeySid), ptv::log_token(user),
+      ptv::log_token(rec.account), "pam_account"};
   for (const auto& n : numbers) shown_ok.push_back(ptv::mask_phone(n));
   for (const char* c : {"20003", "20404", "60200", "60202", "60203", "60205",
                         "60410", "60605"})
@@ -636,6 +693,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto b0 = in.ConsumeIntegral<uint8_t>();
   const auto b1 = in.ConsumeIntegral<uint8_t>();
   const auto b2 = in.ConsumeIntegral<uint8_t>();
+  const auto b3 = in.ConsumeIntegral<uint8_t>();
 
   const bool safe = b0 & 1;
   const bool skip = b0 & 2;
@@ -648,28 +706,52 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool api_key = b2 & 0x08;
   const bool debug = !(b2 & 0x10);
   const bool factory_fails = (b2 >> 5) == 7;
+  const bool set_id = b3 & 1;
+  const int account_mode = (b3 >> 1) % 8;  // 0..4 as typed, 5 spelled
+                                           // otherwise, 6 none, 7 failing
 
   const ptv::Config& cfg =
       config_for(safe, skip, channel, sources, max_attempts, api_key);
 
-  const std::string user = user_pick < std::size(kUsers)
-                               ? std::string(kUsers[user_pick])
-                               : in.ConsumeRandomLengthString(16);
+  const std::string account_name = user_pick < std::size(kUsers)
+                                       ? std::string(kUsers[user_pick])
+                                       : in.ConsumeRandomLengthString(16);
+  // Spelled otherwise: what a case-insensitive NSS (sssd) folds back.
+  std::string user = account_name;
+  if (account_mode == 5)
+    for (char& c : user)
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
 
   Record rec;
+  rec.set_id = set_id;
   FuzzConversation conv(in, rec);
   CapturingLogger log(rec);
   log.set_debug(debug);
   std::string fuzzed_gecos;
   if (gecos_pick >= 6) fuzzed_gecos = in.ConsumeRandomLengthString(64);
-  const ptv::GecosReader reader =
-      [&](const std::string& u) -> std::optional<std::string> {
-    if (u != user) ptv_fuzz::fail("GECOS read for another user", __FILE__, __LINE__);
-    std::optional<std::string> g;
-    if (gecos_pick < 5) g = kGecos[gecos_pick];
-    else if (gecos_pick >= 6) g = fuzzed_gecos;
-    if (g) rec.gecos_answers.push_back(*g);
-    return g;
+  // The account behind the typed name, with its GECOS field (recorded
+  // when the gecos source reads it: the phone lookup asks for the account).
+  const ptv::AccountResolver resolver =
+      [&](const std::string& typed) -> std::expected<ptv::Account, ptv::AccountError> {
+    ++rec.account_lookups;
+    if (typed != user) ptv_fuzz::fail("resolved another name", __FILE__, __LINE__);
+    if (account_mode == 6) {
+      rec.account_unknown = true;
+      return std::unexpected(
+          ptv::AccountError{ptv::AccountError::Kind::Unknown, "no such account"});
+    }
+    if (account_mode == 7) {
+      rec.account_fails = true;
+      return std::unexpected(ptv::AccountError{ptv::AccountError::Kind::Failed,
+                                               "cannot look up the account"});
+    }
+    ptv::Account a;
+    a.name = account_name;
+    if (gecos_pick < 5) a.gecos = kGecos[gecos_pick];
+    else if (gecos_pick >= 6) a.gecos = fuzzed_gecos;
+    if (gecos_pick != 5) rec.gecos_answers.push_back(a.gecos);
+    rec.account = a.name;
+    return a;
   };
   const ptv::TransportFactory factory =
       [&]() -> std::expected<std::unique_ptr<ptv::HttpTransport>, TransportError> {
@@ -681,10 +763,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   };
   // The ldap and command sources answer what the input says.
   const ptv::SourceQuery source = [&](const std::string& u) {
-    if (u != user) ptv_fuzz::fail("source asked for another user", __FILE__, __LINE__);
+    if (u != account_name)
+      ptv_fuzz::fail("source asked for another name than the account's",
+                     __FILE__, __LINE__);
     ++rec.source_calls;
     ptv::SourceAnswer a;
-    a.kind = static_cast<ptv::SourceAnswer::Kind>(in.ConsumeIntegralInRange(0, 4));
+    a.kind = static_cast<ptv::SourceAnswer::Kind>(in.ConsumeIntegralInRange(0, 5));
     a.problem = "fuzzed source answer";
     if (a.kind == ptv::SourceAnswer::Kind::Values) {
       const int n = in.ConsumeIntegralInRange(1, 3);
@@ -700,11 +784,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return a;
   };
   // A 429's Retry-After is not waited out while fuzzing.
-  ptv::AuthRequest request{cfg,    user,    conv,
-                           log,    reader,  factory,
+  ptv::AuthRequest request{cfg,      user,     conv,
+                           log,      resolver, factory,
                            [](std::chrono::milliseconds) {}};
   request.query_ldap = source;
   request.query_command = source;
+  request.set_id_caller = set_id;
   const ptv::AuthResult result = ptv::authenticate(request);
   ptv::log_outcome(log, user, result, 42);
 

@@ -1,9 +1,18 @@
 // parse_config_text on arbitrary bytes. Whatever it accepts must be a
-// configuration the rest of the module can rely on.
+// configuration the rest of the module can rely on. And the masking of
+// string literals (src/config_strings.*) must be invisible: libconfig on
+// the masked text, string values taken from our table, gives exactly what
+// libconfig alone gives on the text (every setting, type, line and value,
+// or the same error at the same line), and every string the loader
+// accepted is libconfig's own value for it.
+#include <libconfig.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
+#include "../unit/config_tree.hpp"
 #include "config.hpp"
 #include "ldap_filter.hpp"
 #include "fuzz_common.hpp"
@@ -19,10 +28,77 @@ extern "C" const char* __lsan_default_suppressions() {
   return "leak:strbuf_append\nleak:libconfig_yylex\n";
 }
 
+namespace {
+
+// A string setting the loader keeps as written is libconfig's value.
+void check_string(const config_t* alone, const char* path,
+                  std::string_view loaded) {
+  const char* v = nullptr;
+  if (config_lookup_string(alone, path, &v) == CONFIG_TRUE)
+    FUZZ_CHECK(loaded == v);
+}
+
+// The values the loader accepted are those libconfig alone reads from the
+// same text.
+void check_values_as_libconfig(std::string_view text, const ptv::Config& c) {
+  const std::string copy(text);
+  config_t alone;
+  config_init(&alone);
+  FUZZ_CHECK(config_read_string(&alone, copy.c_str()) == CONFIG_TRUE);
+  check_string(&alone, "twilio.account_sid", c.account_sid);
+  check_string(&alone, "twilio.auth_token", c.auth_token.view());
+  check_string(&alone, "twilio.api_key_sid", c.api_key_sid);
+  check_string(&alone, "twilio.api_key_secret", c.api_key_secret.view());
+  check_string(&alone, "twilio.service_sid", c.service_sid);
+  check_string(&alone, "twilio.ca_file", c.ca_file);
+  check_string(&alone, "twilio.proxy", c.proxy);
+  check_string(&alone, "channel", c.channel);
+  check_string(&alone, "ldap.ca_file", c.ldap.ca_file);
+  check_string(&alone, "ldap.base", c.ldap.base);
+  check_string(&alone, "ldap.filter", c.ldap.filter);
+  check_string(&alone, "ldap.attribute", c.ldap.attribute);
+  check_string(&alone, "ldap.bind_dn", c.ldap.bind_dn);
+  check_string(&alone, "ldap.bind_password", c.ldap.bind_password.view());
+  check_string(&alone, "lookup_command", c.command.path);
+  check_string(&alone, "lookup_command_user", c.command.user);
+  if (const config_setting_t* users = config_lookup(&alone, "users")) {
+    FUZZ_CHECK(config_setting_length(users) == static_cast<int>(c.users.size()));
+    for (std::size_t i = 0; i < c.users.size(); ++i) {
+      const config_setting_t* pair =
+          config_setting_get_elem(users, static_cast<unsigned>(i));
+      const char* name = config_setting_get_string_elem(pair, 0);
+      FUZZ_CHECK(name != nullptr && c.users[i].first == name);
+    }
+  }
+  if (const config_setting_t* services = config_lookup(&alone, "services")) {
+    FUZZ_CHECK(c.services_set);
+    FUZZ_CHECK(config_setting_length(services) ==
+               static_cast<int>(c.services.size()));
+    for (std::size_t i = 0; i < c.services.size(); ++i) {
+      const char* name = config_setting_get_string_elem(
+          services, static_cast<int>(i));
+      FUZZ_CHECK(name != nullptr && c.services[i] == name);
+    }
+  }
+  config_destroy(&alone);
+}
+
+// Refused before any parsing: a NUL byte (libconfig would stop there), an
+// @include line (libconfig alone would open the file it names).
+bool refused_before_parsing(const std::string& message) {
+  return message.find(": the file contains a NUL byte") != std::string::npos ||
+         message.find(": @include is not supported") != std::string::npos;
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > ptv::kMaxConfigBytes) return -1;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   auto parsed = ptv::parse_config_text(text, "fuzz.conf");
+  if (parsed || !refused_before_parsing(parsed.error().message))
+    FUZZ_CHECK(ptv_test::describe_masked(text) ==
+               ptv_test::describe_unmasked(text));
   if (!parsed) {
     const std::string& m = parsed.error().message;
     FUZZ_CHECK(!m.empty());
@@ -30,6 +106,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const ptv::Config& c = *parsed;
+  check_values_as_libconfig(text, c);
+  FUZZ_CHECK(c.services_set == !c.services.empty());
+  for (std::size_t i = 0; i < c.services.size(); ++i) {
+    const std::string& name = c.services[i];
+    FUZZ_CHECK(!name.empty() && name.size() <= ptv::kMaxServiceNameLength);
+    for (char ch : name)
+      FUZZ_CHECK(static_cast<unsigned char>(ch) > 0x20 &&
+                 static_cast<unsigned char>(ch) < 0x7f && ch != '/');
+    for (std::size_t j = 0; j < i; ++j) FUZZ_CHECK(name != c.services[j]);
+  }
   FUZZ_CHECK(ptv::is_sid(c.account_sid, "AC"));
   FUZZ_CHECK(ptv::is_sid(c.service_sid, "VA"));
   FUZZ_CHECK(c.api_key_sid.empty() || ptv::is_sid(c.api_key_sid, "SK"));

@@ -68,7 +68,12 @@ def main():
     try:
         em.start()
         directory.start()
-        pw = h.PamWork(work, module)
+        # Every name the logins give is an account (nss_wrapper), the
+        # hostile ones included: the module resolves the name before any
+        # lookup, and these tests are about what reaches the directory.
+        pw = h.PamWork(work, module, users=(
+            "alice", "bob", "carol", "dave", "erin", "gina", "zed", "a*b(c)d\\e",
+            "*", "al*", "alice)(uid=*", "*)(|(uid=*", "\\2a"))
         secrets_dir = os.environ.get("PTV_TEST_SECRETS_DIR")
         if secrets_dir:  # for the suite's final scan (secrets.scan)
             os.makedirs(secrets_dir, exist_ok=True)
@@ -132,6 +137,11 @@ def main():
         check("malformed number (no country code): denied-invalid-phone even "
               "with no_phone skip", result_of(r) == "denied-invalid-phone" and
               sent() == [] and r.status != 0, r)
+
+        r = login("gina", [], None, body)
+        check("a value over 64 bytes whose start reads as a number is refused "
+              "whole: denied-invalid-phone, nothing sent",
+              result_of(r) == "denied-invalid-phone" and sent() == [], r)
 
         # ---- RFC 4515: the user name cannot change the filter -------------
         for hostile in ["*", "al*", "alice)(uid=*", "*)(|(uid=*", "\\2a"]:

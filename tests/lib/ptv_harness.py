@@ -115,14 +115,15 @@ class Run:
 
 
 def pamtester(pw, user, answers, em, phone, extra_env=None, cwd=None,
-              log_name="pamtester", timeout=20):
+              log_name="pamtester", timeout=20, prefix=()):
     """Runs pamtester for user; answers are "right", "wrong" or literal
     text, one per code prompt. The module's log lines (pam_wrapper prints
-    them) are part of the output."""
+    them) are part of the output. prefix: a command that runs pamtester
+    (prlimit ..., say)."""
     prompt = r"(SMS code sent to \+[0-9*]+: )"
-    child = pexpect.spawn("pamtester", ["-v", pw.service, user, "authenticate"],
-                          env=pw.env(extra_env), encoding="utf-8",
-                          timeout=timeout, cwd=cwd)
+    argv = list(prefix) + ["pamtester", "-v", pw.service, user, "authenticate"]
+    child = pexpect.spawn(argv[0], argv[1:], env=pw.env(extra_env),
+                          encoding="utf-8", timeout=timeout, cwd=cwd)
     transcript, prompts = [], 0
     started = time.monotonic()
     try:

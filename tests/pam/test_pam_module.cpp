@@ -32,6 +32,7 @@ extern "C" {
 #include <security/pam_appl.h>
 
 #include "emulator_process.hpp"
+#include "send_limit.hpp"
 
 namespace {
 
@@ -138,15 +139,17 @@ int conversation(int n, const struct pam_message** msg,
 // ---------------------------------------------------------------- config
 std::string state_dir() { return g_work + "/state"; }
 
-// The module's state file for a user: "u-" and the hex of the name.
-std::string state_file(const std::string& user) {
-  static const char hex[] = "0123456789abcdef";
-  std::string name = "u-";
-  for (unsigned char c : user) {
-    name.push_back(hex[c >> 4]);
-    name.push_back(hex[c & 0xf]);
-  }
-  return state_dir() + "/" + name + ".sends";
+// The module's state file (one table for every user).
+std::string state_file() { return state_dir() + "/state.v1"; }
+
+// The send limit's own functions seed and read the state file: any count
+// and window, so that seeded sends of any age are kept.
+ptv::SendLimitSettings state_settings() {
+  ptv::SendLimitSettings s;
+  s.state_dir = state_dir();
+  s.count = ptv::kMaxStampsPerRecord;
+  s.window_s = 86400;
+  return s;
 }
 
 using Settings = std::map<std::string, std::string>;  // key -> value text
@@ -236,8 +239,8 @@ struct Case {
   const char* sends_before_user = nullptr;  // default: the case's user
   long sends_age_s = 0;
   mode_t state_dir_mode = 0;
-  const char* state_file_text = nullptr;  // raw content instead
-  int sends_after = -1;  // entries in the user's state file afterwards
+  const char* state_file_text = nullptr;  // raw content of state.v1 instead
+  int sends_after = -1;  // the user's sends recorded afterwards
 };
 
 const std::vector<Case>& cases() {
@@ -323,6 +326,19 @@ const std::vector<Case>& cases() {
                  .answers = {wrong(), wrong(), wrong()},
                  .expected = PAM_AUTH_ERR,
                  .log_result = "result=denied-wrong-code"});
+    // services: a service that is not listed is left to the rest of the
+    // stack, before any lookup or request; a listed one asks for the code.
+    v.push_back({.name = "service_not_listed_skipped_then_permit",
+                 .service = "ptv_then_permit",
+                 .config = {{"services", "[ \"sshd\", \"sudo\" ]"}},
+                 .expected = PAM_SUCCESS, .first_prompt = nullptr,
+                 .sends = 0, .log_result = "result=skipped-service",
+                 .log_contains = "service ptv_then_permit is not in services"});
+    v.push_back({.name = "service_listed_asks_for_the_code",
+                 .service = "ptv_then_permit",
+                 .config = {{"services", "[ \"sshd\", \"ptv_then_permit\" ]"}},
+                 .answers = {right()}, .expected = PAM_SUCCESS, .checks = 1,
+                 .log_result = "result=approved"});
     v.push_back({.name = "no_phone_skip_alone_is_not_success",
                  .user = "carol", .config = {{"no_phone", "\"skip\""}},
                  .expected = PAM_PERM_DENIED, .first_prompt = nullptr,
@@ -331,9 +347,10 @@ const std::vector<Case>& cases() {
                  .user = "dave", .config = {{"no_phone", "\"skip\""}},
                  .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
                  .sends = 0, .log_result = "result=denied-invalid-phone"});
-    v.push_back({.name = "unknown_user_no_phone", .user = "nobody-here",
-                 .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
-                 .sends = 0, .log_result = "result=denied-no-phone"});
+    // A name that is no account is denied before any lookup or request.
+    v.push_back({.name = "unknown_user_denied", .user = "nobody-here",
+                 .expected = PAM_USER_UNKNOWN, .first_prompt = nullptr,
+                 .sends = 0, .log_result = "result=denied-unknown-user"});
     // --- hostile user names: refused or looked up, never sent anywhere,
     //     and logged only in a safe form
     static const std::string long_user(300, 'u');
@@ -341,11 +358,11 @@ const std::vector<Case>& cases() {
                  .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
                  .sends = 0, .log_result = "result=denied-internal-error",
                  .log_contains = "longer than 256"});
-    v.push_back({.name = "user_name_with_metacharacters_no_phone",
+    v.push_back({.name = "user_name_with_metacharacters_unknown",
                  .user = "x/../%2F;$(id)`id`&a=b?c#d\n\"'",
-                 .expected = PAM_AUTH_ERR, .first_prompt = nullptr,
-                 .sends = 0, .log_result = "result=denied-no-phone",
-                 .log_contains = "user=x/../%2F;$(id)`id`&a=b?c#d?\"' "});
+                 .expected = PAM_USER_UNKNOWN, .first_prompt = nullptr,
+                 .sends = 0, .log_result = "result=denied-unknown-user",
+                 .log_contains = "user=x/../%2F;$(id)`id`&a\\x3db?c#d\\x0a\"' "});
     // --- typed input is checked before any request
     v.push_back({.name = "letters_then_right",
                  .answers = {text("abcdef"), right()},
@@ -588,6 +605,39 @@ std::string read_all(const std::string& path) {
   return s.str();
 }
 
+// The send limit's state for a case: a fresh directory, and the sends or
+// raw state file the case asks for.
+void prepare_state(const Case& c) {
+  std::filesystem::remove_all(state_dir());
+  if (c.state_dir_mode != 0 || c.sends_before > 0 ||
+      c.state_file_text != nullptr) {
+    assert_int_equal(mkdir(state_dir().c_str(), 0700), 0);
+    assert_int_equal(
+        chmod(state_dir().c_str(), c.state_dir_mode != 0 ? c.state_dir_mode : 0700),
+        0);
+    if (c.state_file_text != nullptr) {
+      const std::string text = c.state_file_text;
+      const int fd =
+          open(state_file().c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+      assert_true(fd >= 0);
+      assert_int_equal(write(fd, text.data(), text.size()),
+                       static_cast<ssize_t>(text.size()));
+      close(fd);
+    }
+    const long long now = static_cast<long long>(std::time(nullptr));
+    const char* seeded = c.sends_before_user != nullptr ? c.sends_before_user
+                                                        : c.user;
+    for (int i = 0; i < c.sends_before; ++i) {
+      const ptv::SendReservation r =
+          ptv::reserve_send(state_settings(), seeded, now - c.sends_age_s - i);
+      if (r.decision != ptv::SendDecision::Allowed)
+        std::fprintf(stderr, "case %s: cannot seed a send: %s\n", c.name,
+                     r.detail.c_str());
+      assert_true(r.decision == ptv::SendDecision::Allowed);
+    }
+  }
+}
+
 void run_case(void** state) {
   const Case& c = *static_cast<const Case*>(*state);
   assert_true(g_em->reset());
@@ -614,26 +664,7 @@ void run_case(void** state) {
   if (c.faults != nullptr) assert_true(g_em->set_faults(c.faults));
   if (c.refuse) assert_true(g_em->refuse(true));
 
-  // The send limit's state for this case.
-  std::filesystem::remove_all(state_dir());
-  if (c.state_dir_mode != 0 || c.sends_before > 0 ||
-      c.state_file_text != nullptr) {
-    assert_int_equal(mkdir(state_dir().c_str(), 0700), 0);
-    assert_int_equal(
-        chmod(state_dir().c_str(), c.state_dir_mode != 0 ? c.state_dir_mode : 0700),
-        0);
-    std::string text = c.state_file_text != nullptr ? c.state_file_text : "";
-    const long long now = static_cast<long long>(std::time(nullptr));
-    for (int i = 0; i < c.sends_before; ++i)
-      text += std::to_string(now - c.sends_age_s - i) + "\n";
-    const std::string path =
-        state_file(c.sends_before_user != nullptr ? c.sends_before_user : c.user);
-    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text.data(), text.size()),
-                     static_cast<ssize_t>(text.size()));
-    close(fd);
-  }
+  prepare_state(c);
 
   // Run pam_authenticate, capturing what the module logs (pam_wrapper
   // writes pam_syslog lines to stderr).
@@ -716,11 +747,13 @@ void run_case(void** state) {
   }
   if (c.no_messages) assert_int_equal(script.errors.size(), 0);
   if (c.sends_after >= 0) {
-    const std::string recorded = read_all(state_file(c.user));
-    const long lines = std::count(recorded.begin(), recorded.end(), '\n');
+    const auto recorded = ptv::recorded_sends(state_settings(), c.user);
+    const long lines =
+        recorded ? static_cast<long>(recorded->size()) : -1;
     if (lines != c.sends_after)
-      std::fprintf(stderr, "case %s: %ld sends recorded, expected %d:\n%s\n",
-                   c.name, lines, c.sends_after, recorded.c_str());
+      std::fprintf(stderr, "case %s: %ld sends recorded, expected %d (%s)\n",
+                   c.name, lines, c.sends_after,
+                   recorded ? "" : recorded.error().c_str());
     assert_int_equal(lines, c.sends_after);
   }
   // A state directory the module created itself is root's alone.

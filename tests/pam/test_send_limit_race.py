@@ -4,8 +4,9 @@
 at the same instant through the real module under pam_wrapper and
 nss_wrapper, against the Verify emulator, with send_limit.count = 3.
 Exactly 3 may start a verification (3 SMS in the emulator's outbox, 3
-prompts, 3 sends recorded in the state file); the other 17 must be denied
-with result=denied-send-limit, without a prompt and without an SMS.
+prompts, 3 sends recorded in the state file, read back with
+"twilio-verify-state show"); the other 17 must be denied with
+result=denied-send-limit, without a prompt and without an SMS.
 
 The emulator reuses one verification (and code) for every send to the
 same number while it is live, so only the first right code approves it;
@@ -18,7 +19,8 @@ runs in a mount namespace with a private tmpfs on /tmp (unshare).
 Everything the logins need (a copy of the module, configuration, CA,
 state directory) therefore lives outside /tmp, under WORK_ROOT.
 
-Usage: test_send_limit_race.py MODULE_SO [WORK_ROOT]   (default /var/tmp)
+Usage: test_send_limit_race.py MODULE_SO STATE_TOOL [WORK_ROOT]
+       (STATE_TOOL: the built twilio-verify-state; WORK_ROOT: default /var/tmp)
 """
 
 import os
@@ -60,8 +62,12 @@ def read(path):
         return f.read()
 
 
-def state_file(state_dir, user):
-    return os.path.join(state_dir, "u-" + user.encode().hex() + ".sends")
+def recorded_sends(tool, state_dir, user):
+    """The send times the state file holds for user (one per line), as
+    twilio-verify-state shows them."""
+    out = subprocess.run([tool, "show", user, state_dir], capture_output=True,
+                         check=True)
+    return out.stdout
 
 
 def run_logins(work, n, em):
@@ -141,7 +147,8 @@ def main():
     if os.geteuid() != 0:
         print("skipped: the module accepts only a root-owned config file")
         return 77
-    root = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else "/var/tmp")
+    tool = os.path.abspath(sys.argv[2])
+    root = os.path.abspath(sys.argv[3] if len(sys.argv) > 3 else "/var/tmp")
     if root == "/tmp" or root.startswith("/tmp/"):
         print("FAIL the work root must be outside /tmp (the logins get a "
               "private /tmp)")
@@ -208,9 +215,9 @@ state_dir = "%s";
               any(b"result=approved" in o["text"] and o["status"] == 0
                   for o in prompted), everything)
         try:
-            recorded = read(state_file(state, USER)).count(b"\n")
-        except OSError as e:
-            recorded = "unreadable: %s" % e
+            recorded = recorded_sends(tool, state, USER).count(b"\n")
+        except (OSError, subprocess.CalledProcessError) as e:
+            recorded = "unreadable: %s %s" % (e, getattr(e, "stderr", b""))
         check("%d sends are recorded in the state file" % COUNT,
               recorded == COUNT, str(recorded))
 

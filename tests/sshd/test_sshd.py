@@ -25,17 +25,14 @@ the changes at the end, also on failure:
 import argparse
 import atexit
 import os
-import pwd
 import re
 import secrets
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import pexpect
@@ -43,8 +40,11 @@ import pexpect
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
 sys.path.insert(0, os.path.join(HERE, "..", "ldap"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from emulator_client import Emulator  # noqa: E402
 from slapd_server import SlapdServer  # noqa: E402
+from ptv_system import (Cleanup, create_account, open_syslog,  # noqa: E402
+                        run, write_file)
 
 SSHD = "/usr/sbin/sshd"
 SSH = "/usr/bin/ssh"
@@ -77,122 +77,6 @@ def check(name, ok, detail=""):
 def skip(name, why):
     results["skipped"] += 1
     print("SKIP %s (%s)" % (name, why), flush=True)
-
-
-def write_file(path, text, mode):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
-
-
-def run(args, **kw):
-    return subprocess.run(args, stdin=kw.pop("stdin", subprocess.DEVNULL),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, **kw)
-
-
-class Cleanup:
-    """Undo actions, run newest first, each at most once (finally + atexit)."""
-
-    def __init__(self):
-        self.actions = []
-
-    def add(self, what, fn):
-        self.actions.append((what, fn))
-
-    def run(self):
-        while self.actions:
-            what, fn = self.actions.pop()
-            try:
-                fn()
-            except Exception as e:  # keep going: every other undo must run
-                print("cleanup: %s: %s" % (what, e), file=sys.stderr, flush=True)
-
-
-# -- syslog ------------------------------------------------------------------
-
-class SyslogCollector:
-    """Binds /dev/log (AF_UNIX, SOCK_DGRAM) and keeps every message."""
-
-    PRI = re.compile(r"^<(\d{1,3})>")
-
-    def __init__(self, path=DEV_LOG):
-        self.path = path
-        self.lines = []  # (facility, severity, text)
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)  # fails with EADDRINUSE if someone owns it
-        self.ino = os.lstat(path).st_ino
-        os.chmod(path, 0o666)
-        self.sock.settimeout(0.1)
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        while not self.stopping.is_set():
-            try:
-                data = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            text = data.decode("utf-8", "replace").rstrip("\n\0")
-            m = self.PRI.match(text)
-            pri = int(m.group(1)) if m else -1
-            with self.lock:
-                self.lines.append((pri >> 3, pri & 7, text))
-
-    def mark(self):
-        with self.lock:
-            return len(self.lines)
-
-    def since(self, mark, needle=""):
-        with self.lock:
-            return [ln for ln in self.lines[mark:] if needle in ln[2]]
-
-    def all_text(self):
-        with self.lock:
-            return "\n".join(ln[2] for ln in self.lines)
-
-    def wait_for(self, mark, needle, timeout=3.0):
-        """Lines since mark containing needle; waits a little for the thread."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.since(mark, needle)
-            if found or time.monotonic() > deadline:
-                return found
-            time.sleep(0.05)
-
-    def close(self):
-        self.stopping.set()
-        self.thread.join(2)
-        self.sock.close()
-        try:
-            if os.lstat(self.path).st_ino == self.ino:
-                os.unlink(self.path)
-        except FileNotFoundError:
-            pass
-
-
-def stale_dev_log():
-    """True when /dev/log is a socket that refuses connections: nobody has it."""
-    try:
-        if not stat.S_ISSOCK(os.lstat(DEV_LOG).st_mode):
-            return False
-    except FileNotFoundError:
-        return False
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        s.connect(DEV_LOG)
-        return False
-    except ConnectionRefusedError:
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 # -- sshd --------------------------------------------------------------------
@@ -302,36 +186,6 @@ class Sshd:
             except subprocess.TimeoutExpired:
                 os.kill(p.pid, signal.SIGKILL)
                 p.wait()
-
-
-# -- accounts ----------------------------------------------------------------
-
-def create_account(name, password, pubkey, cleanup):
-    r = run(["useradd", "-m", "-s", "/bin/sh", name])
-    if r.returncode != 0:
-        raise RuntimeError("useradd %s: %s" % (name, r.stdout))
-
-    def remove():
-        # Sessions of the account end with the ssh client; retry once with -f
-        # in case the last one is still closing.
-        r = run(["userdel", "-r", name])
-        if r.returncode not in (0, 12):  # 12: home or mail spool already gone
-            time.sleep(1)
-            r = run(["userdel", "-r", "-f", name])
-            if r.returncode not in (0, 12):
-                raise RuntimeError("userdel %s: %s" % (name, r.stdout))
-    cleanup.add("userdel " + name, remove)
-    r = run(["chpasswd"], input="%s:%s\n" % (name, password), stdin=None)
-    if r.returncode != 0:
-        raise RuntimeError("chpasswd %s: %s" % (name, r.stdout))
-    pw = pwd.getpwnam(name)
-    ssh_dir = os.path.join(pw.pw_dir, ".ssh")
-    os.makedirs(ssh_dir, exist_ok=True)
-    keys = os.path.join(ssh_dir, "authorized_keys")
-    write_file(keys, pubkey, 0o600)
-    for p, mode in ((ssh_dir, 0o700), (keys, 0o600)):
-        os.chown(p, pw.pw_uid, pw.pw_gid)
-        os.chmod(p, mode)
 
 
 # -- ssh client --------------------------------------------------------------
@@ -650,25 +504,12 @@ def main():
 
     try:
         # Syslog: ours only if nobody else has /dev/log.
-        syslog = None
-        syslog_why = None
-        if stale_dev_log():
-            print("note: %s is a socket nobody listens on (left by an earlier run "
-                  "that was killed); replacing it" % DEV_LOG, flush=True)
-            os.unlink(DEV_LOG)
-        if os.path.lexists(DEV_LOG):
-            syslog_why = "%s exists (a syslog daemon owns it); log lines not collected" % DEV_LOG
-        else:
-            try:
-                syslog = SyslogCollector()
-                cleanup.add("remove " + DEV_LOG, syslog.close)
-                if opts.keep:
-                    cleanup.add("save the collected syslog", lambda: write_file(
-                        keep_syslog, syslog.all_text() + "\n", 0o600))
-            except OSError as e:
-                syslog_why = "cannot bind %s: %s" % (DEV_LOG, e)
-        if syslog_why:
-            print("note: " + syslog_why, flush=True)
+        syslog = open_syslog(lambda text: print(text, flush=True))
+        if syslog is not None:
+            cleanup.add("remove " + DEV_LOG, syslog.close)
+            if opts.keep:
+                cleanup.add("save the collected syslog", lambda: write_file(
+                    keep_syslog, syslog.all_text() + "\n", 0o600))
 
         em = Emulator(os.path.join(work, "emulator"))
         cleanup.add("stop emulator", em.stop)
@@ -719,7 +560,7 @@ def main():
 
         def log_check(name, pred_lines, detail_lines=None):
             if not syslog:
-                skip(name, syslog_why)
+                skip(name, "no syslog collector (see the note above)")
                 return
             check(name, pred_lines(), "\n".join(
                 ln[2] for ln in (detail_lines() if detail_lines else syslog.since(0))))
@@ -931,7 +772,7 @@ def main():
         if syslog:
             texts["syslog"] = syslog.all_text()
         else:
-            skip("no secret in the syslog", syslog_why)
+            skip("no secret in the syslog", "no syslog collector (see the note above)")
         check("codes were collected for the leak check", len(seen_codes) >= 3,
               str(len(seen_codes)))
         for what, text in texts.items():

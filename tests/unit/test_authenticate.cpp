@@ -4,6 +4,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <variant>
@@ -179,6 +180,30 @@ struct Harness {
   std::map<std::string, std::string> gecos;
   int factory_calls = 0;
   std::string user = "alice";
+  // How the typed name resolves: unknown names, names NSS folds to
+  // another (as sssd does for case), a failing lookup.
+  std::set<std::string> unknown_users;
+  std::map<std::string, std::string> canonical;
+  bool account_lookup_fails = false;
+  int account_lookups = 0;
+  bool set_id = false;
+  // Records what the flow reserves and gives back (null: no limit).
+  struct CountingGate final : ptv::SendGate {
+    std::vector<std::string> reserved;
+    std::vector<std::string> released;
+    ptv::SendReservation reserve(const std::string& user) override {
+      reserved.push_back(user);
+      ptv::SendReservation r;
+      r.decision = ptv::SendDecision::Allowed;
+      r.stamp = 1700000000;
+      return r;
+    }
+    std::string release(const std::string& user, std::int64_t) override {
+      released.push_back(user);
+      return {};
+    }
+  } gate;
+  bool use_gate = false;
   std::unique_ptr<TransportError> factory_error;
   // The answer of the "ldap" source, when the config lists it.
   ptv::SourceAnswer directory{ptv::SourceAnswer::Kind::NotFound, {}, "no entry"};
@@ -195,11 +220,22 @@ struct Harness {
   }
 
   AuthResult run() {
-    const ptv::GecosReader reader =
-        [this](const std::string& u) -> std::optional<std::string> {
-      auto it = gecos.find(u);
-      if (it == gecos.end()) return std::nullopt;
-      return it->second;
+    const ptv::AccountResolver resolver =
+        [this](const std::string& typed)
+        -> std::expected<ptv::Account, ptv::AccountError> {
+      ++account_lookups;
+      if (account_lookup_fails)
+        return std::unexpected(ptv::AccountError{
+            ptv::AccountError::Kind::Failed, "cannot look up the account: EIO"});
+      if (unknown_users.count(typed) != 0)
+        return std::unexpected(ptv::AccountError{
+            ptv::AccountError::Kind::Unknown, "no such account"});
+      ptv::Account a;
+      auto folded = canonical.find(typed);
+      a.name = folded == canonical.end() ? typed : folded->second;
+      auto it = gecos.find(a.name);
+      if (it != gecos.end()) a.gecos = it->second;
+      return a;
     };
     const ptv::TransportFactory factory =
         [this]() -> std::expected<std::unique_ptr<ptv::HttpTransport>,
@@ -208,7 +244,9 @@ struct Harness {
       if (factory_error) return std::unexpected(*factory_error);
       return std::make_unique<ForwardingTransport>(http);
     };
-    ptv::AuthRequest request{config, user, conv, log, reader, factory};
+    ptv::AuthRequest request{config, user, conv, log, resolver, factory};
+    request.set_id_caller = set_id;
+    if (use_gate) request.send_gate = &gate;
     request.query_ldap = [this](const std::string&) {
       ++directory_calls;
       ptv::SourceAnswer copy;
@@ -607,10 +645,6 @@ void test_server_error_safe_and_secure(void**) {
     s.http.start_replies = {json(status, "{}")};
     EXPECT_OUTCOME(s.run(), Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
   }
-  Harness t;
-  t.config.failmode = ptv::FailMode::Safe;
-  t.http.start_replies = {twilio_error(429, 20429)};
-  EXPECT_OUTCOME(t.run(), Outcome::FailOpen, PAM_SUCCESS);
 }
 
 void test_malformed_answer_safe_denied(void**) {
@@ -811,8 +845,208 @@ void test_directory_without_number_is_no_phone(void**) {
 
 }  // namespace
 
+
+// ------------------------------------------------ the hostile caller
+
+// failmode = "safe" opens on an outage, except in a set-id process (su,
+// sudo), whose caller owns its signals and limits and could fake one.
+void test_set_id_caller_never_fails_open(void**) {
+  for (bool set_id : {false, true}) {
+    Harness h;
+    h.config.failmode = ptv::FailMode::Safe;
+    h.set_id = set_id;
+    h.http.start_replies = {json(503, "{}")};
+    const AuthResult r = h.run();
+    if (set_id) {
+      EXPECT_OUTCOME(r, Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
+      assert_contains(r.detail,
+                      "failmode = safe does not apply to set-id callers");
+      assert_false(h.log.has(LOG_WARNING, "WITHOUT"));
+    } else {
+      EXPECT_OUTCOME(r, Outcome::FailOpen, PAM_SUCCESS);
+    }
+    // The directory being down: the same rule.
+    Harness d;
+    d.config.failmode = ptv::FailMode::Safe;
+    d.set_id = set_id;
+    d.config.phone_sources = {ptv::PhoneSource::Ldap};
+    d.directory = {ptv::SourceAnswer::Kind::Unavailable, {}, "server down"};
+    EXPECT_OUTCOME(d.run(), set_id ? Outcome::Unavailable : Outcome::FailOpen,
+                   set_id ? PAM_AUTHINFO_UNAVAIL : PAM_SUCCESS);
+    assert_int_equal(d.factory_calls, 0);
+  }
+}
+
+// Out of descriptors, memory or threads: a local failure, denied under
+// both failmodes, and the send is not given back as "never sent".
+void test_local_resource_failure_denies(void**) {
+  for (auto mode : {ptv::FailMode::Secure, ptv::FailMode::Safe}) {
+    Harness h;
+    h.config.failmode = mode;
+    h.use_gate = true;
+    h.http.start_replies = {transport_error(TransportErrorKind::LocalResource,
+                                            "cannot open a socket")};
+    const AuthResult r = h.run();
+    EXPECT_OUTCOME(r, Outcome::InternalError, PAM_AUTH_ERR);
+    assert_contains(r.detail, "local resource failure");
+    assert_int_equal(h.gate.reserved.size(), 1);
+    assert_int_equal(h.gate.released.size(), 0);
+    assert_false(h.log.has(LOG_WARNING, "WITHOUT"));
+    // The paired case: a refused connection (nothing left the host) is an
+    // outage, and the send is given back.
+    Harness u;
+    u.config.failmode = mode;
+    u.use_gate = true;
+    u.http.start_replies = {
+        transport_error(TransportErrorKind::Unreachable, "connection refused"),
+        transport_error(TransportErrorKind::Unreachable, "connection refused")};
+    EXPECT_OUTCOME(u.run(),
+                   mode == ptv::FailMode::Safe ? Outcome::FailOpen
+                                               : Outcome::Unavailable,
+                   mode == ptv::FailMode::Safe ? PAM_SUCCESS
+                                               : PAM_AUTHINFO_UNAVAIL);
+    assert_int_equal(u.gate.released.size(), 1);
+    // A source that could not start its process: the same.
+    Harness d;
+    d.config.failmode = mode;
+    d.config.phone_sources = {ptv::PhoneSource::Ldap};
+    d.directory = {ptv::SourceAnswer::Kind::Internal, {}, "fork: EAGAIN"};
+    EXPECT_OUTCOME(d.run(), Outcome::InternalError, PAM_AUTH_ERR);
+    assert_int_equal(d.factory_calls, 0);
+  }
+}
+
+// A 429 without a rate limit named is Twilio's throttle: it is caused by
+// traffic, so it never opens, under either failmode, at start or check.
+void test_throttle_never_opens(void**) {
+  for (auto mode : {ptv::FailMode::Secure, ptv::FailMode::Safe}) {
+    Harness h;
+    h.config.failmode = mode;
+    h.http.start_replies = {twilio_error(429, 20429)};
+    const AuthResult r = h.run();
+    EXPECT_OUTCOME(r, Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
+    assert_contains(r.detail, "20429");
+    assert_false(h.log.has(LOG_WARNING, "WITHOUT"));
+    Harness c;
+    c.config.failmode = mode;
+    c.conv.script = {kGoodCode};
+    c.http.check_replies = {twilio_error(429, 20429)};
+    EXPECT_OUTCOME(c.run(), Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
+    assert_int_equal(c.http.count(Kind::Cancel), 0);
+  }
+}
+
+// A 429 naming one of the service's rate limits: denied-rate-limited,
+// with a message for the user and the limit in the log.
+void test_rate_limit_named_denies(void**) {
+  for (auto mode : {ptv::FailMode::Secure, ptv::FailMode::Safe}) {
+    Harness h;
+    h.config.failmode = mode;
+    Reply limited = twilio_error(429, 20429);
+    limited->reached_rate_limit = true;
+    limited->rate_limit_name = "pam_account";
+    h.http.start_replies = {limited};
+    const AuthResult r = h.run();
+    EXPECT_OUTCOME(r, Outcome::RateLimited, PAM_AUTH_ERR);
+    assert_contains(r.detail, "rate limit \"pam_account\"");
+    assert_int_equal(h.conv.errors.size(), 1);
+    assert_str_eq(h.conv.errors[0],
+                  "Too many codes were requested for this account. Try again "
+                  "later.");
+    assert_true(h.conv.prompts.empty());
+    assert_true(h.log.has(LOG_WARNING, "result=denied-rate-limited"));
+  }
+}
+
+// The typed name is resolved once; the account's own name is used for the
+// phone lookup, the send limit and the log line.
+void test_account_name_used_everywhere(void**) {
+  Harness h;
+  h.user = "ALICE";
+  h.canonical["ALICE"] = "alice";
+  h.use_gate = true;
+  h.conv.script = {kGoodCode};
+  h.http.check_replies = {approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_str_eq(r.account, "alice");
+  assert_int_equal(h.gate.reserved.size(), 1);
+  assert_str_eq(h.gate.reserved[0], "alice");
+  assert_contains(h.log.lines.back().text, "user=alice login_name=ALICE ");
+  // The same spelling: no login_name field.
+  Harness same;
+  same.conv.script = {kGoodCode};
+  same.http.check_replies = {approved()};
+  (void)same.run();
+  assert_not_contains(same.log.lines.back().text, "login_name=");
+}
+
+// A name that is no account is denied before any lookup or request.
+void test_unknown_user_denied_first(void**) {
+  Harness h;
+  h.user = "mallory";
+  h.unknown_users.insert("mallory");
+  h.config.phone_sources = {ptv::PhoneSource::Ldap};
+  h.config.no_phone = ptv::NoPhone::Skip;
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::UnknownUser, PAM_USER_UNKNOWN);
+  assert_int_equal(h.directory_calls, 0);
+  assert_int_equal(h.factory_calls, 0);
+  assert_contains(h.log.lines.back().text, "result=denied-unknown-user");
+  // The lookup itself failing is not "unknown": a local failure.
+  Harness f;
+  f.account_lookup_fails = true;
+  EXPECT_OUTCOME(f.run(), Outcome::InternalError, PAM_AUTH_ERR);
+  assert_int_equal(f.factory_calls, 0);
+}
+
+void test_services_setting(void**) {
+  ptv::Config c;
+  assert_false(ptv::skip_service(c, "imap").has_value());  // unset: all
+  c.services = {"sshd", "sudo"};
+  c.services_set = true;
+  assert_false(ptv::skip_service(c, "sshd").has_value());
+  assert_false(ptv::skip_service(c, "sudo").has_value());
+  const auto skipped = ptv::skip_service(c, "dovecot");
+  assert_true(skipped.has_value());
+  assert_true(skipped->outcome == Outcome::ServiceSkipped);
+  assert_int_equal(ptv::pam_result_for(skipped->outcome), PAM_IGNORE);
+  assert_str_eq(ptv::describe(skipped->outcome), "skipped-service");
+  assert_contains(skipped->detail, "dovecot");
+  assert_true(ptv::skip_service(c, "SSHD").has_value());  // exact names
+  assert_true(ptv::skip_service(c, "").has_value());
+  CapturingLogger log;
+  ptv::log_outcome(log, "bob", *skipped, 1);
+  assert_int_equal(log.lines.back().priority, LOG_NOTICE);
+}
+
+// Names in the log cannot look alike or forge a field.
+void test_log_names_escaped(void**) {
+  assert_str_eq(ptv::log_token("alice"), "alice");
+  assert_str_eq(ptv::log_token("al ice"), "al\\x20ice");
+  assert_str_eq(ptv::log_token("x result=approved"),
+                "x\\x20result\\x3dapproved");
+  assert_str_eq(ptv::log_safe("a\x01" "b\xff"), "a\\x01b\\xff");
+  assert_str_eq(ptv::log_safe("a\\x01"), "a\\\\x01");  // not the same as \x01
+  assert_str_eq(ptv::log_safe("a?b"), "a?b");
+  const std::string long_name(70, 'a');
+  const std::string cut = ptv::log_safe(long_name);
+  assert_str_eq(cut, std::string(64, 'a') + "\\...");
+  // A name that ends in the cut mark's characters is not taken for a cut.
+  assert_str_eq(ptv::log_safe(std::string(60, 'a') + "\\..."),
+                std::string(60, 'a') + "\\\\...");
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_set_id_caller_never_fails_open),
+      cmocka_unit_test(test_local_resource_failure_denies),
+      cmocka_unit_test(test_throttle_never_opens),
+      cmocka_unit_test(test_rate_limit_named_denies),
+      cmocka_unit_test(test_account_name_used_everywhere),
+      cmocka_unit_test(test_unknown_user_denied_first),
+      cmocka_unit_test(test_services_setting),
+      cmocka_unit_test(test_log_names_escaped),
       cmocka_unit_test(test_right_code_first_try),
       cmocka_unit_test(test_directory_number_used),
       cmocka_unit_test(test_directory_unavailable_follows_failmode),

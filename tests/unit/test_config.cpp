@@ -1024,6 +1024,74 @@ void test_send_limit_refused(void**) {
   }
 }
 
+// ------------------------------------------------------------- services
+
+void test_services_unset_by_default(void**) {
+  const Config c = ACCEPTED(minimal());
+  assert_false(c.services_set);
+  assert_true(c.services.empty());
+}
+
+void test_services_accepted(void**) {
+  Config c = ACCEPTED(minimal(
+      "", "services = [ \"sshd\", \"login\", \"su\", \"su-l\", \"sudo\", "
+          "\"sudo-i\" ];\n"));
+  assert_true(c.services_set);
+  const std::vector<std::string> want = {"sshd", "login", "su",
+                                         "su-l", "sudo", "sudo-i"};
+  assert_int_equal(c.services.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i)
+    assert_str_eq(c.services[i], want[i]);
+  // A list works as well as an array; any printable ASCII but space and
+  // '/', up to 64 characters.
+  const std::string longest(64, 'x');
+  c = ACCEPTED(minimal("", "services = ( \"gdm-password\", \"a.b_c@d+e:f~!\", \"" +
+                               longest + "\" );\n"));
+  assert_int_equal(c.services.size(), 3);
+  assert_str_eq(c.services[0], "gdm-password");
+  assert_str_eq(c.services[1], "a.b_c@d+e:f~!");
+  assert_str_eq(c.services[2], longest);
+  c = ACCEPTED(minimal("", "services = [ \"sshd\" ];\n"));
+  assert_int_equal(c.services.size(), 1);
+  assert_true(c.services_set);
+}
+
+void test_services_refused(void**) {
+  struct Bad {
+    std::string root;
+    const char* message;
+  };
+  const std::vector<Bad> bad = {
+      {"services = [ ];\n",
+       "test.conf:6: services: must name at least one service; leave the "
+       "setting out to cover every service"},
+      {"services = ( );\n", "test.conf:6: services: must name at least one service"},
+      {"services = \"sshd\";\n",
+       "test.conf:6: services: must be a list such as [ \"sshd\", \"login\" ]"},
+      {"services = { sshd = true; };\n", "test.conf:6: services: must be a list"},
+      {"services = [ 1 ];\n", "test.conf:6: services: must be a string in double quotes"},
+      {"services = ( \"sshd\",\n  [ \"login\" ] );\n",
+       "test.conf:7: services: must be a string in double quotes"},
+      {"services = [ \"sshd\", \"\" ];\n", "test.conf:6: services: entry 2 is empty"},
+      {"services = [ \"ss hd\" ];\n",
+       "test.conf:6: services: service \"ss hd\" must be printable ASCII "
+       "without spaces or '/'"},
+      {"services = [ \"../sshd\" ];\n", "without spaces or '/'"},
+      {"services = [ \"sshd\\t\" ];\n", "test.conf:6: services: service \"sshd"},
+      {"services = [ \"s\u00e9\" ];\n", "must be printable ASCII"},
+      {"services = [ \"" + std::string(65, 'x') + "\" ];\n",
+       "is longer than 64 characters"},
+      {"services = [ \"sshd\",\n  \"login\",\n  \"sshd\" ];\n",
+       "test.conf:8: services: service \"sshd\" is listed twice"},
+      {"services = [ \"sshd\" ];\nservices = [ \"login\" ];\n",
+       "test.conf:7: parse error: duplicate setting name"},
+  };
+  for (const Bad& b : bad) {
+    const std::string message = REFUSED(minimal("", b.root));
+    assert_contains(message, b.message);
+  }
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_config_every_key),
@@ -1077,6 +1145,9 @@ int main() {
       cmocka_unit_test(test_send_limit_defaults),
       cmocka_unit_test(test_send_limit_values),
       cmocka_unit_test(test_send_limit_refused),
+      cmocka_unit_test(test_services_unset_by_default),
+      cmocka_unit_test(test_services_accepted),
+      cmocka_unit_test(test_services_refused),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

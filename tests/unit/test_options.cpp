@@ -66,7 +66,7 @@ void test_unknown_refused(void**) {
 void test_unsafe_argument_sanitised(void**) {
   auto r = parse({"bad\narg\x1b"});
   assert_false(r.has_value());
-  assert_contains(r.error(), "bad?arg?");
+  assert_contains(r.error(), "bad\\x0aarg\\x1b");
   assert_not_contains(r.error(), "\n");
   assert_not_contains(r.error(), "\x1b");
 }

@@ -1,9 +1,11 @@
-// The per-user send limit: its state files, its safety checks on the state
-// directory, its window, many processes racing for the last sends, and the
-// authentication flow's use of it.
+// The per-user send limit: its state file (one preallocated table,
+// updated in place), its safety checks on the state directory and file,
+// its window, eviction, grace entries, many processes racing for the last
+// sends, and the authentication flow's use of it.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,10 +13,13 @@
 #include <security/pam_modules.h>
 
 #include <algorithm>
+#include <array>
+#include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <set>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,14 +35,22 @@ using ptv::SendReservation;
 namespace {
 
 std::string g_tmp;  // this run's temporary directory
+// A temporary directory on tmpfs (/dev/shm) when there is one, for the test
+// that makes thousands of fdatasync calls: its subject is the table, not
+// the disk, and a busy disk could make it time out.
+std::string g_fast_tmp;
 
 constexpr std::int64_t kNow = 1700000000;
+constexpr std::size_t kHeader = 4096;
+constexpr std::size_t kSlot = 512;
 
-// A fresh state directory path (not yet created) under the run's directory.
-SendLimitSettings fresh(int count = 5, long window_s = 3600) {
+// A fresh state directory path (not yet created) under the run's directory,
+// with the real table size.
+SendLimitSettings fresh(int count = 5, long window_s = 3600,
+                        const std::string& under = g_tmp) {
   static int n = 0;
   SendLimitSettings s;
-  s.state_dir = g_tmp + "/state" + std::to_string(++n);
+  s.state_dir = under + "/state" + std::to_string(++n);
   s.count = count;
   s.window_s = window_s;
   s.owner = geteuid();
@@ -45,15 +58,29 @@ SendLimitSettings fresh(int count = 5, long window_s = 3600) {
   return s;
 }
 
-std::string file_of(const SendLimitSettings& s, const std::string& user) {
-  return s.state_dir + "/" + ptv::state_file_stem(user) + ".sends";
+// The same with a table of buckets x slots (small, to fill it).
+SendLimitSettings small(std::uint32_t buckets, std::uint32_t slots,
+                        int count = 5, long window_s = 3600) {
+  SendLimitSettings s = fresh(count, window_s);
+  s.bucket_count = buckets;
+  s.slots_per_bucket = slots;
+  return s;
+}
+
+std::string state_file(const SendLimitSettings& s) {
+  return s.state_dir + "/state.v1";
+}
+
+void make_state_dir(const SendLimitSettings& s) {
+  std::filesystem::create_directory(s.state_dir);
+  chmod(s.state_dir.c_str(), 0700);
 }
 
 std::string read_file(const std::string& path) {
   std::string text;
   FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) return "<missing>";
-  char buffer[512];
+  char buffer[65536];
   std::size_t n;
   while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, n);
   std::fclose(f);
@@ -65,6 +92,24 @@ void write_file(const std::string& path, const std::string& text) {
   assert_non_null(f);
   assert_int_equal(std::fwrite(text.data(), 1, text.size(), f), text.size());
   std::fclose(f);
+}
+
+// Overwrites bytes of an existing file in place.
+void write_at(const std::string& path, std::size_t offset,
+              const std::string& bytes) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  assert_true(fd >= 0);
+  assert_int_equal(pwrite(fd, bytes.data(), bytes.size(),
+                          static_cast<off_t>(offset)),
+                   static_cast<ssize_t>(bytes.size()));
+  close(fd);
+}
+
+std::string unhex(const std::string& hex) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  return out;
 }
 
 SendReservation reserve(const SendLimitSettings& s, const std::string& user,
@@ -81,6 +126,63 @@ void expect_decision(const SendReservation& r, SendDecision want,
 }
 #define EXPECT_DECISION(r, want) expect_decision((r), (want), __FILE__, __LINE__)
 
+// The send times recorded for a user (whether or not they still count).
+std::vector<std::int64_t> sends(const SendLimitSettings& s,
+                                const std::string& user) {
+  const auto recorded = ptv::recorded_sends(s, user);
+  if (!recorded) {
+    print_error("recorded_sends: %s\n", recorded.error().c_str());
+    fail();
+  }
+  return *recorded;
+}
+
+using Stamps = std::vector<std::int64_t>;
+
+void expect_sends(const SendLimitSettings& s, const std::string& user,
+                  const Stamps& want, const char* file, int line) {
+  const Stamps got = sends(s, user);
+  if (got == want) return;
+  std::string g, w;
+  for (auto t : got) g += std::to_string(t) + " ";
+  for (auto t : want) w += std::to_string(t) + " ";
+  print_error("%s: sends [%s], expected [%s]\n", user.c_str(), g.c_str(),
+              w.c_str());
+  _fail(file, line);
+}
+#define EXPECT_SENDS(s, user, ...) \
+  expect_sends((s), (user), Stamps __VA_ARGS__, __FILE__, __LINE__)
+
+std::optional<std::int64_t> grace(const SendLimitSettings& s,
+                                  const std::string& account,
+                                  const std::string& address,
+                                  std::int64_t now) {
+  const auto found = ptv::find_grace(s, account, address, now);
+  if (!found) {
+    print_error("find_grace: %s\n", found.error().c_str());
+    fail();
+  }
+  return *found;
+}
+
+// Records sends at the given times, whatever the limit and window.
+void seed(const SendLimitSettings& s, const std::string& user,
+          const Stamps& stamps) {
+  SendLimitSettings wide = s;
+  wide.count = ptv::kMaxStampsPerRecord;
+  wide.window_s = 10L * 365 * 86400;
+  for (std::int64_t t : stamps)
+    EXPECT_DECISION(reserve(wide, user, t), SendDecision::Allowed);
+}
+
+std::vector<std::string> dir_names(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 // --------------------------------------------------------------- the window
 
 void test_under_the_limit(void**) {
@@ -91,26 +193,24 @@ void test_under_the_limit(void**) {
     assert_int_equal(r.used, i);
     assert_int_equal(r.stamp, kNow + i);
   }
-  assert_str_eq(read_file(file_of(s, "alice")),
-                std::to_string(kNow) + "\n" + std::to_string(kNow + 1) + "\n" +
-                    std::to_string(kNow + 2) + "\n");
+  EXPECT_SENDS(s, "alice", {kNow, kNow + 1, kNow + 2});
 }
 
 void test_at_the_limit(void**) {
   const SendLimitSettings s = fresh(3);
   for (int i = 0; i < 3; ++i)
     EXPECT_DECISION(reserve(s, "alice", kNow + i), SendDecision::Allowed);
-  const std::string before = read_file(file_of(s, "alice"));
+  const std::string before = read_file(state_file(s));
   const SendReservation r = reserve(s, "alice", kNow + 3);
   EXPECT_DECISION(r, SendDecision::LimitReached);
   assert_int_equal(r.used, 3);
   // The oldest send (kNow) leaves the window at kNow + 3600.
   assert_int_equal(r.retry_in_s, 3600 - 3);
-  assert_contains(r.detail, "send limit reached");
-  assert_contains(r.detail, "send_limit.count = 3");
-  assert_contains(r.detail, "3600 s");
-  // A refusal records nothing.
-  assert_str_eq(read_file(file_of(s, "alice")), before);
+  assert_str_eq(r.detail,
+                "send limit reached: 3 codes sent in the last 3600 s "
+                "(send_limit.count = 3); the next is allowed in 3597 s");
+  // A refusal records nothing: not one byte of the file changes.
+  assert_true(read_file(state_file(s)) == before);
   EXPECT_DECISION(reserve(s, "alice", kNow + 4), SendDecision::LimitReached);
 }
 
@@ -125,12 +225,11 @@ void test_window_expiry(void**) {
   const SendReservation r = reserve(s, "alice", kNow + 60);
   EXPECT_DECISION(r, SendDecision::Allowed);
   assert_int_equal(r.used, 1);
-  // Only the sends inside the window stay in the file.
-  assert_str_eq(read_file(file_of(s, "alice")),
-                std::to_string(kNow + 10) + "\n" + std::to_string(kNow + 60) + "\n");
+  // Only the sends inside the window stay recorded.
+  EXPECT_SENDS(s, "alice", {kNow + 10, kNow + 60});
   // Long after, everything has expired.
   EXPECT_DECISION(reserve(s, "alice", kNow + 100000), SendDecision::Allowed);
-  assert_str_eq(read_file(file_of(s, "alice")), std::to_string(kNow + 100000) + "\n");
+  EXPECT_SENDS(s, "alice", {kNow + 100000});
 }
 
 void test_lowered_count_waits_for_enough_expiries(void**) {
@@ -144,18 +243,33 @@ void test_lowered_count_waits_for_enough_expiries(void**) {
   assert_int_equal(r.retry_in_s, 120 - 31);
 }
 
+void test_hundred_sends_fit_a_record(void**) {
+  const SendLimitSettings s = fresh(100, 86400);
+  for (int i = 0; i < 100; ++i)
+    EXPECT_DECISION(reserve(s, "alice", kNow + i), SendDecision::Allowed);
+  const SendReservation r = reserve(s, "alice", kNow + 100);
+  EXPECT_DECISION(r, SendDecision::LimitReached);
+  assert_int_equal(r.used, 100);
+  assert_int_equal(sends(s, "alice").size(), 100);
+  // send_limit.count over 100 cannot be kept: refused, not truncated.
+  SendLimitSettings over = s;
+  over.count = 101;
+  EXPECT_DECISION(reserve(over, "alice", kNow), SendDecision::Error);
+}
+
 void test_clock_stepped_back(void**) {
   const SendLimitSettings s = fresh(2, 60);
   // Written while the clock was a day ahead: forgotten, not a lockout.
-  std::filesystem::create_directory(s.state_dir);
-  chmod(s.state_dir.c_str(), 0700);
-  write_file(file_of(s, "alice"), std::to_string(kNow + 86400) + "\n" +
-                                      std::to_string(kNow + 86401) + "\n");
+  seed(s, "alice", {kNow + 86400, kNow + 86401});
   EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::Allowed);
+  EXPECT_SENDS(s, "alice", {kNow});
   // Within a window ahead still counts (a small step back).
-  write_file(file_of(s, "alice"), std::to_string(kNow + 30) + "\n" +
-                                      std::to_string(kNow + 31) + "\n");
+  assert_str_eq(ptv::reset_account(s, "alice"), "");
+  seed(s, "alice", {kNow + 30, kNow + 31});
   EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::LimitReached);
+  // A time the file cannot hold is an error, not a wrapped stamp.
+  EXPECT_DECISION(reserve(s, "bob", -1), SendDecision::Error);
+  EXPECT_DECISION(reserve(s, "bob", std::int64_t{1} << 32), SendDecision::Error);
 }
 
 void test_release_gives_one_back(void**) {
@@ -165,12 +279,18 @@ void test_release_gives_one_back(void**) {
   EXPECT_DECISION(r, SendDecision::Allowed);
   EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::LimitReached);
   assert_str_eq(ptv::release_send(s, "alice", r.stamp, kNow + 1), "");
-  assert_str_eq(read_file(file_of(s, "alice")), std::to_string(kNow) + "\n");
+  EXPECT_SENDS(s, "alice", {kNow});
   EXPECT_DECISION(reserve(s, "alice", kNow + 2), SendDecision::Allowed);
   // Giving back a send that is not there changes nothing.
+  const std::string before = read_file(state_file(s));
   assert_str_eq(ptv::release_send(s, "alice", 42, kNow + 3), "");
-  assert_str_eq(read_file(file_of(s, "alice")),
-                std::to_string(kNow) + "\n" + std::to_string(kNow + 2) + "\n");
+  assert_str_eq(ptv::release_send(s, "nobody-here", kNow, kNow + 3), "");
+  assert_true(read_file(state_file(s)) == before);
+  EXPECT_SENDS(s, "alice", {kNow, kNow + 2});
+  // Nothing recorded anywhere: nothing to give back, nothing created.
+  const SendLimitSettings none = fresh(2);
+  assert_str_eq(ptv::release_send(none, "alice", kNow, kNow), "");
+  assert_false(std::filesystem::exists(none.state_dir));
 }
 
 void test_users_counted_apart(void**) {
@@ -181,75 +301,145 @@ void test_users_counted_apart(void**) {
   EXPECT_DECISION(reserve(s, "Alice", kNow), SendDecision::Allowed);
 }
 
-// ------------------------------------------------------- corrupt state files
+// ------------------------------------------------------ a bad state file
+
+// Every operation on a state file that cannot be trusted is an error that
+// names the file, and the file is left as it was for the administrator.
+void expect_refused(const SendLimitSettings& s, const std::string& why) {
+  const std::string before = read_file(state_file(s));
+  const SendReservation r = reserve(s, "alice", kNow);
+  EXPECT_DECISION(r, SendDecision::Error);
+  assert_contains(r.detail, state_file(s));
+  assert_contains(r.detail, why);
+  assert_contains(ptv::release_send(s, "alice", kNow, kNow), why);
+  assert_contains(ptv::reset_account(s, "alice"), why);
+  assert_contains(ptv::record_grace(s, "alice", "192.0.2.1", kNow, kNow + 60),
+                  why);
+  assert_false(ptv::find_grace(s, "alice", "192.0.2.1", kNow).has_value());
+  assert_false(ptv::recorded_sends(s, "alice").has_value());
+  assert_true(read_file(state_file(s)) == before);
+}
 
 void test_corrupt_file_fails_closed(void**) {
-  const std::vector<std::string> bad = {
-      "1700000000\nnot a time\n",
-      "1700000000",                 // unterminated line
-      "\n",                         // empty line
-      "-5\n",                       // sign
-      " 1700000000\n",              // blank
-      "17000000000000000000\n",     // 20 digits
-      std::string("17\0" "00\n", 5),  // NUL
-      std::string(5000, '1') + "\n",  // over 4 KiB
+  struct Case {
+    const char* name;
+    std::size_t offset;  // where to overwrite; SIZE_MAX: replace the file
+    std::string bytes;
+    const char* why;
   };
-  for (const std::string& text : bad) {
+  const std::vector<Case> cases = {
+      {"bad magic", 0, "XTVSTATE", "bad magic"},
+      {"key byte flipped", 40, "\x01", "header checksum"},
+      {"header checksum flipped", 4064, "\xff", "header checksum"},
+      {"empty", SIZE_MAX, "", "its size is 0 bytes"},
+      {"old text format", SIZE_MAX, "1700000000\nnot a time\n", "its size is"},
+      {"truncated", SIZE_MAX, std::string(4096, '\0'), "its size is 4096"},
+  };
+  for (const Case& c : cases) {
     const SendLimitSettings s = fresh(5);
-    std::filesystem::create_directory(s.state_dir);
-    chmod(s.state_dir.c_str(), 0700);
-    write_file(file_of(s, "alice"), text);
-    const SendReservation r = reserve(s, "alice", kNow);
-    EXPECT_DECISION(r, SendDecision::Error);
-    assert_contains(r.detail, "corrupt");
-    assert_contains(r.detail, file_of(s, "alice"));
-    // Left as it was, for the administrator to look at.
-    assert_true(read_file(file_of(s, "alice")) == text);
-    assert_false(ptv::release_send(s, "alice", kNow, kNow).empty());
+    EXPECT_DECISION(reserve(s, "alice", kNow - 10), SendDecision::Allowed);
+    if (c.offset == SIZE_MAX)
+      write_file(state_file(s), c.bytes);
+    else
+      write_at(state_file(s), c.offset, c.bytes);
+    print_message("case %s\n", c.name);
+    assert_contains(reserve(s, "alice", kNow).detail, "is corrupt");
+    expect_refused(s, c.why);
   }
-  // An empty file is an empty list.
+  // One byte too long (appended by hand): refused too.
   const SendLimitSettings s = fresh(5);
-  std::filesystem::create_directory(s.state_dir);
-  chmod(s.state_dir.c_str(), 0700);
-  write_file(file_of(s, "alice"), "");
+  EXPECT_DECISION(reserve(s, "alice", kNow - 10), SendDecision::Allowed);
+  FILE* f = std::fopen(state_file(s).c_str(), "ab");
+  assert_non_null(f);
+  std::fputc(0, f);
+  std::fclose(f);
+  expect_refused(s, "its size is " + std::to_string(ptv::state_file_size(s) + 1));
+}
+
+void test_other_format_version_refused(void**) {
+  const SendLimitSettings s = fresh(5);
   EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::Allowed);
+  // Version 2 with a correct checksum: a file of a later format.
+  std::string header = read_file(state_file(s)).substr(0, kHeader);
+  header[8] = 2;
+  const std::string sum = unhex(ptv::sha256_hex(header.substr(0, kHeader - 32)));
+  header.replace(kHeader - 32, 32, sum);
+  write_at(state_file(s), 0, header);
+  expect_refused(s, "format version 2");
+  // A table made for another size (with a file of the right length).
+  const SendLimitSettings t = small(2, 2);
+  make_state_dir(t);
+  write_file(state_file(t), read_file(state_file(s)).substr(
+                                0, ptv::state_file_size(t)));
+  chmod(state_file(t).c_str(), 0600);
+  expect_refused(t, "is corrupt");
+}
+
+void test_state_file_bad_mode_or_owner_refused(void**) {
+  for (mode_t mode : {0640, 0604, 0644, 0660, 0606, 04600}) {
+    const SendLimitSettings s = fresh(5);
+    EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::Allowed);
+    assert_int_equal(chmod(state_file(s).c_str(), mode), 0);
+    expect_refused(s, "chmod 600 " + state_file(s));
+  }
+  SendLimitSettings s = fresh(5);
+  EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::Allowed);
+  if (geteuid() != 0) {
+    print_message("not root: the owner check of the file is not tested\n");
+    return;
+  }
+  assert_int_equal(chown(state_file(s).c_str(), 4242, 4242), 0);
+  expect_refused(s, "must be owned by root (it is owned by uid 4242)");
 }
 
 void test_state_file_not_regular_refused(void**) {
   const SendLimitSettings s = fresh(5);
-  std::filesystem::create_directory(s.state_dir);
-  chmod(s.state_dir.c_str(), 0700);
-  assert_int_equal(mkdir(file_of(s, "alice").c_str(), 0700), 0);
-  EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::Error);
+  make_state_dir(s);
+  assert_int_equal(mkdir(state_file(s).c_str(), 0700), 0);
+  const SendReservation r = reserve(s, "alice", kNow);
+  EXPECT_DECISION(r, SendDecision::Error);
+  assert_contains(r.detail, state_file(s));
+  const SendLimitSettings fifo = fresh(5);
+  make_state_dir(fifo);
+  assert_int_equal(mkfifo(state_file(fifo).c_str(), 0600), 0);
+  const SendReservation f = reserve(fifo, "alice", kNow);  // must not hang
+  EXPECT_DECISION(f, SendDecision::Error);
+  assert_contains(f.detail, "not a regular file");
 }
 
 // --------------------------------------------------------- symbolic links
 
 void test_symlinked_state_file_refused(void**) {
   const SendLimitSettings s = fresh(5);
-  std::filesystem::create_directory(s.state_dir);
-  chmod(s.state_dir.c_str(), 0700);
+  make_state_dir(s);
   const std::string target = g_tmp + "/victim";
   write_file(target, "precious\n");
-  assert_int_equal(symlink(target.c_str(), file_of(s, "alice").c_str()), 0);
+  assert_int_equal(symlink(target.c_str(), state_file(s).c_str()), 0);
   const SendReservation r = reserve(s, "alice", kNow);
   EXPECT_DECISION(r, SendDecision::Error);
   assert_contains(r.detail, "symbolic link");
   assert_str_eq(read_file(target), "precious\n");
 }
 
-void test_symlinked_lock_file_refused(void**) {
-  const SendLimitSettings s = fresh(5);
-  std::filesystem::create_directory(s.state_dir);
-  chmod(s.state_dir.c_str(), 0700);
-  const std::string target = g_tmp + "/lock-victim";
-  const std::string link =
-      s.state_dir + "/" + ptv::state_file_stem("alice") + ".lock";
-  assert_int_equal(symlink(target.c_str(), link.c_str()), 0);
-  const SendReservation r = reserve(s, "alice", kNow);
-  EXPECT_DECISION(r, SendDecision::Error);
-  assert_contains(r.detail, "symbolic link");
-  assert_false(std::filesystem::exists(target));  // not created through it
+void test_dangling_symlink_not_followed(void**) {
+  // A link to where an attacker would like a file: neither state.v1 nor
+  // the temporary name used to build it makes the module write there.
+  for (const char* name : {"state.v1", "state.v1.new"}) {
+    const SendLimitSettings s = fresh(5);
+    make_state_dir(s);
+    const std::string target = g_tmp + "/created-through-" + name;
+    assert_int_equal(
+        symlink(target.c_str(), (s.state_dir + "/" + name).c_str()), 0);
+    const SendReservation r = reserve(s, "alice", kNow);
+    assert_false(std::filesystem::exists(target));
+    if (std::string(name) == "state.v1") {
+      EXPECT_DECISION(r, SendDecision::Error);
+      assert_contains(r.detail, "symbolic link");
+    } else {  // a stale temporary name is removed, not followed
+      EXPECT_DECISION(r, SendDecision::Allowed);
+      assert_true(dir_names(s.state_dir) == std::vector<std::string>{"state.v1"});
+    }
+  }
 }
 
 void test_symlinked_state_dir_refused(void**) {
@@ -276,8 +466,15 @@ void test_state_dir_created_private(void**) {
   assert_true(S_ISDIR(st.st_mode));
   assert_int_equal(st.st_mode & 07777, 0700);
   assert_int_equal(st.st_uid, geteuid());
-  assert_int_equal(lstat(file_of(s, "alice").c_str(), &st), 0);
+  assert_int_equal(lstat(state_file(s).c_str(), &st), 0);
+  assert_true(S_ISREG(st.st_mode));
   assert_int_equal(st.st_mode & 07777, 0600);
+  assert_int_equal(st.st_uid, geteuid());
+  assert_int_equal(st.st_size, 4096 + 16384 * 512);
+  // Real blocks, not a sparse file: writing in place needs no new block.
+  assert_true(static_cast<std::uint64_t>(st.st_blocks) * 512 >=
+              ptv::state_file_size(s));
+  assert_true(dir_names(s.state_dir) == std::vector<std::string>{"state.v1"});
 }
 
 void test_state_dir_bad_mode_refused(void**) {
@@ -289,7 +486,7 @@ void test_state_dir_bad_mode_refused(void**) {
     EXPECT_DECISION(r, SendDecision::Error);
     assert_contains(r.detail, s.state_dir);
     assert_contains(r.detail, "chmod 700");
-    assert_false(std::filesystem::exists(file_of(s, "alice")));
+    assert_false(std::filesystem::exists(state_file(s)));
   }
   // Read and search bits for others are allowed: nothing there is secret.
   const SendLimitSettings s = fresh(5);
@@ -311,7 +508,7 @@ void test_state_dir_bad_owner_refused(void**) {
   const SendReservation r = reserve(s, "alice", kNow);
   EXPECT_DECISION(r, SendDecision::Error);
   assert_contains(r.detail, "must be owned by");
-  assert_false(std::filesystem::exists(file_of(s, "alice")));
+  assert_false(std::filesystem::exists(state_file(s)));
 }
 
 void test_state_dir_not_a_directory(void**) {
@@ -333,6 +530,10 @@ void test_module_settings_from_config(void**) {
   assert_int_equal(d.count, 5);
   assert_int_equal(d.window_s, 3600);
   assert_int_equal(d.owner, 0);  // the module insists on root
+  // The real table: 2,048 buckets of 8 slots of 512 bytes, 4 KiB header.
+  assert_int_equal(d.bucket_count, 2048);
+  assert_int_equal(d.slots_per_bucket, 8);
+  assert_int_equal(ptv::state_file_size(d), 4096 + 8 * 1024 * 1024);
   c.state_dir = "/run/ptv";
   c.send_limit_count = 9;
   c.send_limit_window_s = 120;
@@ -340,47 +541,33 @@ void test_module_settings_from_config(void**) {
   assert_str_eq(s.state_dir, "/run/ptv");
   assert_int_equal(s.count, 9);
   assert_int_equal(s.window_s, 120);
+  assert_int_equal(s.bucket_count, 2048);
 }
 
 // ------------------------------------------------------------- user names
 
-void test_file_names_safe_for_any_user(void**) {
+void test_any_user_name_counted_apart(void**) {
   const std::vector<std::string> users = {
       "a/b", "..", "../../etc/passwd", ".", "%2e%2e%2f", "a\nb", "a b",
       "$(touch x);`id`|&>*?", "~root", std::string("nul\0byte", 8),
-      "\xc3\xa9l\xc3\xa8ve", "", std::string(100, 'x'), std::string(101, 'x'),
-      std::string(256, 'y'), std::string(256, '/'),
+      std::string("nul\0bytf", 8), "\xc3\xa9l\xc3\xa8ve", "",
+      std::string(100, 'x'), std::string(101, 'x'), std::string(256, 'y'),
+      std::string(256, '/'), std::string(100000, 'z'),
   };
   const SendLimitSettings s = fresh(1);
-  std::set<std::string> stems;
-  for (const std::string& u : users) {
-    const std::string stem = ptv::state_file_stem(u);
-    assert_true(stem.size() <= 202);
-    assert_true(stems.insert(stem).second);  // no two users share a file
-    for (char c : stem.substr(2))
-      assert_true((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
-    EXPECT_DECISION(reserve(s, u, kNow), SendDecision::Allowed);
-  }
-  // Each user has a file of its own, all inside the state directory.
   for (const std::string& u : users)
+    EXPECT_DECISION(reserve(s, u, kNow), SendDecision::Allowed);
+  // Each has a count of its own.
+  for (const std::string& u : users) {
     EXPECT_DECISION(reserve(s, u, kNow), SendDecision::LimitReached);
-  std::size_t entries = 0;
-  DIR* d = opendir(s.state_dir.c_str());
-  assert_non_null(d);
-  while (const dirent* e = readdir(d)) {
-    const std::string name = e->d_name;
-    if (name == "." || name == "..") continue;
-    ++entries;
-    assert_true(name.starts_with("u-") || name.starts_with("h-"));
-    assert_true(name.ends_with(".sends") || name.ends_with(".lock"));
+    EXPECT_SENDS(s, u, {kNow});
   }
-  closedir(d);
-  assert_int_equal(entries, 2 * users.size());
+  // Nothing but the one file in the directory, and no name in it.
+  assert_true(dir_names(s.state_dir) == std::vector<std::string>{"state.v1"});
+  const std::string file = read_file(state_file(s));
+  for (const char* name : {"../../etc/passwd", "$(touch x)", "~root", "a/b"})
+    assert_true(file.find(name) == std::string::npos);
   assert_false(std::filesystem::exists(g_tmp + "/x"));
-  // Short names read back as hex; long ones are hashed.
-  assert_str_eq(ptv::state_file_stem("a/b"), "u-612f62");
-  assert_str_eq(ptv::state_file_stem(std::string(101, 'x')),
-                "h-c675a2e604b0cd1229c036e3ce0c87422980a245e295bbc605a507a2299752db");
 }
 
 void test_sha256_vectors(void**) {
@@ -393,20 +580,337 @@ void test_sha256_vectors(void**) {
       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   assert_str_eq(ptv::sha256_hex(std::string(1000, 'a')),
                 "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+  // Lengths around the 55/56/64-byte padding boundaries.
+  assert_str_eq(ptv::sha256_hex(std::string(55, 'a')),
+                "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318");
+  assert_str_eq(ptv::sha256_hex(std::string(56, 'a')),
+                "b35439a4ac6f0948b6d6f9e3c6af0f5f590ce20f1bde7090ef7970686ec6738a");
+  assert_str_eq(ptv::sha256_hex(std::string(64, 'a')),
+                "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
+}
+
+// RFC 4231, test cases 1 to 7 (case 5 is truncated to 128 bits).
+void test_hmac_sha256_rfc4231_vectors(void**) {
+  using ptv::hmac_sha256_hex;
+  assert_str_eq(hmac_sha256_hex(std::string(20, '\x0b'), "Hi There"),
+                "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  assert_str_eq(hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  assert_str_eq(hmac_sha256_hex(std::string(20, '\xaa'), std::string(50, '\xdd')),
+                "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe");
+  std::string key4;
+  for (int i = 1; i <= 25; ++i) key4.push_back(static_cast<char>(i));
+  assert_str_eq(hmac_sha256_hex(key4, std::string(50, '\xcd')),
+                "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b");
+  assert_str_eq(
+      hmac_sha256_hex(std::string(20, '\x0c'), "Test With Truncation").substr(0, 32),
+      "a3b6167473100ee06e0c796c2955552b");
+  assert_str_eq(hmac_sha256_hex(std::string(131, '\xaa'),
+                                "Test Using Larger Than Block-Size Key - Hash Key First"),
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  assert_str_eq(
+      hmac_sha256_hex(std::string(131, '\xaa'),
+                      "This is a test using a larger than block-size key and a "
+                      "larger than block-size data. The key needs to be hashed "
+                      "before being used by the HMAC algorithm."),
+      "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
+}
+
+// ------------------------------------------------- the file stays in place
+
+struct FileId {
+  ino_t ino = 0;
+  off_t size = 0;
+  blkcnt_t blocks = 0;
+  nlink_t links = 0;
+  bool operator==(const FileId&) const = default;
+};
+
+FileId file_id(const std::string& path) {
+  struct stat st {};
+  assert_int_equal(lstat(path.c_str(), &st), 0);
+  return {st.st_ino, st.st_size, st.st_blocks, st.st_nlink};
+}
+
+// Once state.v1 exists, nothing creates, renames, extends or shrinks a
+// file: every operation writes in place (a full filesystem cannot matter).
+void test_file_never_changes_inode_or_size(void**) {
+  const SendLimitSettings s = fresh(3, 60);
+  EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::Allowed);
+  const FileId first = file_id(state_file(s));
+  assert_int_equal(first.links, 1);
+  const auto same = [&] {
+    assert_true(file_id(state_file(s)) == first);
+    assert_true(dir_names(s.state_dir) == std::vector<std::string>{"state.v1"});
+  };
+  for (int i = 0; i < 50; ++i) {
+    const std::string user = "user" + std::to_string(i % 7);
+    const SendReservation r = reserve(s, user, kNow + i * 5);
+    same();
+    if (r.decision == SendDecision::Allowed && i % 3 == 0) {
+      assert_str_eq(ptv::release_send(s, user, r.stamp, kNow + i * 5), "");
+      same();
+    }
+    assert_str_eq(ptv::record_grace(s, user, "192.0.2." + std::to_string(i),
+                                    kNow + i, kNow + i + 30),
+                  "");
+    same();
+    assert_true(ptv::find_grace(s, user, "192.0.2.1", kNow + i).has_value());
+    same();
+    if (i % 10 == 9) {
+      assert_str_eq(ptv::reset_account(s, user), "");
+      same();
+    }
+  }
+  EXPECT_DECISION(reserve(s, "alice", kNow + 1000), SendDecision::Allowed);
+  assert_str_eq(ptv::ensure_state_file(s), "");
+  same();
+}
+
+// At least 10,000 accounts, each with a send inside the window (so none
+// may be evicted), fit in the real table and keep their counts.
+void test_ten_thousand_accounts_fit(void**) {
+  const SendLimitSettings s = fresh(5, 3600, g_fast_tmp);
+  constexpr int kAccounts = 10240;
+  for (int i = 0; i < kAccounts; ++i) {
+    const std::string user = "account" + std::to_string(i);
+    const SendReservation r = reserve(s, user, kNow + i % 600);
+    if (r.decision != SendDecision::Allowed)
+      print_error("account %d: %s\n", i, r.detail.c_str());
+    EXPECT_DECISION(r, SendDecision::Allowed);
+    if (i % 4 == 0)  // some have two sends
+      EXPECT_DECISION(reserve(s, user, kNow + 700 + i % 600),
+                      SendDecision::Allowed);
+  }
+  for (int i = 0; i < kAccounts; ++i) {
+    const std::string user = "account" + std::to_string(i);
+    if (i % 4 == 0)
+      EXPECT_SENDS(s, user, {kNow + i % 600, kNow + 700 + i % 600});
+    else
+      EXPECT_SENDS(s, user, {kNow + i % 600});
+  }
+  EXPECT_SENDS(s, "account" + std::to_string(kAccounts), {});
+}
+
+// ----------------------------------------------------- a table that fills
+
+// A table of 2 buckets of 2 slots: every account may use all 4 slots.
+void test_eviction_order(void**) {
+  const SendLimitSettings s = small(2, 2, 5, 60);
+  const std::int64_t t = kNow;
+  EXPECT_DECISION(reserve(s, "in-window", t), SendDecision::Allowed);
+  EXPECT_DECISION(reserve(s, "old-send", t - 100), SendDecision::Allowed);
+  assert_str_eq(ptv::record_grace(s, "g-old", "192.0.2.1", t - 20, t + 900), "");
+  assert_str_eq(ptv::record_grace(s, "g-new", "192.0.2.2", t - 10, t + 900), "");
+  // Full. First taken: the send record without a send in the window.
+  EXPECT_DECISION(reserve(s, "c", t), SendDecision::Allowed);
+  EXPECT_SENDS(s, "old-send", {});
+  assert_true(grace(s, "g-old", "192.0.2.1", t).has_value());
+  assert_true(grace(s, "g-new", "192.0.2.2", t).has_value());
+  // Then the oldest grace entry, then the next.
+  EXPECT_DECISION(reserve(s, "d", t), SendDecision::Allowed);
+  assert_false(grace(s, "g-old", "192.0.2.1", t).has_value());
+  assert_true(grace(s, "g-new", "192.0.2.2", t).has_value());
+  EXPECT_DECISION(reserve(s, "e", t), SendDecision::Allowed);
+  assert_false(grace(s, "g-new", "192.0.2.2", t).has_value());
+  // Only sends inside their window are left: never taken back.
+  const std::string before = read_file(state_file(s));
+  const SendReservation full = reserve(s, "f", t + 1);
+  EXPECT_DECISION(full, SendDecision::Error);
+  assert_contains(full.detail, "state table is full");
+  assert_contains(full.detail, state_file(s));
+  assert_contains(ptv::record_grace(s, "f", "192.0.2.9", t, t + 60),
+                  "state table is full");
+  assert_true(read_file(state_file(s)) == before);
+  for (const char* user : {"in-window", "c", "d", "e"}) EXPECT_SENDS(s, user, {t});
+  // The user who has a record is still counted, and once the sends leave
+  // the window the table has room again.
+  EXPECT_DECISION(reserve(s, "c", t + 1), SendDecision::Allowed);
+  EXPECT_DECISION(reserve(s, "f", t + 60), SendDecision::Allowed);
+}
+
+void test_expired_grace_taken_before_older_valid_one(void**) {
+  const SendLimitSettings s = small(2, 2, 5, 60);
+  const std::int64_t t = kNow;
+  EXPECT_DECISION(reserve(s, "a", t), SendDecision::Allowed);
+  EXPECT_DECISION(reserve(s, "b", t), SendDecision::Allowed);
+  assert_str_eq(ptv::record_grace(s, "valid", "192.0.2.1", t - 50, t + 900), "");
+  assert_str_eq(ptv::record_grace(s, "expired", "192.0.2.2", t - 10, t - 1), "");
+  EXPECT_DECISION(reserve(s, "c", t), SendDecision::Allowed);
+  assert_true(grace(s, "valid", "192.0.2.1", t).has_value());
+  EXPECT_DECISION(reserve(s, "d", t), SendDecision::Allowed);
+  assert_false(grace(s, "valid", "192.0.2.1", t).has_value());
+  EXPECT_DECISION(reserve(s, "e", t), SendDecision::Error);
+}
+
+// ---------------------------------------------------------- grace entries
+
+void test_grace_entries(void**) {
+  const SendLimitSettings s = fresh(2, 3600);
+  const std::int64_t t = kNow;
+  // Nothing recorded, nothing created by looking.
+  assert_false(grace(s, "alice", "192.0.2.1", t).has_value());
+  assert_false(std::filesystem::exists(s.state_dir));
+  assert_str_eq(ptv::record_grace(s, "alice", "192.0.2.1", t, t + 300), "");
+  assert_true(grace(s, "alice", "192.0.2.1", t) == t + 300);
+  assert_true(grace(s, "alice", "192.0.2.1", t + 299) == t + 300);
+  // Only for that account from that address.
+  assert_false(grace(s, "alice", "192.0.2.10", t).has_value());
+  assert_false(grace(s, "bob", "192.0.2.1", t).has_value());
+  assert_false(grace(s, "Alice", "192.0.2.1", t).has_value());
+  // Looking does not extend it.
+  for (std::int64_t now = t; now < t + 300; now += 50)
+    assert_true(grace(s, "alice", "192.0.2.1", now) == t + 300);
+  assert_false(grace(s, "alice", "192.0.2.1", t + 300).has_value());
+  // Not valid before it was made (the clock was stepped back).
+  assert_false(grace(s, "alice", "192.0.2.1", t - 1).has_value());
+  // A new approval replaces the entry.
+  assert_str_eq(ptv::record_grace(s, "alice", "192.0.2.1", t + 400, t + 700), "");
+  assert_true(grace(s, "alice", "192.0.2.1", t + 400) == t + 700);
+  // A grace entry is not a send.
+  EXPECT_SENDS(s, "alice", {});
+  EXPECT_DECISION(reserve(s, "alice", t), SendDecision::Allowed);
+  EXPECT_DECISION(reserve(s, "alice", t), SendDecision::Allowed);
+  EXPECT_DECISION(reserve(s, "alice", t), SendDecision::LimitReached);
+  assert_true(grace(s, "alice", "192.0.2.1", t + 400) == t + 700);
+  // An entry that expires before it starts is refused.
+  assert_false(ptv::record_grace(s, "alice", "192.0.2.1", t, t).empty());
+}
+
+void test_reset_account_clears_one_account(void**) {
+  // A small table, so that both accounts share their buckets.
+  const SendLimitSettings s = small(2, 8, 2, 3600);
+  seed(s, "alice", {kNow, kNow + 1});
+  seed(s, "bob", {kNow + 2});
+  for (const char* address : {"192.0.2.1", "2001:db8::1"})
+    assert_str_eq(ptv::record_grace(s, "alice", address, kNow, kNow + 60), "");
+  assert_str_eq(ptv::record_grace(s, "bob", "192.0.2.1", kNow, kNow + 60), "");
+  EXPECT_DECISION(reserve(s, "alice", kNow + 3), SendDecision::LimitReached);
+  assert_str_eq(ptv::reset_account(s, "alice"), "");
+  EXPECT_SENDS(s, "alice", {});
+  assert_false(grace(s, "alice", "192.0.2.1", kNow).has_value());
+  assert_false(grace(s, "alice", "2001:db8::1", kNow).has_value());
+  EXPECT_SENDS(s, "bob", {kNow + 2});
+  assert_true(grace(s, "bob", "192.0.2.1", kNow) == kNow + 60);
+  EXPECT_DECISION(reserve(s, "alice", kNow + 3), SendDecision::Allowed);
+  // Resetting someone unknown, or where nothing was ever recorded.
+  assert_str_eq(ptv::reset_account(s, "carol"), "");
+  const SendLimitSettings none = fresh();
+  assert_str_eq(ptv::reset_account(none, "alice"), "");
+  assert_false(std::filesystem::exists(none.state_dir));
+}
+
+// A slot torn by a power cut (bad checksum) matches no account and is
+// never reused; it denies nobody else.
+void test_torn_slot_denies_nobody_else(void**) {
+  const SendLimitSettings s = fresh(2, 3600);
+  for (int i = 0; i < 40; ++i)
+    EXPECT_DECISION(reserve(s, "user" + std::to_string(i), kNow), SendDecision::Allowed);
+  const std::string before = read_file(state_file(s));
+  EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::Allowed);
+  const std::string after = read_file(state_file(s));
+  std::size_t slot = 0;  // alice's: the only slot that changed
+  for (std::size_t off = kHeader; off < after.size(); off += kSlot)
+    if (before.compare(off, kSlot, after, off, kSlot) != 0) slot = off;
+  assert_true(slot >= kHeader);
+  write_at(state_file(s), slot + 24, "\x01");  // her first stamp, torn
+  const std::string torn = read_file(state_file(s)).substr(slot, kSlot);
+  // Alice's record is gone with it: she starts afresh...
+  EXPECT_SENDS(s, "alice", {});
+  const SendReservation r = reserve(s, "alice", kNow + 1);
+  EXPECT_DECISION(r, SendDecision::Allowed);
+  assert_int_equal(r.used, 0);
+  // ...everyone else is counted as before...
+  for (int i = 0; i < 40; ++i) {
+    const std::string user = "user" + std::to_string(i);
+    const SendReservation u = reserve(s, user, kNow + 2);
+    EXPECT_DECISION(u, SendDecision::Allowed);
+    assert_int_equal(u.used, 1);
+  }
+  // ...and the torn slot is left alone.
+  assert_true(read_file(state_file(s)).substr(slot, kSlot) == torn);
+}
+
+void test_torn_slots_fill_a_table_only_for_real(void**) {
+  const SendLimitSettings s = small(1, 4, 5, 60);
+  std::string before;
+  for (const char* user : {"a", "b", "c", "d"}) {
+    before = read_file(state_file(s));
+    EXPECT_DECISION(reserve(s, user, kNow), SendDecision::Allowed);
+  }
+  // Tear d's slot: with a, b and c inside their window, no slot is free.
+  const std::string after = read_file(state_file(s));
+  for (std::size_t off = kHeader; off < after.size(); off += kSlot)
+    if (before.compare(off, kSlot, after, off, kSlot) != 0)
+      write_at(state_file(s), off + 100, "\xff");
+  const SendReservation r = reserve(s, "e", kNow);
+  EXPECT_DECISION(r, SendDecision::Error);
+  assert_contains(r.detail, "state table is full");
+  assert_contains(r.detail, "1 damaged");
+  // Once the others' sends expire, there is room again.
+  EXPECT_DECISION(reserve(s, "e", kNow + 60), SendDecision::Allowed);
+}
+
+// -------------------------------------------------------------- creation
+
+void test_creation_leaves_nothing_behind(void**) {
+  // A stale temporary file from a crash is replaced.
+  const SendLimitSettings s = fresh(5);
+  make_state_dir(s);
+  write_file(s.state_dir + "/state.v1.new", "half written");
+  // Old per-user files of the previous format are ignored.
+  write_file(s.state_dir + "/u-616c696365.sends", "1700000000\n1700000001\n");
+  write_file(s.state_dir + "/u-616c696365.lock", "");
+  EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::Allowed);
+  EXPECT_SENDS(s, "alice", {kNow});
+  assert_true(dir_names(s.state_dir) ==
+              (std::vector<std::string>{"state.v1", "u-616c696365.lock",
+                                        "u-616c696365.sends"}));
+  // ensure_state_file leaves a valid file alone.
+  const std::string file = read_file(state_file(s));
+  assert_str_eq(ptv::ensure_state_file(s), "");
+  assert_true(read_file(state_file(s)) == file);
+  // Each file has a key of its own.
+  const SendLimitSettings other = fresh(5);
+  assert_str_eq(ptv::ensure_state_file(other), "");
+  assert_true(read_file(state_file(other)).substr(32, 32) != file.substr(32, 32));
+}
+
+// No room for the file (here: a file size limit): an error that says so,
+// and no half-made file left behind.
+void test_creation_failure_is_an_error(void**) {
+  const SendLimitSettings s = fresh(5);
+  const pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    const struct rlimit limit = {1 << 20, 1 << 20};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    const SendReservation r = reserve(s, "alice", kNow);
+    const bool ok = r.decision == SendDecision::Error &&
+                    r.detail.find("cannot create") != std::string::npos &&
+                    r.detail.find(state_file(s)) != std::string::npos;
+    if (!ok) std::fprintf(stderr, "%s\n", r.detail.c_str());
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+  assert_true(dir_names(s.state_dir).empty());
+  EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::Allowed);
 }
 
 // ------------------------------------------------------------- concurrency
 
-// 20 processes, released together, race for the last 3 of 5 sends.
-void test_processes_race_for_the_last_sends(void**) {
-  const SendLimitSettings s = fresh(5);
-  EXPECT_DECISION(reserve(s, "alice", kNow - 10), SendDecision::Allowed);
-  EXPECT_DECISION(reserve(s, "alice", kNow - 5), SendDecision::Allowed);
-  constexpr int kProcesses = 20;
+// Forks one process per entry of users, releases them together, and
+// returns how many were Allowed, LimitReached and Error.
+std::array<int, 3> race(const SendLimitSettings& s,
+                        const std::vector<std::string>& users) {
   int gate[2];
   assert_int_equal(pipe(gate), 0);
   std::vector<pid_t> children;
-  for (int i = 0; i < kProcesses; ++i) {
+  for (std::size_t i = 0; i < users.size(); ++i) {
     const pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -414,7 +918,10 @@ void test_processes_race_for_the_last_sends(void**) {
       char c;
       while (read(gate[0], &c, 1) < 0) {
       }  // returns 0 once the parent closes its end
-      const SendReservation r = ptv::reserve_send(s, "alice", kNow + i);
+      const SendReservation r =
+          ptv::reserve_send(s, users[i], kNow + static_cast<int>(i));
+      if (r.decision == SendDecision::Error)
+        std::fprintf(stderr, "%s\n", r.detail.c_str());
       _exit(r.decision == SendDecision::Allowed        ? 10
             : r.decision == SendDecision::LimitReached ? 11
                                                        : 12);
@@ -423,37 +930,59 @@ void test_processes_race_for_the_last_sends(void**) {
   }
   close(gate[0]);
   close(gate[1]);  // go
-  int allowed = 0, limited = 0, errors = 0;
+  std::array<int, 3> counts{};
   for (pid_t pid : children) {
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
-    switch (WEXITSTATUS(status)) {
-      case 10: ++allowed; break;
-      case 11: ++limited; break;
-      default: ++errors; break;
-    }
+    const int code = WEXITSTATUS(status);
+    ++counts[code == 10 ? 0 : code == 11 ? 1 : 2];
   }
+  return counts;
+}
+
+// 20 processes, released together, race for the last 3 of 5 sends.
+void test_processes_race_for_the_last_sends(void**) {
+  const SendLimitSettings s = fresh(5);
+  EXPECT_DECISION(reserve(s, "alice", kNow - 10), SendDecision::Allowed);
+  EXPECT_DECISION(reserve(s, "alice", kNow - 5), SendDecision::Allowed);
+  const auto [allowed, limited, errors] =
+      race(s, std::vector<std::string>(20, "alice"));
   assert_int_equal(errors, 0);
   assert_int_equal(allowed, 3);
-  assert_int_equal(limited, kProcesses - 3);
-  const std::string text = read_file(file_of(s, "alice"));
-  assert_int_equal(std::count(text.begin(), text.end(), '\n'), 5);
+  assert_int_equal(limited, 20 - 3);
+  assert_int_equal(sends(s, "alice").size(), 5);
   EXPECT_DECISION(reserve(s, "alice", kNow + 100), SendDecision::LimitReached);
+}
+
+// 20 processes of 20 users race to create the missing state file: one
+// file is made, every send is recorded in it, nothing else is left.
+void test_processes_race_to_create_the_file(void**) {
+  const SendLimitSettings s = fresh(1);
+  std::vector<std::string> users;
+  for (int i = 0; i < 20; ++i) users.push_back("racer" + std::to_string(i));
+  const auto [allowed, limited, errors] = race(s, users);
+  assert_int_equal(errors, 0);
+  assert_int_equal(allowed, 20);
+  assert_int_equal(limited, 0);
+  for (int i = 0; i < 20; ++i) EXPECT_SENDS(s, users[i], {kNow + i});
+  assert_true(dir_names(s.state_dir) == std::vector<std::string>{"state.v1"});
 }
 
 void test_held_lock_times_out(void**) {
   SendLimitSettings s = fresh(5);
   EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::Allowed);
-  const std::string lock = s.state_dir + "/" + ptv::state_file_stem("alice") + ".lock";
-  const int fd = open(lock.c_str(), O_RDWR | O_CLOEXEC);
+  const int fd = open(state_file(s).c_str(), O_RDONLY | O_CLOEXEC);
   assert_true(fd >= 0);
   assert_int_equal(flock(fd, LOCK_EX), 0);  // a stuck login holds it
   s.lock_wait_ms = 100;
-  const SendReservation r = reserve(s, "alice", kNow);
+  const SendReservation r = reserve(s, "bob", kNow);
+  const std::string release = ptv::release_send(s, "alice", kNow, kNow);
   close(fd);
   EXPECT_DECISION(r, SendDecision::Error);
   assert_contains(r.detail, "still locked");
+  assert_contains(r.detail, state_file(s));
+  assert_contains(release, "still locked");
   EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::Allowed);
 }
 
@@ -524,8 +1053,12 @@ struct Flow {
   }
   ptv::AuthResult run() {
     const std::string user = "alice";
-    const ptv::GecosReader gecos = [](const std::string&) {
-      return std::optional<std::string>();
+    const ptv::AccountResolver resolver =
+        [](const std::string& typed)
+        -> std::expected<ptv::Account, ptv::AccountError> {
+      ptv::Account a;
+      a.name = typed;
+      return a;
     };
     const ptv::TransportFactory factory =
         [this]() -> std::expected<std::unique_ptr<ptv::HttpTransport>,
@@ -537,7 +1070,7 @@ struct Flow {
                                    .user = user,
                                    .conversation = conv,
                                    .log = log,
-                                   .read_gecos = gecos,
+                                   .resolve_account = resolver,
                                    .make_transport = factory,
                                    .send_gate = &gate};
     return ptv::authenticate(request);
@@ -593,7 +1126,7 @@ void test_flow_unreachable_start_gives_the_send_back(void**) {
                      static_cast<int>(ptv::Outcome::Unavailable));
     assert_true(f.posts > 0);
   }
-  assert_str_eq(read_file(file_of(s, "alice")), "");
+  EXPECT_SENDS(s, "alice", {});
   Flow ok(s);
   assert_int_equal(static_cast<int>(ok.run().outcome),
                    static_cast<int>(ptv::Outcome::Approved));
@@ -616,12 +1149,15 @@ int setup(void**) {
   char tmpl[] = "/tmp/ptv-send-limit.XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return -1;
   g_tmp = tmpl;
+  char shm[] = "/dev/shm/ptv-send-limit.XXXXXX";
+  g_fast_tmp = mkdtemp(shm) != nullptr ? shm : g_tmp;
   return 0;
 }
 
 int teardown(void**) {
   std::error_code ec;
   std::filesystem::remove_all(g_tmp, ec);
+  if (g_fast_tmp != g_tmp) std::filesystem::remove_all(g_fast_tmp, ec);
   return 0;
 }
 
@@ -633,22 +1169,37 @@ int main() {
       cmocka_unit_test(test_at_the_limit),
       cmocka_unit_test(test_window_expiry),
       cmocka_unit_test(test_lowered_count_waits_for_enough_expiries),
+      cmocka_unit_test(test_hundred_sends_fit_a_record),
       cmocka_unit_test(test_clock_stepped_back),
       cmocka_unit_test(test_release_gives_one_back),
       cmocka_unit_test(test_users_counted_apart),
       cmocka_unit_test(test_corrupt_file_fails_closed),
+      cmocka_unit_test(test_other_format_version_refused),
+      cmocka_unit_test(test_state_file_bad_mode_or_owner_refused),
       cmocka_unit_test(test_state_file_not_regular_refused),
       cmocka_unit_test(test_symlinked_state_file_refused),
-      cmocka_unit_test(test_symlinked_lock_file_refused),
+      cmocka_unit_test(test_dangling_symlink_not_followed),
       cmocka_unit_test(test_symlinked_state_dir_refused),
       cmocka_unit_test(test_state_dir_created_private),
       cmocka_unit_test(test_state_dir_bad_mode_refused),
       cmocka_unit_test(test_state_dir_bad_owner_refused),
       cmocka_unit_test(test_state_dir_not_a_directory),
       cmocka_unit_test(test_module_settings_from_config),
-      cmocka_unit_test(test_file_names_safe_for_any_user),
+      cmocka_unit_test(test_any_user_name_counted_apart),
       cmocka_unit_test(test_sha256_vectors),
+      cmocka_unit_test(test_hmac_sha256_rfc4231_vectors),
+      cmocka_unit_test(test_file_never_changes_inode_or_size),
+      cmocka_unit_test(test_ten_thousand_accounts_fit),
+      cmocka_unit_test(test_eviction_order),
+      cmocka_unit_test(test_expired_grace_taken_before_older_valid_one),
+      cmocka_unit_test(test_grace_entries),
+      cmocka_unit_test(test_reset_account_clears_one_account),
+      cmocka_unit_test(test_torn_slot_denies_nobody_else),
+      cmocka_unit_test(test_torn_slots_fill_a_table_only_for_real),
+      cmocka_unit_test(test_creation_leaves_nothing_behind),
+      cmocka_unit_test(test_creation_failure_is_an_error),
       cmocka_unit_test(test_processes_race_for_the_last_sends),
+      cmocka_unit_test(test_processes_race_to_create_the_file),
       cmocka_unit_test(test_held_lock_times_out),
       cmocka_unit_test(test_flow_denies_at_the_limit_without_a_request),
       cmocka_unit_test(test_flow_state_error_fails_closed),

@@ -157,8 +157,12 @@ TransportError unreachable() {
 }
 
 HttpResponse throttled(long retry_after) {
-  return HttpResponse{429, "application/json",
-                      "{\"code\":20429,\"status\":429}", retry_after};
+  HttpResponse r;
+  r.status = 429;
+  r.content_type = "application/json";
+  r.body = "{\"code\":20429,\"status\":429}";
+  r.retry_after_s = retry_after;
+  return r;
 }
 
 std::string started_body() {
@@ -236,7 +240,7 @@ void test_429_retry_after_beyond_budget_not_retried(void**) {
   const auto reply = client.start("+15551234567");
   assert_int_equal(http.requests.size(), 1);
   assert_int_equal(g_slept.size(), 0);
-  assert_true(reply.answer.error == VerifyError::Unavailable);
+  assert_true(reply.answer.error == VerifyError::Throttled);
 }
 
 void test_429_without_retry_after_not_retried(void**) {
@@ -247,7 +251,26 @@ void test_429_without_retry_after_not_retried(void**) {
   ptv::VerifyClient client(c, http, record_sleep);
   const auto reply = client.start("+15551234567");
   assert_int_equal(http.requests.size(), 1);
-  assert_true(reply.answer.error == VerifyError::Unavailable);
+  assert_true(reply.answer.error == VerifyError::Throttled);
+}
+
+// A rate limit of the service refused the start: never retried within the
+// login, even with a Retry-After that would fit.
+void test_429_naming_a_rate_limit_never_retried(void**) {
+  const ptv::Config c = make_config();
+  RecordingTransport http;
+  HttpResponse limited = throttled(1);
+  limited.reached_rate_limit = true;
+  limited.rate_limit_name = "pam_account";
+  http.replies.push_back(limited);
+  http.replies.push_back(json(201, started_body()));
+  g_slept.clear();
+  ptv::VerifyClient client(c, http, record_sleep);
+  const auto reply = client.start("+15551234567");
+  assert_int_equal(http.requests.size(), 1);
+  assert_int_equal(g_slept.size(), 0);
+  assert_true(reply.answer.error == VerifyError::RateLimited);
+  assert_str_eq(reply.answer.rate_limit, "pam_account");
 }
 
 void test_429_retried_at_most_once(void**) {
@@ -259,7 +282,7 @@ void test_429_retried_at_most_once(void**) {
   ptv::VerifyClient client(c, http, record_sleep);
   const auto reply = client.start("+15551234567");
   assert_int_equal(http.requests.size(), 2);
-  assert_true(reply.answer.error == VerifyError::Unavailable);
+  assert_true(reply.answer.error == VerifyError::Throttled);
 }
 
 void test_budgets_per_request(void**) {
@@ -289,6 +312,7 @@ int main() {
       cmocka_unit_test(test_429_retry_after_beyond_budget_not_retried),
       cmocka_unit_test(test_429_without_retry_after_not_retried),
       cmocka_unit_test(test_429_retried_at_most_once),
+      cmocka_unit_test(test_429_naming_a_rate_limit_never_retried),
       cmocka_unit_test(test_budgets_per_request),
       cmocka_unit_test(test_service_url),
       cmocka_unit_test(test_start_request),

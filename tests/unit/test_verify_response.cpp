@@ -135,8 +135,8 @@ void test_error_classification(void**) {
       {400, 60200, VerifyError::InvalidParameter},
       {429, 60202, VerifyError::MaxChecks},
       {429, 60203, VerifyError::MaxSends},
-      {429, 20429, VerifyError::Unavailable},
-      {429, 0, VerifyError::Unavailable},
+      {429, 20429, VerifyError::Throttled},
+      {429, 0, VerifyError::Throttled},
       {403, 60205, VerifyError::Landline},
       {403, 60410, VerifyError::FraudGuard},
       {403, 60605, VerifyError::GeoBlocked},
@@ -178,13 +178,41 @@ void test_error_code_needs_json(void**) {
   // The same body labelled as HTML: the Twilio code is not read.
   ptv::StartResult r =
       ptv::interpret_start(resp(429, "text/html", error_body(60203)));
-  assert_true(r.error == VerifyError::Unavailable);
+  assert_true(r.error == VerifyError::Throttled);
   assert_int_equal(r.twilio_code, 0);
   r = ptv::interpret_start(resp(429, kJson, error_body(60203)));
   assert_true(r.error == VerifyError::MaxSends);
   // A code that is not an integer is ignored.
   r = ptv::interpret_start(resp(429, kJson, "{\"code\":\"60203\"}"));
-  assert_true(r.error == VerifyError::Unavailable);
+  assert_true(r.error == VerifyError::Throttled);
+}
+
+// A 429 that names one of the service's rate limits is a refusal that
+// denies (never retried); any other 429 is Twilio's throttle; 60202 and
+// 60203 keep their meaning whatever the header says.
+void test_429_rate_limit_header(void**) {
+  HttpResponse r = resp(429, kJson, error_body(20429));
+  r.reached_rate_limit = true;
+  r.rate_limit_name = "pam_account";
+  const ptv::StartResult s = ptv::interpret_start(r);
+  assert_true(s.error == VerifyError::RateLimited);
+  assert_str_eq(s.rate_limit, "pam_account");
+  const ptv::CheckResult k = ptv::interpret_check(r);
+  assert_true(k.error == VerifyError::RateLimited);
+  assert_str_eq(k.rate_limit, "pam_account");
+  assert_false(ptv::is_unavailable(VerifyError::RateLimited));
+  assert_false(ptv::is_unavailable(VerifyError::Throttled));
+
+  r.reached_rate_limit = false;
+  assert_true(ptv::interpret_start(r).error == VerifyError::Throttled);
+  assert_str_eq(ptv::interpret_start(r).rate_limit, "");
+
+  HttpResponse m = resp(429, kJson, error_body(60203));
+  m.reached_rate_limit = true;
+  assert_true(ptv::interpret_start(m).error == VerifyError::MaxSends);
+  HttpResponse c = resp(429, kJson, error_body(60202));
+  c.reached_rate_limit = true;
+  assert_true(ptv::interpret_check(c).error == VerifyError::MaxChecks);
 }
 
 void test_malformed_json(void**) {
@@ -302,6 +330,7 @@ int main() {
       cmocka_unit_test(test_check_pending_and_other),
       cmocka_unit_test(test_error_classification),
       cmocka_unit_test(test_error_code_needs_json),
+      cmocka_unit_test(test_429_rate_limit_header),
       cmocka_unit_test(test_malformed_json),
       cmocka_unit_test(test_json_must_be_strict),
       cmocka_unit_test(test_content_type),

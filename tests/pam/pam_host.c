@@ -1,0 +1,69 @@
+/* A minimal PAM application for the tests, like pamtester: authenticates
+ * USER through SERVICE, asking every prompt on stdin and printing every
+ * message. With --ruid UID it first sets its real uid to UID and keeps
+ * the effective and saved uid 0: the ids of su or sudo while they
+ * authenticate, without exec'ing a setuid binary (which would drop the
+ * LD_PRELOADed pam_wrapper and nss_wrapper).
+ *
+ * Usage: pam_host [--ruid UID] SERVICE USER
+ * Prints "pam_host: successfully authenticated" or "pam_host: " and the
+ * PAM error text; exits 0 only on success. */
+#define _GNU_SOURCE
+#include <security/pam_appl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int converse(int n, const struct pam_message **msg,
+                    struct pam_response **resp, void *data) {
+  (void)data;
+  struct pam_response *r = calloc((size_t)n, sizeof *r);
+  if (r == NULL) return PAM_BUF_ERR;
+  for (int i = 0; i < n; ++i) {
+    const int style = msg[i]->msg_style;
+    if (style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON) {
+      fputs(msg[i]->msg, stdout);
+      fflush(stdout);
+      char line[1024];
+      if (fgets(line, sizeof line, stdin) == NULL) {
+        for (int j = 0; j < i; ++j) free(r[j].resp);
+        free(r);
+        return PAM_CONV_ERR;
+      }
+      line[strcspn(line, "\r\n")] = '\0';
+      r[i].resp = strdup(line);
+      explicit_bzero(line, sizeof line);
+    } else {
+      printf("%s\n", msg[i]->msg);
+      fflush(stdout);
+    }
+  }
+  *resp = r;
+  return PAM_SUCCESS;
+}
+
+int main(int argc, char **argv) {
+  int arg = 1;
+  if (argc == 5 && strcmp(argv[1], "--ruid") == 0) {
+    const uid_t uid = (uid_t)strtoul(argv[2], NULL, 10);
+    if (setresuid(uid, (uid_t)-1, (uid_t)-1) != 0) {
+      perror("pam_host: setresuid");
+      return 2;
+    }
+    arg = 3;
+  } else if (argc != 3) {
+    fprintf(stderr, "usage: pam_host [--ruid UID] SERVICE USER\n");
+    return 2;
+  }
+  const struct pam_conv conv = {converse, NULL};
+  pam_handle_t *pamh = NULL;
+  int rc = pam_start(argv[arg], argv[arg + 1], &conv, &pamh);
+  if (rc == PAM_SUCCESS) rc = pam_authenticate(pamh, 0);
+  if (rc == PAM_SUCCESS)
+    printf("pam_host: successfully authenticated\n");
+  else
+    printf("pam_host: %s\n", pam_strerror(pamh, rc));
+  pam_end(pamh, rc);
+  return rc == PAM_SUCCESS ? 0 : 1;
+}
