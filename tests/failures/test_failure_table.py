@@ -40,7 +40,9 @@ import pexpect
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from emulator_client import Emulator  # noqa: E402
+import ptv_harness as h  # noqa: E402
 
 PHONE = "+15550104567"
 PROMPT = r"SMS code sent to \+1\*\*\*\*\*\*4567: "
@@ -49,6 +51,9 @@ CONNECT_TIMEOUT_MS = 1000
 MAX_ATTEMPTS = 3
 CANCEL_BUDGET_MS = min(TIMEOUT_MS, 3000)
 LOGIN_BOUND_MS = TIMEOUT_MS * (1 + MAX_ATTEMPTS) + CANCEL_BUDGET_MS
+# The module's bound on each wait for its helper (helper_wait_bound): two
+# requests, a cancel and 3 s for the helper's start.
+HELPER_WAIT_MS = 2 * TIMEOUT_MS + CANCEL_BUDGET_MS + 3000
 # Time the module may spend outside the requests (config, state file), and
 # pamtester's own exit when time is measured from outside.
 MODULE_SLACK_MS = 250
@@ -126,7 +131,7 @@ class Case:
     def __init__(self, step, expect, detail, user_sees=None, faults=None,
                  target="main", conf=None, before=None, at_prompt=None,
                  requests=None, env=None, user="demo", setid=False,
-                 fault_shim=None, detail_safe=None):
+                 helper=None, detail_safe=None, time_bound_ms=None):
         self.step = step            # "start" or "check"
         self.expect = expect        # failmode -> (PAM result, result word)
         self.detail = detail        # regex the log detail must match
@@ -140,7 +145,11 @@ class Case:
         self.env = env or {}
         self.user = user            # the user name the login gives
         self.setid = setid          # run as su and sudo run: real uid != 0
-        self.fault_shim = fault_shim  # PTV_FAULT for the fault shim, or None
+        # The helper the module is given: None for the real one, or the
+        # name of a stand-in (see Context.helper_path).
+        self.helper = helper
+        # The time the whole login may take, when a stand-in sets it.
+        self.time_bound_ms = time_bound_ms
         self.detail_safe = detail_safe  # a further regex under failmode safe
 
 
@@ -378,13 +387,13 @@ def rows():
             Case("start", INTERNAL,
                  R(START + "local resource failure: cannot open a socket: "
                    "Too many open files"),
-                 fault_shim="socket:EMFILE",
+                 helper="fault:socket",
                  requests=("/Verifications", 0))]),
         ("Local resource: the resolver thread cannot start (EAGAIN)", [
             Case("start", INTERNAL,
                  R(START + "local resource failure: cannot start the "
                    "resolver thread"),
-                 target="localhost", fault_shim="pthread_create:EAGAIN",
+                 target="localhost", helper="fault:pthread_create",
                  requests=("/Verifications", 0))]),
         ("State store unusable (state_dir writable by others)", [
             Case("start", both("PAM_AUTH_ERR", "denied-state-error"),
@@ -393,6 +402,31 @@ def rows():
                  before=lambda ctx: os.makedirs(ctx.state_dir, mode=0o777) or
                  os.chmod(ctx.state_dir, 0o777),
                  requests=("/Verifications", 0))]),
+        # The helper: missing, unsafe, dying, hanging, answering garbage.
+        # Each is an internal error under both failmodes: nothing about
+        # Twilio or the directory is known.
+        ("Helper missing", [
+            Case("start", INTERNAL,
+                 R("cannot start the helper: helper /nonexistent/") +
+                 ".*No such file or directory",
+                 helper="missing", requests=("/Verifications", 0))]),
+        ("Helper unsafe (in a directory anyone can write)", [
+            Case("start", INTERNAL,
+                 R("cannot start the helper: directory ") +
+                 ".*must not be writable by group or others",
+                 helper="unsafe", requests=("/Verifications", 0))]),
+        ("Helper dying (ends without a result)", [
+            Case("start", INTERNAL, R("helper: it ended without an answer"),
+                 helper="bad:die", requests=("/Verifications", 0))]),
+        ("Helper hanging (no answer within the module's bound)", [
+            Case("start", INTERNAL, R("helper: no answer within %d ms"
+                                      % HELPER_WAIT_MS),
+                 helper="bad:hang", requests=("/Verifications", 0),
+                 time_bound_ms=HELPER_WAIT_MS + MODULE_SLACK_MS)]),
+        ("Helper answering garbage", [
+            Case("start", INTERNAL,
+                 R("helper: it answered garbage (unknown message type)"),
+                 helper="bad:garbage", requests=("/Verifications", 0))]),
         ("Unknown user (no such account)", [
             Case("start", both("PAM_USER_UNKNOWN", "denied-unknown-user"),
                  R("no such account"), user="nosuchuser",
@@ -445,12 +479,15 @@ class Context:
         for em in self.others.values():
             em.start()
         self.blackhole = Blackhole()
+        # The real helper, copied into a directory that anyone may write.
+        self.unsafe_helper, self.unsafe_dir = h.safe_copy(h.helper_for(module))
+        os.chmod(self.unsafe_dir, 0o777)
         self.pki = pki
         self.conf = os.path.join(work, "ptv.conf")
         self.state_dir = os.path.join(work, "state")
         os.makedirs(os.path.join(work, "pam.d"))
         with open(os.path.join(work, "pam.d", "twilio-test"), "w") as f:
-            f.write("auth required %s conf=%s\n" % (module, self.conf))
+            f.write(h.pam_line(module, self.conf))
         with open(os.path.join(work, "pam.d", "other"), "w") as f:
             f.write("auth required pam_deny.so\n")
         with open(os.path.join(work, "passwd"), "w") as f:
@@ -460,6 +497,7 @@ class Context:
             f.write("demo:x:2010:\n")
 
     def close(self):
+        shutil.rmtree(self.unsafe_dir, ignore_errors=True)
         self.blackhole.close()
         for em in [self.main] + list(self.others.values()):
             em.stop()
@@ -477,7 +515,27 @@ class Context:
             return "https://localhost:%d" % self.main.port
         raise ValueError(target)
 
+    def helper_path(self, case):
+        """The helper a case gives the module: the real one; a stand-in that
+        runs it with a fault injected ("fault:CALL"); one that breaks the
+        protocol ("bad:MODE"); none at all ("missing"); or the real one in
+        a directory anyone can write ("unsafe")."""
+        if case.helper is None:
+            return h.helper_for(self.module)
+        kind, _, what = case.helper.partition(":")
+        if kind == "fault":
+            return os.environ["PTV_FAULT_HELPER_" + what]
+        if kind == "bad":
+            return os.environ["PTV_BAD_HELPER_" + what]
+        if kind == "missing":
+            return "/nonexistent/pam_twilio_verify/twilio-verify-helper"
+        if kind == "unsafe":
+            return self.unsafe_helper
+        raise ValueError(case.helper)
+
     def write_conf(self, case, failmode):
+        with open(os.path.join(self.work, "pam.d", "twilio-test"), "w") as f:
+            f.write(h.pam_line(self.module, self.conf, self.helper_path(case)))
         ca = os.path.join(self.pki, case.conf.get("ca_file", "ca") + ".pem")
         write_private(self.conf, """twilio = {
   account_sid = "%s";
@@ -511,13 +569,10 @@ def run_pamtester(ctx, case):
     there was no prompt)."""
     env = dict(os.environ)
     env.update(case.env)
-    if case.fault_shim:
-        env["PTV_FAULT"] = case.fault_shim
     env.update({
         "LD_PRELOAD": ":".join(filter(None, [
             os.environ.get("PTV_ASAN_RUNTIME"),
-            "libpam_wrapper.so", "libnss_wrapper.so",
-            os.environ["PTV_FAULT_SHIM"] if case.fault_shim else None])),
+            "libpam_wrapper.so", "libnss_wrapper.so"])),
         "PAM_WRAPPER": "1",
         "PAM_WRAPPER_SERVICE_DIR": os.path.join(ctx.work, "pam.d"),
         "PAM_WRAPPER_DEBUGLEVEL": "2",
@@ -633,7 +688,12 @@ def run_case(ctx, fault, case, failmode):
     # Time.
     ok &= check(name + ": login within %d ms" % LOGIN_BOUND_MS,
                 elapsed <= LOGIN_BOUND_MS, "elapsed_ms=%d" % elapsed)
-    if case.step == "start" and to_prompt_ms is None:
+    if case.time_bound_ms is not None:
+        ok &= check(name + ": ends within %d ms (took %d)"
+                    % (case.time_bound_ms, elapsed),
+                    elapsed <= case.time_bound_ms,
+                    "elapsed_ms=%d" % elapsed)
+    elif case.step == "start" and to_prompt_ms is None:
         bound = TIMEOUT_MS + MODULE_SLACK_MS
         ok &= check(name + ": start request within timeout_ms (%d ms, took %d)"
                     % (TIMEOUT_MS, elapsed), elapsed <= bound,

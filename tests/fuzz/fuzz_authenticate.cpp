@@ -1,11 +1,10 @@
-// The whole authentication flow, ptv::authenticate, over a scripted fake
-// conversation, a scripted fake transport, a capturing logger and a fake
-// GECOS reader, all driven by the fuzzer's input.
-//
-// pam_sm_authenticate itself cannot be given a fake transport yet, so this
-// target drives ptv::authenticate, the libpam-independent flow the entry
-// point wraps; that is the accepted approach until the entry point can take
-// a transport factory.
+// The whole login: the module's side (ptv::authenticate_client: the
+// account, the local phone sources, the decision to start the helper, what
+// it takes from the helper's answer) against the helper's real session in a
+// thread of its own (ptv::serve_login: the verification flow), over a real
+// socket pair, with a scripted fake conversation, a scripted fake transport,
+// fuzzed directory and command answers and a capturing logger, all driven
+// by the fuzzer's input.
 //
 // Input layout (FuzzedDataProvider: the one-byte choices are read from the
 // end of the input backwards, free text from its front; an exhausted input
@@ -37,6 +36,8 @@
 #include <vector>
 
 #include "authenticate.hpp"
+#include "client_flow.hpp"
+#include "fakes.hpp"
 #include "code_input.hpp"
 #include "config.hpp"
 #include "fuzz_common.hpp"
@@ -250,6 +251,7 @@ struct Record {
   bool account_unknown = false;
   bool account_fails = false;
   std::string account;  // the canonical name, when resolved
+  int helper_starts = 0;
 };
 
 class FuzzTransport final : public ptv::HttpTransport {
@@ -435,6 +437,17 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
   // The external sources: asked at most once; a failure stops everything
   // before the transport is set up.
   using SK = ptv::SourceAnswer::Kind;
+  // The helper is started at most once, and only when a code is to be
+  // sent or a directory or command must be asked: never for a name that is
+  // no account, nor for what the file's list and GECOS decide alone.
+  FUZZ_CHECK(rec.helper_starts <= 1);
+  if (rec.helper_starts == 0)
+    FUZZ_CHECK(reqs.empty() && rec.factory_calls == 0 && rec.source_calls == 0);
+  if (rec.source_calls == 0 &&
+      (r.outcome == Outcome::NoPhoneSkipped || r.outcome == Outcome::NoPhoneDenied ||
+       r.outcome == Outcome::InvalidPhone || r.outcome == Outcome::UnknownUser))
+    FUZZ_CHECK(rec.helper_starts == 0);
+
   // The typed name is resolved once, before anything else; a name that is
   // no account (or a failing lookup) stops there.
   FUZZ_CHECK(rec.account_lookups == 1);
@@ -722,6 +735,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (char& c : user)
       if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
 
+  // The helper's end (the transport, the directory and command sources)
+  // reads its own part of the input: it runs in a thread of its own while
+  // the module's end reads the rest (the conversation).
+  const auto helper_part = in.ConsumeBytes<std::uint8_t>(
+      in.ConsumeIntegralInRange<std::size_t>(0, in.remaining_bytes()));
+  FuzzedDataProvider helper_in(helper_part.data(), helper_part.size());
+
   Record rec;
   rec.set_id = set_id;
   FuzzConversation conv(in, rec);
@@ -753,44 +773,56 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rec.account = a.name;
     return a;
   };
-  const ptv::TransportFactory factory =
-      [&]() -> std::expected<std::unique_ptr<ptv::HttpTransport>, TransportError> {
+  ptv::HelperWorld world;
+  world.load_config = [&](const std::string& path) {
+    return ptv::parse_config_text(
+        config_text(safe, skip, channel, sources, max_attempts, api_key), path);
+  };
+  world.make_transport = [&](const ptv::Config&)
+      -> std::expected<std::unique_ptr<ptv::HttpTransport>, TransportError> {
     ++rec.factory_calls;
     if (factory_fails)
       return std::unexpected(
           TransportError{TransportErrorKind::Internal, std::string(kTransportDetail)});
-    return std::make_unique<FuzzTransport>(in, rec);
+    return std::make_unique<FuzzTransport>(helper_in, rec);
   };
+  // A 429's Retry-After is not waited out while fuzzing.
+  world.sleep = [](std::chrono::milliseconds) {};
   // The ldap and command sources answer what the input says.
-  const ptv::SourceQuery source = [&](const std::string& u) {
+  const auto source = [&](const ptv::Config&, const std::string& u) {
     if (u != account_name)
       ptv_fuzz::fail("source asked for another name than the account's",
                      __FILE__, __LINE__);
     ++rec.source_calls;
     ptv::SourceAnswer a;
-    a.kind = static_cast<ptv::SourceAnswer::Kind>(in.ConsumeIntegralInRange(0, 5));
+    a.kind = static_cast<ptv::SourceAnswer::Kind>(helper_in.ConsumeIntegralInRange(0, 5));
     a.problem = "fuzzed source answer";
     if (a.kind == ptv::SourceAnswer::Kind::Values) {
-      const int n = in.ConsumeIntegralInRange(1, 3);
+      const int n = helper_in.ConsumeIntegralInRange(1, 3);
       for (int i = 0; i < n; ++i) {
-        const auto pick = in.ConsumeIntegralInRange<std::size_t>(0, std::size(kSourceValues));
+        const auto pick =
+            helper_in.ConsumeIntegralInRange<std::size_t>(0, std::size(kSourceValues));
         a.values.push_back(pick < std::size(kSourceValues)
                                ? std::string(kSourceValues[pick])
-                               : in.ConsumeRandomLengthString(24));
+                               : helper_in.ConsumeRandomLengthString(24));
       }
     }
     rec.source_kind = a.kind;
     rec.source_values = a.values;
     return a;
   };
-  // A 429's Retry-After is not waited out while fuzzing.
-  ptv::AuthRequest request{cfg,      user,     conv,
-                           log,      resolver, factory,
-                           [](std::chrono::milliseconds) {}};
-  request.query_ldap = source;
-  request.query_command = source;
+  world.query_ldap = source;
+  world.query_command = source;
+  // The module's end against the helper's real session in a thread.
+  const ptv::HelperStarter start =
+      [&]() -> std::expected<std::unique_ptr<ptv::HelperLink>, std::string> {
+    ++rec.helper_starts;
+    return std::make_unique<ptv_fakes::ThreadHelper>(world);
+  };
+  const std::string path = "/fuzz/ptv.conf";
+  ptv::ClientRequest request{cfg, path, user, conv, log, resolver, start};
   request.set_id_caller = set_id;
-  const ptv::AuthResult result = ptv::authenticate(request);
+  const ptv::AuthResult result = ptv::authenticate_client(request);
   ptv::log_outcome(log, user, result, 42);
 
   // PTV_FUZZ_VERBOSE=1 describes each run (to check what a seed does).

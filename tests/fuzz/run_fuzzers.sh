@@ -22,7 +22,7 @@ esac
 here=$(cd "$(dirname "$0")" && pwd)
 build=${PTV_FUZZ_BUILD_DIR:-${TMPDIR:-/tmp}/ptv-fuzz-build}
 work=${PTV_FUZZ_WORK_DIR:-$build/work}
-targets=${*:-fuzz_config fuzz_response fuzz_phone fuzz_code fuzz_authenticate fuzz_ldap_filter}
+targets=${*:-fuzz_config fuzz_response fuzz_phone fuzz_code fuzz_authenticate fuzz_ldap_filter fuzz_protocol}
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=${CC:-clang-14} CXX=${CXX:-clang++-14} \

@@ -196,19 +196,21 @@ def pam_tests(module):
                   not held_prompt & {"SIGCONT", "SIGTTIN", "SIGTTOU"},
                   sorted(held_prompt))
 
-        # Descriptor limits, with a host name to resolve (nss_wrapper's
-        # hosts file knows it; the test CA's certificate names it): never in.
-        hosts = os.path.join(work, "hosts")
-        with open(hosts, "w") as f:
-            f.write("127.0.0.1 %s\n" % API_HOST)
-        env = {"NSS_WRAPPER_HOSTS": hosts}
-        api_url = "https://%s:%d" % (API_HOST, em.port)
+        # Descriptor limits, with a host name to resolve (the helper runs
+        # outside pam_wrapper and nss_wrapper, so a name the system
+        # resolves: localhost, which the test CA's certificate names):
+        # never in.
+        env = {}
+        api_url = "https://localhost:%d" % em.port
         configure(api_url=api_url)
         r = h.pamtester(pw, "demo", ["right"], em, PHONE, extra_env=env,
                         log_name="hostile")
         check("no limit, host name in api_url: approved", r.ok, r)
         results = {}
-        for n in range(4, 15):
+        # Below 64 descriptors the helper cannot be given what it needs
+        # unless the module may raise the hard limit (CAP_SYS_RESOURCE);
+        # 64 and more reach the code prompt.
+        for n in list(range(4, 15)) + [64, 256]:
             configure(api_url=api_url)
             r = h.pamtester(pw, "demo", ["wrong"] * 3, em, PHONE, extra_env=env,
                             log_name="hostile",
@@ -275,11 +277,50 @@ def as_user(user, args):
             "--init-groups", "--reset-env"] + args
 
 
+CALLER_MARK = "PTV_CALLER_MARK"
+
+
+def helper_of(pid):
+    """The helper su started: a child of pid running twilio-verify-helper."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % entry) as f:
+                status = f.read()
+            exe = os.readlink("/proc/%s/exe" % entry)
+        except OSError:
+            continue
+        ppid = re.search(r"^PPid:\s*(\d+)", status, re.M)
+        if ppid and int(ppid.group(1)) == pid and exe.endswith("twilio-verify-helper"):
+            return int(entry), status
+    return None, None
+
+
+def inspect_helper(pid, attacker, notes):
+    """While the code prompt is shown: the helper's ids and environment, and
+    whether the attacker can stop it."""
+    hpid, status = helper_of(pid)
+    if hpid is None:
+        notes.append("helper: not found")
+        return
+    ids = [re.search(r"^%s:\s*(.*)$" % k, status, re.M).group(1).split()
+           for k in ("Uid", "Gid")]
+    with open("/proc/%d/environ" % hpid, "rb") as f:
+        environ = f.read()
+    notes.append("helper: uids %s gids %s environ %r" % (ids[0], ids[1], environ))
+    r = subprocess.run(as_user(attacker, ["kill", "-STOP", str(hpid)]),
+                       capture_output=True, text=True)
+    notes.append("helper: kill -STOP from %s: exit %d %s"
+                 % (attacker, r.returncode, r.stderr.strip()))
+
+
 def su_login(attacker, victim, password, em, attack=None, prlimit=None,
-             answer="wrong"):
-    """su -l VICTIM run by ATTACKER. Returns (got a shell as the victim,
-    transcript, notes)."""
-    args = ["su", "-l", victim]
+             answer="wrong", inspect=False):
+    """su -l VICTIM run by ATTACKER, with a variable of the caller's own in
+    su's environment. Returns (got a shell as the victim, transcript,
+    notes)."""
+    args = ["env", "%s=%s" % (CALLER_MARK, secrets.token_hex(4)), "su", "-l", victim]
     if prlimit:
         args = ["prlimit", "--nofile=%d" % prlimit] + args
     child = pexpect.spawn(as_user(attacker, args)[0], as_user(attacker, args)[1:],
@@ -305,6 +346,8 @@ def su_login(attacker, victim, password, em, attack=None, prlimit=None,
                     shell = ("%s %s" % (marker, victim)) in text
                 break
             prompts += 1
+            if inspect and prompts == 1:
+                inspect_helper(child.pid, attacker, notes)
             code = em.last_code(PHONE)
             if answer == "right" and prompts == 1:
                 child.sendline(code or "")
@@ -352,10 +395,9 @@ def su_tests(module):
         EtcFile("/etc/hosts", cleanup).append("127.0.0.1 %s\n" % API_HOST)
         api_url = "https://%s:%d" % (API_HOST, em.port)
         pam = EtcFile(SU_PAM, cleanup)
-        pam.write("auth required pam_unix.so\n"
-                  "auth required %s conf=%s\n"
+        pam.write("auth required pam_unix.so\n" + h.pam_line(module, conf) +
                   "account required pam_unix.so\n"
-                  "session required pam_unix.so\n" % (module, conf))
+                  "session required pam_unix.so\n")
 
         def configure(api_url=None):
             shutil.rmtree(state, ignore_errors=True)
@@ -369,9 +411,20 @@ def su_tests(module):
             return "\n".join(ln[2] for ln in syslog.wait_for(mark, "result=", 3.0))
 
         mark = configure()
-        shell, text, _ = su_login(attacker, victim, password, em, answer="right")
+        shell, text, notes = su_login(attacker, victim, password, em,
+                                      answer="right", inspect=True)
         check("su -l: password and the right code, no attack: a shell as the victim",
               shell, text)
+        seen = "\n".join(notes)
+        check("su -l, at the code prompt: the helper's real, effective, saved "
+              "and filesystem ids are all 0",
+              "uids ['0', '0', '0', '0'] gids ['0', '0', '0', '0']" in seen, seen)
+        check("su -l, at the code prompt: the helper's environment is empty "
+              "(none of the caller's variables)",
+              "environ b''" in seen and CALLER_MARK not in seen, seen)
+        check("su -l, at the code prompt: the attacker cannot stop the helper "
+              "(they can stop su itself)",
+              re.search(r"kill -STOP from \S+: exit [1-9]", seen) is not None, seen)
         check("su -l, no attack: result=approved", syslog is None or
               "result=approved" in logged(mark), logged(mark))
 

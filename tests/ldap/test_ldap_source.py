@@ -138,6 +138,19 @@ def main():
               "with no_phone skip", result_of(r) == "denied-invalid-phone" and
               sent() == [] and r.status != 0, r)
 
+        # A host with busy threads (malloc, NSS and stdio locks taken all the
+        # time): the module starts its helper with fork and exec only, so a
+        # code login with a directory lookup completes.
+        host = os.environ.get("PTV_PAM_HOST")
+        if host:
+            r = login("alice", ["right"], "+15550100001", body,
+                      host=[host, "--threads", "8"])
+            check("a PAM application with 8 busy threads: the directory "
+                  "lookup and the code login complete", r.ok and
+                  sent() == ["+15550100001"], r)
+        else:
+            check("PTV_PAM_HOST is set (the threaded host)", False, "it is not")
+
         r = login("gina", [], None, body)
         check("a value over 64 bytes whose start reads as a number is refused "
               "whole: denied-invalid-phone, nothing sent",

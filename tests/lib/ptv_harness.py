@@ -54,6 +54,35 @@ state_dir = "%s";
          timeout_ms, twilio_extra, state_dir, body)
 
 
+def helper_for(module):
+    """The helper that goes with a built module: PTV_HELPER when set, else
+    twilio-verify-helper next to the module (the build tree has both at its
+    top)."""
+    return os.environ.get("PTV_HELPER") or os.path.join(
+        os.path.dirname(os.path.abspath(module)), "twilio-verify-helper")
+
+
+def pam_line(module, conf, helper=None, extra=""):
+    """The module's auth line of a PAM service, with its helper."""
+    return "auth required %s conf=%s helper=%s%s\n" % (
+        module, conf, helper or helper_for(module), extra)
+
+
+def safe_copy(path, prefix="ptv-bin."):
+    """A copy of a program in a new root-owned directory under /run (not
+    writable by group or others all the way up, as the module requires of
+    its helper and lookup commands, and outside /tmp, which pam_wrapper's
+    private mounts may hide). Returns (copy, directory to remove)."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix=prefix, dir="/run")
+    os.chmod(d, 0o755)
+    copy = os.path.join(d, os.path.basename(path))
+    shutil.copy2(path, copy)
+    os.chmod(copy, 0o755)
+    return copy, d
+
+
 class PamWork:
     """A pam_wrapper service directory with one service running the module,
     and an nss_wrapper passwd/group. users: names, or (name, GECOS) pairs
@@ -65,7 +94,7 @@ class PamWork:
         self.pam_dir = os.path.join(work, "pam.d")
         os.makedirs(self.pam_dir, exist_ok=True)
         with open(os.path.join(self.pam_dir, service), "w") as f:
-            f.write("auth required %s conf=%s\n" % (module, self.conf))
+            f.write(pam_line(module, self.conf))
         with open(os.path.join(self.pam_dir, "other"), "w") as f:
             f.write("auth required pam_deny.so\n")
         self.passwd = os.path.join(work, "passwd")
@@ -115,13 +144,19 @@ class Run:
 
 
 def pamtester(pw, user, answers, em, phone, extra_env=None, cwd=None,
-              log_name="pamtester", timeout=20, prefix=()):
+              log_name="pamtester", timeout=20, prefix=(), host=None):
     """Runs pamtester for user; answers are "right", "wrong" or literal
     text, one per code prompt. The module's log lines (pam_wrapper prints
     them) are part of the output. prefix: a command that runs pamtester
-    (prlimit ..., say)."""
+    (prlimit ..., say). host: another PAM application instead, as an argv
+    list to which the service and the user are added (tests/pam/pam_host.c
+    with its options)."""
     prompt = r"(SMS code sent to \+[0-9*]+: )"
-    argv = list(prefix) + ["pamtester", "-v", pw.service, user, "authenticate"]
+    if host is not None:
+        argv = list(prefix) + list(host) + [pw.service, user]
+    else:
+        argv = list(prefix) + ["pamtester", "-v", pw.service, user,
+                               "authenticate"]
     child = pexpect.spawn(argv[0], argv[1:], env=pw.env(extra_env),
                           encoding="utf-8", timeout=timeout, cwd=cwd)
     transcript, prompts = [], 0

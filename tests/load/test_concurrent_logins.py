@@ -37,7 +37,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from emulator_client import Emulator  # noqa: E402
+import ptv_harness  # noqa: E402
 
 USERS = int(os.environ.get("PTV_LOAD_USERS", "200"))
 DEADLINE_S = float(os.environ.get("PTV_LOAD_DEADLINE_S", "120"))
@@ -155,6 +157,8 @@ def run(module, work, logs):
     # /tmp of each login cannot hide.
     mod_copy = os.path.join(work, "pam_twilio_verify.so")
     shutil.copyfile(module, mod_copy)
+    # The helper must sit where only root can write, all the way up.
+    helper, helper_dir = ptv_harness.safe_copy(ptv_harness.helper_for(module))
 
     logins = [Login(i + 1, logs) for i in range(USERS)]
     with open(os.path.join(work, "passwd"), "w") as f:
@@ -181,7 +185,7 @@ def run(module, work, logs):
                     f.write("number %s\n" % l.phone)
         conf = make_config(em, work, logins, mod_copy)
         with open(os.path.join(work, "pam.d", "ptv-load"), "w") as f:
-            f.write("auth required %s conf=%s\n" % (mod_copy, conf))
+            f.write(ptv_harness.pam_line(mod_copy, conf, helper))
         with open(os.path.join(work, "pam.d", "other"), "w") as f:
             f.write("auth required pam_deny.so\n")
 
@@ -280,6 +284,7 @@ def run(module, work, logs):
         requests = em.requests()
         stats = em.stats()
     finally:
+        shutil.rmtree(helper_dir, ignore_errors=True)
         for l in logins:
             if l.proc is not None and l.proc.poll() is None:
                 os.kill(l.proc.pid, signal.SIGKILL)

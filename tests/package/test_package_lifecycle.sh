@@ -85,6 +85,15 @@ check "installing enables nothing (Default: no)" \
   sh -c "! grep -rq pam_twilio_verify /etc/pam.d"
 check "man pages installed" sh -c \
   "test -f /usr/share/man/man8/pam_twilio_verify.8.gz && test -f /usr/share/man/man5/pam_twilio_verify.conf.5.gz"
+helper=/usr/libexec/pam_twilio_verify/twilio-verify-helper
+check "helper installed at $helper, root:root 0755, not on PATH" sh -c \
+  "test \"\$(stat -c '%U:%G %a' $helper 2>/dev/null)\" = 'root:root 755' && ! command -v twilio-verify-helper"
+check "the helper refuses to run from a terminal or without the module" \
+  sh -c "! $helper </dev/null >/dev/null 2>&1"
+check "the postinst made the state file (8 MiB + 4 KiB, 0600)" \
+  test "$(stat -c '%U:%G %a %s' /var/lib/pam_twilio_verify/state.v1 2>/dev/null)" = "root:root 600 8392704"
+check "the module links neither libcurl nor libldap nor a TLS library" \
+  sh -c "! ldd $module | grep -Eq 'libcurl|libldap|libssl|libgnutls|libcrypto'"
 
 # --- the sshd end-to-end test against the installed module
 if /usr/bin/python3 "$src/tests/sshd/test_sshd.py" --module pam_twilio_verify.so >"$work/sshd.log" 2>&1; then
@@ -104,8 +113,8 @@ else
 fi
 check "the profile is disabled again" sh -c "! grep -rq pam_twilio_verify /etc/pam.d"
 # The logins above kept their send counts in the default state directory,
-# which the module created; the package itself ships nothing there.
-check "the module created its state directory root:root 0700" \
+# which the postinst made; the package itself ships no file there.
+check "the state directory is root:root 0700" \
   test "$(stat -c '%U:%G %a' /var/lib/pam_twilio_verify 2>/dev/null)" = "root:root 700"
 
 # --- purge and leftovers

@@ -5,11 +5,18 @@
  * authenticate, without exec'ing a setuid binary (which would drop the
  * LD_PRELOADed pam_wrapper and nss_wrapper).
  *
- * Usage: pam_host [--ruid UID] SERVICE USER
+ * With --threads N it first starts N threads that keep taking the locks a
+ * fork could copy held (malloc's, NSS's, stdio's) for the whole login: the
+ * module must still complete in a threaded host.
+ *
+ * Usage: pam_host [--ruid UID] [--threads N] SERVICE USER
  * Prints "pam_host: successfully authenticated" or "pam_host: " and the
  * PAM error text; exits 0 only on success. */
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <pwd.h>
 #include <security/pam_appl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,19 +50,47 @@ static int converse(int n, const struct pam_message **msg,
   return PAM_SUCCESS;
 }
 
+static atomic_int g_stop;
+
+static void *busy(void *arg) {
+  (void)arg;
+  unsigned n = 0;
+  while (!atomic_load(&g_stop)) {
+    void *p = malloc(16 + (n++ % 4096));
+    char line[64];
+    snprintf(line, sizeof line, "%u", n);
+    struct passwd pw, *found = NULL;
+    char buffer[4096];
+    getpwnam_r("root", &pw, buffer, sizeof buffer, &found);
+    free(p);
+  }
+  return NULL;
+}
+
 int main(int argc, char **argv) {
   int arg = 1;
-  if (argc == 5 && strcmp(argv[1], "--ruid") == 0) {
-    const uid_t uid = (uid_t)strtoul(argv[2], NULL, 10);
-    if (setresuid(uid, (uid_t)-1, (uid_t)-1) != 0) {
-      perror("pam_host: setresuid");
-      return 2;
+  int threads = 0;
+  while (arg + 1 < argc && strncmp(argv[arg], "--", 2) == 0) {
+    if (strcmp(argv[arg], "--ruid") == 0) {
+      const uid_t uid = (uid_t)strtoul(argv[arg + 1], NULL, 10);
+      if (setresuid(uid, (uid_t)-1, (uid_t)-1) != 0) {
+        perror("pam_host: setresuid");
+        return 2;
+      }
+    } else if (strcmp(argv[arg], "--threads") == 0) {
+      threads = atoi(argv[arg + 1]);
+    } else {
+      break;
     }
-    arg = 3;
-  } else if (argc != 3) {
-    fprintf(stderr, "usage: pam_host [--ruid UID] SERVICE USER\n");
+    arg += 2;
+  }
+  if (argc - arg != 2) {
+    fprintf(stderr, "usage: pam_host [--ruid UID] [--threads N] SERVICE USER\n");
     return 2;
   }
+  pthread_t ids[64];
+  if (threads > 64) threads = 64;
+  for (int i = 0; i < threads; ++i) pthread_create(&ids[i], NULL, busy, NULL);
   const struct pam_conv conv = {converse, NULL};
   pam_handle_t *pamh = NULL;
   int rc = pam_start(argv[arg], argv[arg + 1], &conv, &pamh);
@@ -65,5 +100,7 @@ int main(int argc, char **argv) {
   else
     printf("pam_host: %s\n", pam_strerror(pamh, rc));
   pam_end(pamh, rc);
+  atomic_store(&g_stop, 1);
+  for (int i = 0; i < threads; ++i) pthread_join(ids[i], NULL);
   return rc == PAM_SUCCESS ? 0 : 1;
 }

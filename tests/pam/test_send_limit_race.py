@@ -32,7 +32,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from emulator_client import Emulator  # noqa: E402
+import ptv_harness  # noqa: E402
 
 PROCESSES = 20
 COUNT = 3
@@ -158,6 +160,8 @@ def main():
     try:
         module = os.path.join(work, "pam_twilio_verify.so")
         shutil.copyfile(os.path.abspath(sys.argv[1]), module)
+        helper, helper_dir = ptv_harness.safe_copy(
+            ptv_harness.helper_for(sys.argv[1]))
         em.start()
         state = os.path.join(work, "state")
         os.makedirs(os.path.join(work, "pam.d"))
@@ -177,8 +181,8 @@ state_dir = "%s";
 """ % (em.account_sid, em.auth_token, em.service_sid, em.api_url, em.ca_file,
             COUNT, state))
         with open(os.path.join(work, "pam.d", "ptv-race"), "w") as f:
-            f.write("auth required %s conf=%s\n"
-                    % (module, os.path.join(work, "ptv.conf")))
+            f.write(ptv_harness.pam_line(module, os.path.join(work, "ptv.conf"),
+                                         helper))
         with open(os.path.join(work, "pam.d", "other"), "w") as f:
             f.write("auth required pam_deny.so\n")
         with open(os.path.join(work, "passwd"), "w") as f:
@@ -231,6 +235,8 @@ state_dir = "%s";
     finally:
         em.stop()
         shutil.rmtree(work, ignore_errors=True)
+        if "helper_dir" in locals():
+            shutil.rmtree(helper_dir, ignore_errors=True)
     print("%d passed, %d failed" % (results["passed"], results["failed"]))
     return 0 if results["failed"] == 0 and results["passed"] > 0 else 1
 

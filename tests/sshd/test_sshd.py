@@ -45,6 +45,7 @@ from emulator_client import Emulator  # noqa: E402
 from slapd_server import SlapdServer  # noqa: E402
 from ptv_system import (Cleanup, create_account, open_syslog,  # noqa: E402
                         run, write_file)
+from ptv_harness import pam_line  # noqa: E402
 
 SSHD = "/usr/sbin/sshd"
 SSH = "/usr/bin/ssh"
@@ -355,7 +356,10 @@ def pam_service(module, conf, password_first=False, then_permit=False):
     lines = ["# written by tests/sshd/test_sshd.py; removed at the end of the run"]
     if password_first:
         lines.append("@include common-auth")
-    lines.append("auth required %s conf=%s" % (module, conf))
+    if "/" in module:  # a built module: its helper is next to it
+        lines.append(pam_line(module, conf).rstrip("\n"))
+    else:  # the installed module finds the installed helper
+        lines.append("auth required %s conf=%s" % (module, conf))
     if then_permit:
         lines.append("auth required pam_permit.so")
     lines += ["@include common-account", "@include common-session", ""]

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "authenticate.hpp"
+#include "client_flow.hpp"
+#include "fakes.hpp"
 #include "unit_test.hpp"
 
 using ptv::AuthResult;
@@ -22,153 +24,7 @@ using ptv::TransportErrorKind;
 
 namespace {
 
-const std::string kAccount = "AC0123456789abcdef0123456789abcdef";
-const std::string kService = "VA0123456789abcdef0123456789abcdef";
-const std::string kToken = "authTOKENvalue_7c1e5a9b3d";
-const std::string kPhone = "+15551234567";
-const std::string kMasked = "+1******4567";
-const std::string kSid = "VE00112233445566778899aabbccddeeff";
-const std::string kBase = "https://verify.example.test";
-const std::string kGoodCode = "918273";
-const std::string kBadCode = "564738";
-
-// ------------------------------------------------------------------ fakes
-
-class FakeConversation final : public ptv::Conversation {
- public:
-  std::vector<std::variant<std::string, ConversationError>> script;
-  std::vector<std::string> prompts;
-  std::vector<std::string> errors;
-  bool overrun = false;
-
-  std::expected<ptv::Secret, ConversationError> ask_hidden(
-      std::string_view prompt) override {
-    prompts.emplace_back(prompt);
-    const std::size_t i = prompts.size() - 1;
-    if (i >= script.size()) {
-      overrun = true;
-      return std::unexpected(ConversationError::Failed);
-    }
-    if (const auto* e = std::get_if<ConversationError>(&script[i]))
-      return std::unexpected(*e);
-    return ptv::Secret(std::get<std::string>(script[i]));
-  }
-  void show_error(std::string_view message) override {
-    errors.emplace_back(message);
-  }
-};
-
-enum class Kind { Start, Check, Cancel, Unknown };
-
-struct Request {
-  Kind kind;
-  std::string url;
-  std::string body;
-};
-
-using Reply = std::expected<HttpResponse, TransportError>;
-
-HttpResponse json(long status, std::string body) {
-  return HttpResponse{status, "application/json", std::move(body), -1};
-}
-Reply started() {
-  return json(201, "{\"sid\":\"" + kSid + "\",\"status\":\"pending\"}");
-}
-Reply approved() {
-  return json(200, "{\"sid\":\"" + kSid +
-                       "\",\"status\":\"approved\",\"valid\":true}");
-}
-Reply pending() {
-  return json(200, "{\"sid\":\"" + kSid +
-                       "\",\"status\":\"pending\",\"valid\":false}");
-}
-Reply canceled() {
-  return json(200, "{\"sid\":\"" + kSid + "\",\"status\":\"canceled\"}");
-}
-Reply twilio_error(long status, int code) {
-  return json(status, "{\"code\":" + std::to_string(code) +
-                          ",\"message\":\"error\",\"status\":" +
-                          std::to_string(status) + "}");
-}
-Reply transport_error(TransportErrorKind kind, std::string detail = "fake") {
-  return std::unexpected(TransportError{kind, std::move(detail)});
-}
-
-// Scripted replies per kind of request; records every request.
-class FakeHttp {
- public:
-  std::deque<Reply> start_replies;
-  std::deque<Reply> check_replies;
-  std::deque<Reply> cancel_replies;
-  std::vector<Request> requests;
-
-  Reply post(const std::string& url, const ptv::Secret& body) {
-    const std::string service = kBase + "/v2/Services/" + kService;
-    Kind kind = Kind::Unknown;
-    if (url == service + "/Verifications")
-      kind = Kind::Start;
-    else if (url == service + "/VerificationCheck")
-      kind = Kind::Check;
-    else if (url.starts_with(service + "/Verifications/"))
-      kind = Kind::Cancel;
-    requests.push_back({kind, url, std::string(body.view())});
-    auto next = [](std::deque<Reply>& q, Reply fallback) {
-      if (q.empty()) return fallback;
-      Reply r = std::move(q.front());
-      q.pop_front();
-      return r;
-    };
-    switch (kind) {
-      case Kind::Start:
-        return next(start_replies, started());
-      case Kind::Check:
-        return next(check_replies, pending());
-      case Kind::Cancel:
-        return next(cancel_replies, canceled());
-      case Kind::Unknown:
-        break;
-    }
-    return json(404, "{\"code\":20404}");
-  }
-
-  [[nodiscard]] std::size_t count(Kind k) const {
-    std::size_t n = 0;
-    for (const auto& r : requests) n += r.kind == k;
-    return n;
-  }
-};
-
-// What the flow owns: forwards to the shared FakeHttp.
-class ForwardingTransport final : public ptv::HttpTransport {
- public:
-  explicit ForwardingTransport(FakeHttp& http) : http_(http) {}
-  Reply post_form(const std::string& url, const ptv::Secret& body,
-                  std::chrono::milliseconds /*budget*/) override {
-    return http_.post(url, body);
-  }
-
- private:
-  FakeHttp& http_;
-};
-
-struct Line {
-  int priority;
-  std::string text;
-};
-
-class CapturingLogger final : public ptv::Logger {
- public:
-  std::vector<Line> lines;
-  void log(int priority, std::string_view message) override {
-    lines.push_back({priority, std::string(message)});
-  }
-  [[nodiscard]] bool has(int priority, std::string_view needle) const {
-    for (const auto& l : lines)
-      if (l.priority == priority && l.text.find(needle) != std::string::npos)
-        return true;
-    return false;
-  }
-};
+using namespace ptv_fakes;
 
 // ---------------------------------------------------------------- harness
 

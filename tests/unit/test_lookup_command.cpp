@@ -46,6 +46,7 @@ const char* kind_name(Kind k) {
     case Kind::Unavailable: return "unavailable";
     case Kind::Failed: return "failed";
     case Kind::Misconfigured: return "misconfigured";
+    case Kind::Internal: return "internal";
   }
   return "?";
 }

@@ -1,0 +1,36 @@
+// The send limit as the verification flow sees it: before each start it
+// asks to reserve a send for the account, and gives one back when the
+// start certainly sent nothing. The module keeps the state (client/
+// send_limit.hpp); the helper asks the module through the protocol.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ptv {
+
+enum class SendDecision {
+  Allowed,       // recorded: the caller may start the verification
+  LimitReached,  // count starts within the window already: send nothing
+  Error,         // the state cannot be used: deny (fail closed)
+};
+
+struct SendReservation {
+  SendDecision decision = SendDecision::Error;
+  std::int64_t stamp = 0;     // the time recorded, when Allowed
+  int used = 0;               // starts within the window before this one
+  std::int64_t retry_in_s = 0;  // LimitReached: when the oldest one expires
+  std::string detail;         // safe to log; names the file or directory
+};
+
+// What the authentication flow calls around a verification start; tests
+// and fuzzers may substitute their own.
+class SendGate {
+ public:
+  virtual ~SendGate() = default;
+  virtual SendReservation reserve(const std::string& user) = 0;
+  // Empty on success, else what went wrong (safe to log).
+  virtual std::string release(const std::string& user, std::int64_t stamp) = 0;
+};
+
+}  // namespace ptv

@@ -1,0 +1,264 @@
+// The module's side of a login, with the helper's real session running in a
+// thread at the other end of a socket pair (fake Twilio behind it): which
+// logins start the helper at all, what crosses, and what the module takes
+// from the helper's answer.
+#include <security/pam_modules.h>
+#include <sys/socket.h>
+
+#include <functional>
+#include <thread>
+
+#include "client_flow.hpp"
+#include "fakes.hpp"
+#include "file_descriptor.hpp"
+#include "helper_session.hpp"
+#include "unit_test.hpp"
+
+using ptv::AuthResult;
+using ptv::Outcome;
+
+namespace {
+
+using namespace ptv_fakes;
+
+std::string config_text(const std::string& extra) {
+  return "twilio = {\n  account_sid = \"" + kAccount + "\";\n  auth_token = \"" +
+         kToken + "\";\n  service_sid = \"" + kService + "\";\n  api_url = \"" +
+         kBase + "\";\n};\nusers = ( (\"alice\", \"" + kPhone + "\") );\n" + extra;
+}
+
+// A helper that answers from a script, for what a broken one may say.
+class ScriptedHelper final : public ptv::HelperLink {
+ public:
+  explicit ScriptedHelper(const std::vector<ptv::Message>& says) {
+    int fds[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
+    ours_ = ptv::FileDescriptor(fds[0]);
+    theirs_ = ptv::FileDescriptor(fds[1]);
+    channel_ = std::make_unique<ptv::MessageChannel>(ours_.get());
+    ptv::MessageChannel them(theirs_.get());
+    for (const auto& m : says) (void)them.send(m);
+    // Then it says nothing more (the module reads the end), while what the
+    // module sends still goes in.
+    shutdown(theirs_.get(), SHUT_WR);
+  }
+  ptv::MessageChannel& channel() override { return *channel_; }
+
+ private:
+  ptv::FileDescriptor ours_, theirs_;
+  std::unique_ptr<ptv::MessageChannel> channel_;
+};
+
+struct Harness {
+  std::string extra;
+  std::string user = "alice";
+  FakeConversation conv;
+  CapturingLogger log;
+  FakeHttp http;
+  std::string gecos;
+  bool set_id = false;
+  int helper_starts = 0;
+  std::vector<ptv::Message> scripted;  // non-empty: a scripted helper
+  void say(ptv::Message m) { scripted.push_back(std::move(m)); }
+  std::vector<std::string> helper_users;  // whom the sources were asked for
+
+  AuthResult run() {
+    auto config = ptv::parse_config_text(config_text(extra), "/test/ptv.conf");
+    if (!config) fail_msg("config: %s", config.error().message.c_str());
+    const ptv::AccountResolver resolve =
+        [this](const std::string& u) -> std::expected<ptv::Account, ptv::AccountError> {
+      if (u == "nobody-here")
+        return std::unexpected(ptv::AccountError{ptv::AccountError::Kind::Unknown,
+                                                 "no such account"});
+      return ptv::Account{u, gecos, 1000, 1000};
+    };
+    const ptv::HelperStarter start =
+        [this]() -> std::expected<std::unique_ptr<ptv::HelperLink>, std::string> {
+      ++helper_starts;
+      if (!scripted.empty()) return std::make_unique<ScriptedHelper>(scripted);
+      return std::make_unique<ThreadHelper>(world());
+    };
+    const std::string path = "/test/ptv.conf";
+    ptv::ClientRequest request{*config, path, user, conv, log, resolve, start};
+    request.set_id_caller = set_id;
+    return ptv::authenticate_client(request);
+  }
+
+  ptv::HelperWorld world() {
+    ptv::HelperWorld w;
+    w.load_config = [this](const std::string& path) {
+      return ptv::parse_config_text(config_text(extra), path);
+    };
+    w.make_transport = [this](const ptv::Config&)
+        -> std::expected<std::unique_ptr<ptv::HttpTransport>, TransportError> {
+      return std::make_unique<ForwardingTransport>(http);
+    };
+    w.query_ldap = [this](const ptv::Config&, const std::string& u) {
+      helper_users.push_back(u);
+      return ptv::SourceAnswer{ptv::SourceAnswer::Kind::Values, {kPhone}, {}};
+    };
+    w.query_command = w.query_ldap;
+    w.sleep = [](std::chrono::milliseconds) {};
+    return w;
+  }
+};
+
+void expect(const AuthResult& r, Outcome want) {
+  if (r.outcome != want)
+    fail_msg("outcome %s (%s), expected %s", ptv::describe(r.outcome),
+             r.detail.c_str(), ptv::describe(want));
+}
+
+// A login that needs no code never starts the helper.
+void test_no_code_no_helper(void**) {
+  Harness skip;
+  skip.user = "bob";
+  skip.extra = "no_phone = \"skip\";\n";
+  expect(skip.run(), Outcome::NoPhoneSkipped);
+  assert_int_equal(skip.helper_starts, 0);
+
+  Harness deny;
+  deny.user = "bob";
+  expect(deny.run(), Outcome::NoPhoneDenied);
+  assert_int_equal(deny.helper_starts, 0);
+
+  Harness invalid;
+  invalid.user = "bob";
+  invalid.gecos = "Bob,,555-0100,,";
+  invalid.extra = "phone_sources = [ \"gecos\", \"ldap\" ];\n"
+                  "ldap = { uri = \"ldaps://d.example\"; base = \"dc=x\"; };\n";
+  expect(invalid.run(), Outcome::InvalidPhone);
+  assert_int_equal(invalid.helper_starts, 0);
+
+  Harness unknown;
+  unknown.user = "nobody-here";
+  expect(unknown.run(), Outcome::UnknownUser);
+  assert_int_equal(unknown.helper_starts, 0);
+}
+
+// A code to send: the helper does the Twilio part, the code typed here
+// crosses once, and the result comes back.
+void test_code_login_through_the_helper(void**) {
+  Harness h;
+  h.conv.script = {kBadCode, kGoodCode};
+  h.http.check_replies = {pending(), approved()};
+  const AuthResult r = h.run();
+  expect(r, Outcome::Approved);
+  assert_int_equal(h.helper_starts, 1);
+  assert_str_eq(r.account, "alice");
+  assert_str_eq(r.masked_phone, kMasked);
+  assert_str_eq(r.verification_sid, kSid);
+  assert_int_equal(r.attempts, 2);
+  assert_int_equal(h.conv.prompts.size(), 2);
+  assert_contains(h.conv.prompts[1], "Wrong code; 2 attempts left.");
+  assert_int_equal(h.http.count(Kind::Check), 2);
+}
+
+// The password an earlier module stored never crosses to the helper, let
+// alone to Twilio: the module reports it as such.
+void test_password_never_crosses(void**) {
+  Harness h;
+  h.conv.password = "20240607";
+  h.conv.script = {"20240607", kGoodCode};
+  h.http.check_replies = {approved()};
+  expect(h.run(), Outcome::Approved);
+  assert_int_equal(h.http.count(Kind::Check), 1);
+  for (const auto& q : h.http.requests)
+    assert_not_contains(q.body, "20240607");
+}
+
+// The directory is the helper's: asked for the account's own name, from
+// the first source the module could not answer.
+void test_remote_source_in_the_helper(void**) {
+  Harness h;
+  h.user = "bob";
+  h.extra = "phone_sources = [ \"users\", \"ldap\" ];\n"
+            "ldap = { uri = \"ldaps://d.example\"; base = \"dc=x\"; };\n";
+  h.conv.script = {kGoodCode};
+  h.http.check_replies = {approved()};
+  expect(h.run(), Outcome::Approved);
+  assert_int_equal(h.helper_users.size(), 1);
+  assert_str_eq(h.helper_users[0], "bob");
+  // Found in the file's list first: the directory is not asked.
+  Harness local;
+  local.extra = h.extra;
+  local.conv.script = {kGoodCode};
+  local.http.check_replies = {approved()};
+  expect(local.run(), Outcome::Approved);
+  assert_true(local.helper_users.empty());
+}
+
+// failmode safe does not open for a set-id caller, even if a helper said
+// so; outcomes only the module decides, malformed fields, garbage, a helper
+// that ends: internal errors.
+void test_what_the_module_takes_from_the_helper(void**) {
+  ptv::AuthResult open;
+  open.outcome = Outcome::FailOpen;
+  open.detail = "starting the verification: service unavailable";
+  Harness setid;
+  setid.set_id = true;
+  setid.say(ptv::ResultMsg{open});
+  const AuthResult r = setid.run();
+  expect(r, Outcome::Unavailable);
+  assert_contains(r.detail, "does not apply to set-id callers");
+  Harness plain;
+  plain.say(ptv::ResultMsg{open});
+  expect(plain.run(), Outcome::FailOpen);
+
+  ptv::AuthResult skipped;
+  skipped.outcome = Outcome::ServiceSkipped;
+  Harness only_module;
+  only_module.say(ptv::ResultMsg{skipped});
+  expect(only_module.run(), Outcome::InternalError);
+
+  ptv::AuthResult forged;
+  forged.outcome = Outcome::Approved;
+  forged.masked_phone = "+15551234567 user=root";
+  Harness malformed;
+  malformed.say(ptv::ResultMsg{forged});
+  expect(malformed.run(), Outcome::InternalError);
+
+  Harness out_of_turn;
+  out_of_turn.say(ptv::RequestMsg{});
+  const AuthResult t = out_of_turn.run();
+  expect(t, Outcome::InternalError);
+
+  Harness silent;  // says nothing and ends
+  silent.say(ptv::LogMsg{6, "a line"});
+  const AuthResult s = silent.run();
+  expect(s, Outcome::InternalError);
+  assert_contains(s.detail, "helper: it ended without an answer");
+  assert_true(silent.log.has(LOG_INFO, "a line"));
+}
+
+void test_helper_that_cannot_start(void**) {
+  auto config = ptv::parse_config_text(config_text(""), "/test/ptv.conf");
+  FakeConversation conv;
+  CapturingLogger log;
+  const ptv::AccountResolver resolve =
+      [](const std::string& u) -> std::expected<ptv::Account, ptv::AccountError> {
+    return ptv::Account{u, "", 1000, 1000};
+  };
+  const ptv::HelperStarter start = [] {
+    return ptv::start_helper_process("/nonexistent/twilio-verify-helper");
+  };
+  const std::string user = "alice", path = "/test/ptv.conf";
+  const ptv::ClientRequest request{*config, path, user, conv, log, resolve, start};
+  const AuthResult r = ptv::authenticate_client(request);
+  expect(r, Outcome::InternalError);
+  assert_contains(r.detail, "cannot start the helper: helper /nonexistent");
+}
+
+}  // namespace
+
+int main() {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_no_code_no_helper),
+      cmocka_unit_test(test_code_login_through_the_helper),
+      cmocka_unit_test(test_password_never_crosses),
+      cmocka_unit_test(test_remote_source_in_the_helper),
+      cmocka_unit_test(test_what_the_module_takes_from_the_helper),
+      cmocka_unit_test(test_helper_that_cannot_start),
+  };
+  return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
