@@ -15,6 +15,17 @@ measured side by side in one run on one emulator, one process per login:
   sdk           /usr/bin/python3 with python3-twilio: verifications.create,
                 then verification_checks.create with the right code
   pam_permit    the PAM application with `auth required pam_permit.so`
+  nocode        the module for a user with no number (phone_sources
+                [ "users" ], no_phone = "skip"), then pam_permit: a login
+                that needs no code; its helper= names a program that does
+                not exist, so the login would fail if the helper started
+  before-split  the module as it was before the privilege split (one
+                process, libcurl loaded into the application), built from
+                the revision run_bench.sh names: what a code login costs
+                next to today's two processes
+
+The private dirty memory of the PAM application after pam_end (the module
+stays loaded) is read from /proc/self/smaps_rollup.
 
 Each login gets a fresh emulator state (POST /reset, then the injected
 latency), so /stats counts that login's TCP connections, TLS handshakes
@@ -53,7 +64,8 @@ WRONG_CODE = "000000"
 BENCH_USER = "bench"
 BENCH_PHONE = "+15554000001"
 
-VARIANTS = ("module", "module+sysCA", "floor", "sdk", "pam_permit")
+VARIANTS = ("module", "module+sysCA", "floor", "sdk", "pam_permit", "nocode")
+NOCODE_USER = "nobench"
 
 
 # ---------------------------------------------------------------- helpers
@@ -166,6 +178,17 @@ class Bench:
         # hide it.
         self.module = os.path.join(self.work, "pam_twilio_verify.so")
         shutil.copyfile(self.args.module, self.module)
+        # The helper must sit where only root can write, all the way up
+        # (the work directory is under /var/tmp, which anyone can write).
+        self.helper_dir = tempfile.mkdtemp(prefix="ptv-bench-helper.", dir="/run")
+        os.chmod(self.helper_dir, 0o755)
+        self.helper = os.path.join(self.helper_dir, "twilio-verify-helper")
+        shutil.copyfile(self.args.helper, self.helper)
+        os.chmod(self.helper, 0o755)
+        if self.args.baseline_module:
+            self.baseline = os.path.join(self.work, "baseline", "pam_twilio_verify.so")
+            os.makedirs(os.path.dirname(self.baseline))
+            shutil.copyfile(self.args.baseline_module, self.baseline)
         if self.args.alt_module:
             self.alt_module = os.path.join(self.work, "alt", "pam_twilio_verify.so")
             os.makedirs(os.path.dirname(self.alt_module))
@@ -210,19 +233,30 @@ class Bench:
         # not the module's bound, is what the latency shows.
         write_private(conf_burst, self.config(em.ca_file, self.burst_users,
                                               20000, 30000))
+        conf_nocode = os.path.join(self.work, "ptv-nocode.conf")
+        write_private(conf_nocode, self.config(em.ca_file, [(BENCH_USER, BENCH_PHONE)],
+                                               CONNECT_TIMEOUT_MS, TIMEOUT_MS)
+                      + 'no_phone = "skip";\n')
+        line = "auth required %s conf=%%s helper=%s\n" % (self.module, self.helper)
         services = {
-            "ptv-bench": "auth required %s conf=%s\n" % (self.module, conf),
-            "ptv-bench-sysca": "auth required %s conf=%s\n" % (self.module, conf_sys),
-            "ptv-bench-burst": "auth required %s conf=%s\n" % (self.module, conf_burst),
+            "ptv-bench": line % conf,
+            "ptv-bench-sysca": line % conf_sys,
+            "ptv-bench-burst": line % conf_burst,
             "ptv-permit": "auth required pam_permit.so\n",
-            "ptv-bench-alt": "auth required %s conf=%s\n" % (
-                getattr(self, "alt_module", self.module), conf),
+            "ptv-bench-nocode": ("auth required %s conf=%s helper=/nonexistent/"
+                                 "twilio-verify-helper\nauth required pam_permit.so\n"
+                                 % (self.module, conf_nocode)),
+            "ptv-bench-alt": "auth required %s conf=%s helper=%s\n" % (
+                getattr(self, "alt_module", self.module), conf, self.helper),
+            "ptv-bench-before": "auth required %s conf=%s\n" % (
+                getattr(self, "baseline", self.module), conf),
             "other": "auth required pam_deny.so\n",
         }
         for name, text in services.items():
             with open(os.path.join(pamd, name), "w") as f:
                 f.write(text)
-        users = [(BENCH_USER, BENCH_PHONE)] + self.burst_users
+        users = ([(BENCH_USER, BENCH_PHONE), (NOCODE_USER, None)] +
+                 self.burst_users)
         with open(os.path.join(self.work, "passwd"), "w") as f:
             for i, (u, _) in enumerate(users):
                 f.write("%s:x:%d:%d:Bench,,,:/nonexistent:/bin/false\n"
@@ -239,6 +273,11 @@ class Bench:
             "NSS_WRAPPER_GROUP": os.path.join(self.work, "group"),
         })
         self.plain_env = clean_env()
+        # The copies just written are dirty in the page cache until they are
+        # written back, and a dirty file page mapped by one process counts
+        # as its private dirty memory: written back now, so that only what
+        # the process itself dirtied is measured.
+        os.sync()
 
     def config(self, ca_file, users, connect_ms, timeout_ms):
         em = self.em
@@ -275,10 +314,14 @@ state_dir = "%s";
         em = self.em
         base = "%s/v2/Services/%s" % (em.api_url, em.service_sid)
         auth = "%s:%s" % (em.account_sid, em.auth_token)
-        if variant in ("module", "module+sysCA", "pam_permit", "module-alt"):
+        if variant in ("module", "module+sysCA", "pam_permit", "module-alt",
+                       "nocode", "before-split"):
             service = {"module": "ptv-bench", "module+sysCA": "ptv-bench-sysca",
-                       "pam_permit": "ptv-permit", "module-alt": "ptv-bench-alt"}[variant]
-            return [self.app, service, BENCH_USER, BENCH_PHONE,
+                       "pam_permit": "ptv-permit", "module-alt": "ptv-bench-alt",
+                       "nocode": "ptv-bench-nocode",
+                       "before-split": "ptv-bench-before"}[variant]
+            user = NOCODE_USER if variant == "nocode" else BENCH_USER
+            return [self.app, service, user, BENCH_PHONE,
                     str(em.control_port)], self.pam_env
         if variant == "floor":
             fmt = "%{http_code} %{num_connects}\\n"
@@ -326,6 +369,7 @@ state_dir = "%s";
                 app = parse_kv(line)
         if app is not None:
             r["app"] = app
+            r["dirty_kib"] = app.get("dirty_kb", -1)
             r["auth_ms"] = (app["authed"] - app["started"]) / 1e6
             r["conv_ms"] = app["conv_ns"] / 1e6
             r["conv_cpu_ms"] = app["conv_cpu"] / 1e3
@@ -356,9 +400,13 @@ state_dir = "%s";
         if variant == "floor":
             codes = [l.split()[0] for l in output.splitlines() if l.strip()]
             r["ok"] = m["status"] == 0 and codes == ["201", "200"]
-        elif variant in ("module", "module+sysCA", "module-alt"):
+        elif variant in ("module", "module+sysCA", "module-alt", "before-split"):
             r["ok"] = (m["status"] == 0 and app is not None and app["rc"] == 0
                        and "result=approved" in output)
+        elif variant == "nocode":
+            r["ok"] = (m["status"] == 0 and app is not None and app["rc"] == 0
+                       and "result=skipped-no-phone" in output
+                       and stats["connections"] == 0)
         else:
             r["ok"] = m["status"] == 0
         if not r["ok"]:
@@ -370,7 +418,8 @@ state_dir = "%s";
     def sequential(self):
         n = self.args.n
         res = {}
-        variants = VARIANTS + (("module-alt",) if self.args.alt_module else ())
+        variants = (VARIANTS + (("module-alt",) if self.args.alt_module else ()) +
+                    (("before-split",) if self.args.baseline_module else ()))
         for latency in (0, 50):
             rows = {v: [] for v in variants}
             for i in range(n):
@@ -574,6 +623,8 @@ state_dir = "%s";
                 pass
         if self.em is not None:
             self.em.stop()
+        if getattr(self, "helper_dir", None):
+            shutil.rmtree(self.helper_dir, ignore_errors=True)
         if not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
 
@@ -650,6 +701,31 @@ def report(res, args):
     target("module RSS - pam_permit RSS: a few MiB", "%+.1f MiB" % (mr - pr),
            mr - pr <= 4.0, "median %.1f vs %.1f MiB (target read as <= 4 MiB)"
            % (mr, pr))
+    # The privilege split: a login that needs no code costs about what
+    # pam_permit costs, a code login about what it cost in one process, and
+    # a process that has loaded the module holds little more memory.
+    def med(variant, key, lats=(0, 50)):
+        return median([r[key] for lat in lats for r in seq[lat].get(variant, [])
+                       if r["ok"] and key in r])
+    nc, pc = med("nocode", "cpu_ms"), med("pam_permit", "cpu_ms")
+    target("no-code login CPU / pam_permit CPU <= 1.5 (no helper)",
+           "%.2f" % (nc / pc), nc / pc <= 1.5,
+           "median %.1f ms vs %.1f ms; helper= names no program, and every "
+           "such login succeeded" % (nc, pc))
+    if "before-split" in seq[50]:
+        bw = med("before-split", "wall_ms", (50,))
+        bc = med("before-split", "cpu_ms")
+        target("code login wall / before the split at 50 ms <= 1.10",
+               "%.2f" % (mw / bw), mw / bw <= 1.10,
+               "median %.1f ms vs %.1f ms; CPU (module and helper) %.1f ms vs "
+               "%.1f ms (%.2f x)" % (mw, bw, mc, bc, mc / bc))
+    md, pd = med("nocode", "dirty_kib"), med("pam_permit", "dirty_kib")
+    cd = med("module", "dirty_kib")
+    target("private dirty after pam_end - pam_permit's <= 256 KiB",
+           "%+.0f KiB" % (md - pd), md - pd <= 256,
+           "no-code login %.0f KiB, code login %.0f KiB, pam_permit %.0f KiB%s"
+           % (md, cd, pd, "" if "before-split" not in seq[0] else
+              "; before the split %.0f KiB" % med("before-split", "dirty_kib")))
     fl = res.get("failures")
     if fl:
         hang = [r["auth_ms"] for r in fl["hang"] if "auth_ms" in r]
@@ -731,6 +807,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--module", required=True, help="pam_twilio_verify.so")
+    ap.add_argument("--helper", required=True, help="twilio-verify-helper")
+    ap.add_argument("--baseline-module", help="the module before the privilege "
+                    "split, measured side by side as variant before-split")
     ap.add_argument("--build-type", default="?")
     ap.add_argument("-n", type=int, default=30, help="logins per variant and latency")
     ap.add_argument("--burst", type=int, default=200, help="simultaneous logins (0: skip)")

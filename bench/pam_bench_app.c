@@ -21,7 +21,9 @@
  * (user+system of this process so far) microseconds:
  *   rc=N main=T cpu_main=C go=T started=T cpu_started=C prompt=T
  *   cpu_prompt=C answered=T cpu_answered=C authed=T cpu_authed=C ended=T
- *   cpu_ended=C conv_ns=D conv_cpu=C prompts=K
+ *   cpu_ended=C conv_ns=D conv_cpu=C prompts=K dirty_kb=K
+ * dirty_kb is the process's private dirty memory after pam_end (the module
+ * stays loaded, -z nodelete), from /proc/self/smaps_rollup.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -49,6 +51,17 @@ static long long now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static long private_dirty_kb(void) {
+  FILE *f = fopen("/proc/self/smaps_rollup", "r");
+  if (f == NULL) return -1;
+  char line[256];
+  long kb = -1;
+  while (fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "Private_Dirty: %ld kB", &kb) == 1) break;
+  fclose(f);
+  return kb;
 }
 
 static long long cpu_us(void) {
@@ -236,13 +249,14 @@ int main(int argc, char **argv) {
   const long long t_authed = now_ns(), c_authed = cpu_us();
   if (pamh != NULL) pam_end(pamh, rc);
   const long long t_ended = now_ns(), c_ended = cpu_us();
+  const long dirty_kb = private_dirty_kb();
 
   printf("rc=%d main=%lld cpu_main=%lld go=%lld started=%lld cpu_started=%lld "
          "prompt=%lld cpu_prompt=%lld answered=%lld cpu_answered=%lld "
          "authed=%lld cpu_authed=%lld ended=%lld cpu_ended=%lld conv_ns=%lld "
-         "conv_cpu=%lld prompts=%d\n",
+         "conv_cpu=%lld prompts=%d dirty_kb=%ld\n",
          rc, t_main, c_main, t_go, t_started, c_started, g_prompt_ns,
          g_prompt_cpu, g_answered_ns, g_answered_cpu, t_authed, c_authed,
-         t_ended, c_ended, g_conv_ns, g_conv_cpu, g_prompts);
+         t_ended, c_ended, g_conv_ns, g_conv_cpu, g_prompts, dirty_kb);
   return rc == PAM_SUCCESS ? 0 : 1;
 }
