@@ -194,9 +194,10 @@ struct Answerer {
   void operator()(const PromptMsg& m) {
     auto code = call.conversation.ask_code(log_safe(m.text, 1024));
     if (code) {
-      ok = ch.send(CodeMsg{code->problem, std::move(code->code)}).has_value();
+      ok = ch.send(CodeMsg{code->problem, std::move(code->code)}, call.wait_bound)
+               .has_value();
     } else {
-      ok = ch.send(ConversationFailedMsg{code.error()}).has_value();
+      ok = ch.send(ConversationFailedMsg{code.error()}, call.wait_bound).has_value();
     }
   }
   void operator()(const ShowErrorMsg& m) {
@@ -210,13 +211,13 @@ struct Answerer {
     SendReservation r;
     r.decision = SendDecision::Allowed;
     if (call.send_gate != nullptr) r = call.send_gate->reserve(call.request.account);
-    ok = ch.send(ReservedMsg{std::move(r)}).has_value();
+    ok = ch.send(ReservedMsg{std::move(r)}, call.wait_bound).has_value();
   }
   void operator()(const ReleaseMsg& m) {
     std::string problem;
     if (call.send_gate != nullptr)
       problem = call.send_gate->release(call.request.account, m.stamp);
-    ok = ch.send(ReleasedMsg{std::move(problem)}).has_value();
+    ok = ch.send(ReleasedMsg{std::move(problem)}, call.wait_bound).has_value();
   }
   template <typename Other>
   void operator()(const Other&) {
@@ -232,7 +233,7 @@ AuthResult run_helper(HelperLink& link, const HelperCall& call) {
     link.abandon();
     return helper_failed(std::move(detail));
   };
-  if (auto sent = ch.send(call.request); !sent)
+  if (auto sent = ch.send(call.request, call.wait_bound); !sent)
     return broken("cannot send it the request: " +
                   failure_text(sent.error(), call.wait_bound));
   for (;;) {

@@ -346,7 +346,8 @@ const char* describe(ChannelError e) {
   return "channel error";
 }
 
-std::expected<void, ChannelFailure> MessageChannel::send(const Message& m) {
+std::expected<void, ChannelFailure> MessageChannel::send(const Message& m,
+                                                         milliseconds bound) {
   const Secret body = encode_body(m);
   Secret frame;
   frame.reserve(body.size() + 5);
@@ -354,15 +355,30 @@ std::expected<void, ChannelFailure> MessageChannel::send(const Message& m) {
     frame.push_back(static_cast<char>(body.size() >> (8 * i)));
   frame.append(body.view());
   std::string_view rest = frame.view();
+  // A peer that stops reading must not hang this end: the wait for room
+  // is bounded too.
+  const auto deadline = Clock::now() + bound;
   while (!rest.empty()) {
-    const ssize_t n = ::send(fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
+    const ssize_t n =
+        ::send(fd_, rest.data(), rest.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      rest.remove_prefix(static_cast<std::size_t>(n));
+      continue;
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
       return std::unexpected(ChannelFailure{ChannelError::Closed, "write"});
-    if (n <= 0)
-      return std::unexpected(ChannelFailure{
-          ChannelError::Io, std::string("write: ") + std::strerror(errno)});
-    rest.remove_prefix(static_cast<std::size_t>(n));
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      const auto left = std::chrono::ceil<milliseconds>(deadline - Clock::now());
+      pollfd p{fd_, POLLOUT, 0};
+      const int ready = poll(&p, 1, static_cast<int>(std::clamp<long long>(
+                                        left.count(), 0, INT_MAX)));
+      if (ready == 0 && Clock::now() >= deadline)
+        return std::unexpected(ChannelFailure{ChannelError::TimedOut, "write"});
+      continue;
+    }
+    return std::unexpected(ChannelFailure{
+        ChannelError::Io, std::string("write: ") + std::strerror(errno)});
   }
   return {};
 }

@@ -108,13 +108,16 @@ struct ChannelFailure {
   std::string detail;  // safe to log
 };
 
-// One end of the connection. Writes never raise SIGPIPE; reads return
-// whatever has arrived before judging the deadline, and time this process
-// spends stopped (SIGSTOP) is given back.
+// One end of the connection. Writes never raise SIGPIPE and never wait
+// without a bound; reads return whatever has arrived before judging the
+// deadline, and time this process spends stopped (SIGSTOP) is given back.
 class MessageChannel {
  public:
   explicit MessageChannel(int fd) : fd_(fd) {}
-  std::expected<void, ChannelFailure> send(const Message& m);
+  // Waits at most `bound` for room when the other end does not read.
+  std::expected<void, ChannelFailure> send(
+      const Message& m,
+      std::chrono::milliseconds bound = std::chrono::milliseconds(15000));
   std::expected<Message, ChannelFailure> receive(
       std::chrono::milliseconds bound);
   [[nodiscard]] int fd() const { return fd_; }

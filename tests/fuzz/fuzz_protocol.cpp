@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "file_descriptor.hpp"
@@ -105,7 +106,8 @@ struct Written {
 Written write_frames(FuzzedDataProvider& in, int fd) {
   Written w;
   // Nobody reads yet: never block on a full socket buffer.
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  const int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   std::size_t total = 0;
   while (in.remaining_bytes() > 0 && total < 32768) {
     const auto kind = in.ConsumeIntegral<std::uint8_t>();
@@ -137,6 +139,7 @@ Written write_frames(FuzzedDataProvider& in, int fd) {
     total += static_cast<std::size_t>(n);
   }
   shutdown(fd, SHUT_WR);
+  fcntl(fd, F_SETFL, flags);
   return w;
 }
 
@@ -239,8 +242,18 @@ void helper_end(FuzzedDataProvider& in) {
     return ptv::SourceAnswer{ptv::SourceAnswer::Kind::NotFound, {}, {}};
   };
   world.sleep = [](std::chrono::milliseconds) {};
+  // What the helper sends is read (and dropped) as it comes, as the module
+  // would: a full socket must not stall it.
+  const int drain_fd = module_fd.get();
+  std::thread drain([drain_fd] {
+    char buffer[4096];
+    while (read(drain_fd, buffer, sizeof buffer) > 0) {
+    }
+  });
   ptv::MessageChannel ch(helper_fd.get());
   const int status = ptv::serve_login(ch, world);
+  helper_fd.reset();
+  drain.join();
   FUZZ_CHECK(status == 0 || status == 1);
   if (!w.request) FUZZ_CHECK(transports == 0);
 }

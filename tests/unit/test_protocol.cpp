@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 
 #include "file_descriptor.hpp"
 #include "protocol.hpp"
@@ -200,6 +201,43 @@ void test_channel_frames_and_bounds(void**) {
   assert_true(!unsent && unsent.error().error == ChannelError::Closed);
 }
 
+// A peer that stops reading cannot hang a writer: once the socket buffer
+// is full, send gives up after its bound. Paired: the same traffic to a
+// peer that reads arrives whole.
+void test_send_to_a_peer_that_does_not_read(void**) {
+  Pair p;
+  int small = 4096;
+  setsockopt(p.a.get(), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  setsockopt(p.b.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  ptv::MessageChannel writer(p.a.get());
+  const ptv::LogMsg big{6, std::string(4000, 'x')};
+  const auto t0 = std::chrono::steady_clock::now();
+  std::expected<void, ptv::ChannelFailure> sent;
+  int frames = 0;
+  for (; frames < 1000; ++frames) {
+    sent = writer.send(big, milliseconds(200));
+    if (!sent) break;
+  }
+  assert_false(sent.has_value());
+  assert_true(sent.error().error == ChannelError::TimedOut);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  assert_true(took >= milliseconds(190));
+  assert_true(took < milliseconds(5000));
+
+  Pair q;
+  ptv::MessageChannel out(q.a.get()), in(q.b.get());
+  std::thread reader([&in] {
+    for (int i = 0; i < 50; ++i) {
+      auto m = in.receive(milliseconds(5000));
+      assert_true(m.has_value());
+      assert_int_equal(std::get<ptv::LogMsg>(*m).text.size(), 4000);
+    }
+  });
+  for (int i = 0; i < 50; ++i)
+    assert_true(out.send(big, milliseconds(5000)).has_value());
+  reader.join();
+}
+
 }  // namespace
 
 int main() {
@@ -207,6 +245,7 @@ int main() {
       cmocka_unit_test(test_every_message_round_trips),
       cmocka_unit_test(test_decoder_accepts_nothing_else),
       cmocka_unit_test(test_channel_frames_and_bounds),
+      cmocka_unit_test(test_send_to_a_peer_that_does_not_read),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
