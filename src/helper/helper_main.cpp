@@ -10,9 +10,9 @@
 #include <csignal>
 #include <cstdio>
 
-#include "child_process.hpp"
-#include "helper_session.hpp"
-#include "protocol.hpp"
+#include "util/child_process.hpp"
+#include "helper/helper_session.hpp"
+#include "protocol/protocol.hpp"
 
 int main() {
   // It holds the account's credentials and, for a moment, a typed code.

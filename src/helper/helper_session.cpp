@@ -1,15 +1,15 @@
-#include "helper_session.hpp"
+#include "helper/helper_session.hpp"
 
 #include <syslog.h>
 
 #include <utility>
 
-#include "account.hpp"
-#include "authenticate.hpp"
-#include "curl_transport.hpp"
-#include "ldap_source.hpp"
-#include "log.hpp"
-#include "lookup_command.hpp"
+#include "core/account.hpp"
+#include "core/verification_flow.hpp"
+#include "net/curl_transport.hpp"
+#include "phone/ldap_source.hpp"
+#include "util/log.hpp"
+#include "phone/command_source.hpp"
 
 namespace ptv {
 

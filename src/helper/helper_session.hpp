@@ -12,11 +12,11 @@
 #include <memory>
 #include <string>
 
-#include "config.hpp"
-#include "http_transport.hpp"
-#include "phone.hpp"
-#include "protocol.hpp"
-#include "verify_client.hpp"
+#include "config/config.hpp"
+#include "net/http_transport.hpp"
+#include "phone/phone.hpp"
+#include "protocol/protocol.hpp"
+#include "twilio/verify_client.hpp"
 
 namespace ptv {
 

@@ -35,15 +35,15 @@
 #include <variant>
 #include <vector>
 
-#include "authenticate.hpp"
-#include "client_flow.hpp"
+#include "core/verification_flow.hpp"
+#include "core/client_flow.hpp"
 #include "fakes.hpp"
-#include "code_input.hpp"
-#include "config.hpp"
+#include "core/code_input.hpp"
+#include "config/config.hpp"
 #include "fuzz_common.hpp"
-#include "log.hpp"
-#include "phone.hpp"
-#include "verify_response.hpp"
+#include "util/log.hpp"
+#include "phone/phone.hpp"
+#include "twilio/verify_response.hpp"
 
 namespace {
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "code_input.hpp"
+#include "core/code_input.hpp"
 #include "fuzz_common.hpp"
 
 namespace {

@@ -13,10 +13,10 @@
 #include <string_view>
 
 #include "../unit/config_tree.hpp"
-#include "config.hpp"
-#include "ldap_filter.hpp"
+#include "config/config.hpp"
+#include "phone/ldap_filter.hpp"
 #include "fuzz_common.hpp"
-#include "phone.hpp"
+#include "phone/phone.hpp"
 
 // libconfig 1.5 (Debian 12) leaks the buffer of a string literal that
 // stands where a setting name is expected (e.g. the whole file `"x"` or

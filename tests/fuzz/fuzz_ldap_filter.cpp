@@ -11,8 +11,8 @@
 #include <string_view>
 
 #include "fuzz_common.hpp"
-#include "ldap_filter.hpp"
-#include "lookup_command.hpp"
+#include "phone/ldap_filter.hpp"
+#include "phone/command_source.hpp"
 
 namespace {
 

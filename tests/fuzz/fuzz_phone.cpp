@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "config.hpp"
+#include "config/config.hpp"
 #include "fuzz_common.hpp"
-#include "phone.hpp"
+#include "phone/phone.hpp"
 
 namespace {
 

@@ -30,11 +30,11 @@
 #include <thread>
 #include <vector>
 
-#include "file_descriptor.hpp"
+#include "util/file_descriptor.hpp"
 #include "fuzz_common.hpp"
-#include "helper_client.hpp"
-#include "helper_session.hpp"
-#include "protocol.hpp"
+#include "pam/helper_client.hpp"
+#include "helper/helper_session.hpp"
+#include "protocol/protocol.hpp"
 
 namespace {
 

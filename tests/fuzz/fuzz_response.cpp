@@ -7,9 +7,9 @@
 #include <string>
 #include <string_view>
 
-#include "config.hpp"
+#include "config/config.hpp"
 #include "fuzz_common.hpp"
-#include "verify_response.hpp"
+#include "twilio/verify_response.hpp"
 
 namespace {
 

@@ -32,7 +32,7 @@ extern "C" {
 #include <security/pam_appl.h>
 
 #include "emulator_process.hpp"
-#include "send_limit.hpp"
+#include "state/send_limit.hpp"
 
 namespace {
 

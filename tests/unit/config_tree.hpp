@@ -13,7 +13,7 @@
 
 #include <libconfig.h>
 
-#include "config_strings.hpp"
+#include "config/config_strings.hpp"
 
 namespace ptv_test {
 

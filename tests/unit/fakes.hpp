@@ -13,12 +13,12 @@
 
 #include <thread>
 
-#include "conversation.hpp"
-#include "file_descriptor.hpp"
-#include "helper_client.hpp"
-#include "helper_session.hpp"
-#include "http_transport.hpp"
-#include "log.hpp"
+#include "core/conversation.hpp"
+#include "util/file_descriptor.hpp"
+#include "pam/helper_client.hpp"
+#include "helper/helper_session.hpp"
+#include "net/http_transport.hpp"
+#include "util/log.hpp"
 
 namespace ptv_fakes {
 

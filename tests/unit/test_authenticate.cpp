@@ -10,8 +10,8 @@
 #include <variant>
 #include <vector>
 
-#include "authenticate.hpp"
-#include "client_flow.hpp"
+#include "core/verification_flow.hpp"
+#include "core/client_flow.hpp"
 #include "fakes.hpp"
 #include "unit_test.hpp"
 

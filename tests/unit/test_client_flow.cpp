@@ -8,10 +8,10 @@
 #include <functional>
 #include <thread>
 
-#include "client_flow.hpp"
+#include "core/client_flow.hpp"
 #include "fakes.hpp"
-#include "file_descriptor.hpp"
-#include "helper_session.hpp"
+#include "util/file_descriptor.hpp"
+#include "helper/helper_session.hpp"
 #include "unit_test.hpp"
 
 using ptv::AuthResult;

@@ -1,7 +1,7 @@
 // Validation of the typed code before anything reaches the network.
 #include <string>
 
-#include "code_input.hpp"
+#include "core/code_input.hpp"
 #include "unit_test.hpp"
 
 using ptv::CodeProblem;

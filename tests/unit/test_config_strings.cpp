@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "config.hpp"
-#include "config_strings.hpp"
+#include "config/config.hpp"
+#include "config/config_strings.hpp"
 #include "config_tree.hpp"
 #include "unit_test.hpp"
 

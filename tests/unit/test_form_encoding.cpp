@@ -2,7 +2,7 @@
 #include <string>
 #include <vector>
 
-#include "form_encoding.hpp"
+#include "twilio/form_encoding.hpp"
 #include "unit_test.hpp"
 
 namespace {

@@ -15,10 +15,10 @@
 #include <chrono>
 #include <string>
 
-#include "child_process.hpp"
-#include "resolve.hpp"
-#include "secret.hpp"
-#include "stop_signals.hpp"
+#include "util/child_process.hpp"
+#include "net/resolve.hpp"
+#include "util/secret.hpp"
+#include "util/stop_signals.hpp"
 #include "unit_test.hpp"
 
 using ptv::TransportErrorKind;

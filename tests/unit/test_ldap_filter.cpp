@@ -2,7 +2,7 @@
 // the configured template and the substitution of %u.
 #include <string>
 
-#include "ldap_filter.hpp"
+#include "phone/ldap_filter.hpp"
 #include "unit_test.hpp"
 
 namespace {

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <string>
 
-#include "lookup_command.hpp"
+#include "phone/command_source.hpp"
 #include "unit_test.hpp"
 
 using ptv::SourceAnswer;

@@ -1,7 +1,7 @@
 // Module arguments from the PAM configuration line.
 #include <vector>
 
-#include "options.hpp"
+#include "config/options.hpp"
 #include "unit_test.hpp"
 
 namespace {

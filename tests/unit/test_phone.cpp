@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "config.hpp"
-#include "phone.hpp"
+#include "config/config.hpp"
+#include "phone/phone.hpp"
 #include "unit_test.hpp"
 
 using ptv::PhoneLookup;

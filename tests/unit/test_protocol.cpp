@@ -7,8 +7,8 @@
 #include <string>
 #include <thread>
 
-#include "file_descriptor.hpp"
-#include "protocol.hpp"
+#include "util/file_descriptor.hpp"
+#include "protocol/protocol.hpp"
 #include "unit_test.hpp"
 
 using ptv::ChannelError;

@@ -23,9 +23,9 @@
 #include <string>
 #include <vector>
 
-#include "authenticate.hpp"
-#include "config.hpp"
-#include "send_limit.hpp"
+#include "core/verification_flow.hpp"
+#include "config/config.hpp"
+#include "state/send_limit.hpp"
 #include "unit_test.hpp"
 
 using ptv::SendDecision;

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "unit_test.hpp"
-#include "verify_client.hpp"
+#include "twilio/verify_client.hpp"
 
 using ptv::HttpResponse;
 using ptv::TransportError;

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "unit_test.hpp"
-#include "verify_response.hpp"
+#include "twilio/verify_response.hpp"
 
 using ptv::CheckStatus;
 using ptv::HttpResponse;

@@ -1,0 +1,80 @@
+#include "core/outcome.hpp"
+
+#include <security/_pam_types.h>
+
+namespace ptv {
+
+const char* describe(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::Approved:
+      return "approved";
+    case Outcome::FailOpen:
+      return "allowed-unavailable";
+    case Outcome::ServiceSkipped:
+      return "skipped-service";
+    case Outcome::NoPhoneSkipped:
+      return "skipped-no-phone";
+    case Outcome::UnknownUser:
+      return "denied-unknown-user";
+    case Outcome::NoPhoneDenied:
+      return "denied-no-phone";
+    case Outcome::InvalidPhone:
+      return "denied-invalid-phone";
+    case Outcome::LookupFailed:
+      return "denied-lookup-error";
+    case Outcome::WrongCode:
+      return "denied-wrong-code";
+    case Outcome::Denied:
+      return "denied-by-twilio";
+    case Outcome::Unavailable:
+      return "denied-unavailable";
+    case Outcome::TransportRejected:
+      return "denied-bad-response";
+    case Outcome::ConversationFailed:
+      return "denied-conversation-error";
+    case Outcome::ConfigError:
+      return "denied-config-error";
+    case Outcome::SendLimited:
+      return "denied-send-limit";
+    case Outcome::StateError:
+      return "denied-state-error";
+    case Outcome::RateLimited:
+      return "denied-rate-limited";
+    case Outcome::InternalError:
+      return "denied-internal-error";
+  }
+  return "denied";
+}
+
+int pam_result_for(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::Approved:
+    case Outcome::FailOpen:
+      return PAM_SUCCESS;
+    case Outcome::NoPhoneSkipped:
+    case Outcome::ServiceSkipped:
+      return PAM_IGNORE;
+    case Outcome::UnknownUser:
+      return PAM_USER_UNKNOWN;
+    case Outcome::ConversationFailed:
+      return PAM_CONV_ERR;
+    case Outcome::ConfigError:
+      return PAM_SERVICE_ERR;
+    case Outcome::Unavailable:
+      return PAM_AUTHINFO_UNAVAIL;
+    case Outcome::NoPhoneDenied:
+    case Outcome::InvalidPhone:
+    case Outcome::LookupFailed:
+    case Outcome::WrongCode:
+    case Outcome::Denied:
+    case Outcome::TransportRejected:
+    case Outcome::SendLimited:
+    case Outcome::StateError:
+    case Outcome::RateLimited:
+    case Outcome::InternalError:
+      return PAM_AUTH_ERR;
+  }
+  return PAM_AUTH_ERR;
+}
+
+}  // namespace ptv

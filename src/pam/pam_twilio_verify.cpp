@@ -1,0 +1,130 @@
+// The PAM entry points, and nothing else: arguments, configuration,
+// services and the user, then the module's side of the login with the real
+// conversation, syslog, state store and helper; the outcome mapped to a PAM
+// result and logged. No exception leaves this file.
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include <chrono>
+#include <new>
+
+#include "core/account.hpp"
+#include "core/client_flow.hpp"
+#include "config/config.hpp"
+#include "config/options.hpp"
+#include "pam/pam_io.hpp"
+#include "state/send_limit.hpp"
+
+#define PTV_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+// Usernames longer than this are refused before any lookup.
+constexpr std::size_t kMaxUserLength = 256;
+
+// The user name the application already set, without prompting for one:
+// for the log line of an outcome decided before pam_get_user.
+std::string user_item(pam_handle_t* pamh) {
+  const void* item = nullptr;
+  if (pam_get_item(pamh, PAM_USER, &item) != PAM_SUCCESS || item == nullptr)
+    return "?";
+  return static_cast<const char*>(item);
+}
+
+std::string service_item(pam_handle_t* pamh) {
+  const void* item = nullptr;
+  if (pam_get_item(pamh, PAM_SERVICE, &item) != PAM_SUCCESS || item == nullptr)
+    return {};
+  return static_cast<const char*>(item);
+}
+
+// The steps in the order the README's flow section states: module
+// arguments, configuration, services, the user, then the flow (account,
+// phone lookup, send limit, start, code).
+int authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+  const auto started = std::chrono::steady_clock::now();
+  ptv::PamLogger log(pamh);
+  ptv::AuthResult result;  // starts as a failure (InternalError)
+  std::string user_name = user_item(pamh);
+
+  auto finish = [&](ptv::AuthResult r) {
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    ptv::log_outcome(log, user_name, r, static_cast<long>(elapsed.count()));
+    return ptv::pam_result_for(r.outcome);
+  };
+
+  auto options = ptv::parse_module_options(argc, argv);
+  if (!options) {
+    result.outcome = ptv::Outcome::ConfigError;
+    result.detail = options.error();
+    return finish(std::move(result));
+  }
+  log.set_debug(options->debug);
+
+  auto config = ptv::load_config_file(options->config_path);
+  if (!config) {
+    result.outcome = ptv::Outcome::ConfigError;
+    result.detail = config.error().message;
+    return finish(std::move(result));
+  }
+  if (auto skipped = ptv::skip_service(*config, service_item(pamh)))
+    return finish(std::move(*skipped));
+
+  const char* user = nullptr;
+  const int user_rc = pam_get_user(pamh, &user, nullptr);
+  if (user_rc != PAM_SUCCESS || user == nullptr || user[0] == '\0') {
+    result.outcome = ptv::Outcome::InternalError;
+    result.detail = "cannot get the user name";
+    (void)finish(std::move(result));
+    // pam_get_user's own failure (a conversation error, say) is passed on.
+    return user_rc != PAM_SUCCESS ? user_rc : PAM_USER_UNKNOWN;
+  }
+  user_name = user;
+  if (user_name.size() > kMaxUserLength) {
+    result.outcome = ptv::Outcome::InternalError;
+    result.detail = "user name longer than 256 characters";
+    return finish(std::move(result));
+  }
+
+  ptv::PamConversation conversation(pamh, (flags & PAM_SILENT) != 0);
+  const ptv::AccountResolver resolve = ptv::resolve_account;
+  const std::string& helper_path = options->helper_path;
+  const ptv::HelperStarter start_helper = [&helper_path]() {
+    return ptv::start_helper_process(helper_path);
+  };
+  ptv::StateDirSendGate send_gate(ptv::send_limit_settings(*config));
+  const ptv::ClientRequest request{.config = *config,
+                                   .config_path = options->config_path,
+                                   .login_name = user_name,
+                                   .conversation = conversation,
+                                   .log = log,
+                                   .resolve_account = resolve,
+                                   .start_helper = start_helper,
+                                   .send_gate = &send_gate,
+                                   .set_id_caller = ptv::running_set_id()};
+  return finish(ptv::authenticate_client(request));
+}
+
+}  // namespace
+
+PTV_EXPORT int pam_sm_authenticate(pam_handle_t* pamh, int flags, int argc,
+                                   const char** argv) {
+  try {
+    return authenticate(pamh, flags, argc, argv);
+  } catch (const std::bad_alloc&) {
+    pam_syslog(pamh, LOG_CRIT, "out of memory; denying");
+    return PAM_BUF_ERR;
+  } catch (...) {
+    pam_syslog(pamh, LOG_CRIT, "unexpected internal error; denying");
+    return PAM_SERVICE_ERR;
+  }
+}
+
+// The module sets no credentials. It answers PAM_SUCCESS, as pam_u2f and
+// google-authenticator do: sshd treats a failing pam_setcred after a
+// successful authentication as fatal.
+PTV_EXPORT int pam_sm_setcred(pam_handle_t* /*pamh*/, int /*flags*/,
+                              int /*argc*/, const char** /*argv*/) {
+  return PAM_SUCCESS;
+}

@@ -1,0 +1,168 @@
+// The per-user send limit: how many verifications (each one may send an
+// SMS, a call or a WhatsApp message) a user may start within a sliding
+// window, counted across logins and across processes. It bounds what an
+// attacker who knows a password can cost in messages (SMS pumping);
+// max_attempts bounds the checks within one login.
+//
+// State: one file, state_dir/state.v1, created once at its full size with
+// real blocks (posix_fallocate, then written with zeros) and from then on
+// only overwritten in place (pwrite + fdatasync); it is never renamed,
+// recreated, truncated or extended. A login therefore needs no new inode
+// and no new block: a local user who fills the filesystem (inodes or
+// blocks) cannot lock anyone out through it.
+//
+// Layout (all integers little-endian):
+//   header, 4096 bytes:
+//     0   8  magic "PTVSTATE"
+//     8   4  format version (1)
+//     12  4  header size (4096)
+//     16  4  bucket count (2048)
+//     20  4  slots per bucket (8)
+//     24  4  slot size (512)
+//     28  4  zero
+//     32  32 key: random bytes from getrandom() at creation
+//     64..4063 zero
+//     4064 32 SHA-256 of bytes 0..4063
+//   then bucket_count * slots_per_bucket slots of 512 bytes (16,384 slots,
+//   8 MiB); bucket b is the slots_per_bucket slots from slot
+//   b * slots_per_bucket, 4096 bytes, page aligned.
+//   slot, 512 bytes; 512 zero bytes is a free slot:
+//     0   1  kind: 1 send record, 2 grace entry
+//     1   1  send record: number of stamps (at most 100)
+//     2   6  zero
+//     8   16 account tag: HMAC-SHA-256(key, "account" NUL name)[0..16)
+//     send record: 24 + 4 i  the send times (uint32 CLOCK_REALTIME seconds)
+//     grace entry: 24 16 address tag: HMAC-SHA-256(key, "address" NUL
+//                  address)[0..16); 40 4 created; 44 4 expiry
+//     504 8  SHA-256 of bytes 0..503, first 8 bytes
+// The names themselves are never stored. An account's entries live in one
+// of two buckets, both taken from HMAC-SHA-256(key, "account" NUL name)
+// (bytes 16..19 and 20..23, modulo the bucket count), so nobody who cannot
+// read the key can aim many names at one bucket. A new entry goes to the
+// emptier of the two. When both are full, a slot is taken back: first one
+// whose entry has expired (a send record without a send inside the window,
+// a grace entry past its expiry), then the oldest grace entry; a send
+// record with a send inside the window is never taken, so the table
+// cannot be used to erase someone's count. A slot that fails its checksum
+// (a write torn by a power cut) matches no account and is never taken.
+// With no slot to take, the start is refused as an error (table full).
+//
+// Concurrency: every operation holds an exclusive flock on state.v1
+// itself, whose inode never changes; creation holds one on the directory.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/send_gate.hpp"
+
+namespace ptv {
+
+struct Config;
+
+inline constexpr char kStateFileName[] = "state.v1";
+inline constexpr std::uint32_t kDefaultBucketCount = 2048;
+inline constexpr std::uint32_t kDefaultSlotsPerBucket = 8;
+// send_limit.count may be up to 100: a send record holds that many stamps.
+inline constexpr int kMaxStampsPerRecord = 100;
+
+struct SendLimitSettings {
+  std::string state_dir;
+  int count = 5;         // starts allowed within the window
+  long window_s = 3600;  // seconds
+  // Who must own the state directory and file: root in the module. Tests
+  // running without root set their own uid.
+  uid_t owner = 0;
+  // How long to wait for another login to release the lock before giving
+  // up (fail closed).
+  long lock_wait_ms = 5000;
+  // The table's size. Only tests change these (to fill a small table); the
+  // module and twilio-verify-state always use the defaults, and a file of
+  // another size is refused.
+  std::uint32_t bucket_count = kDefaultBucketCount;
+  std::uint32_t slots_per_bucket = kDefaultSlotsPerBucket;
+};
+
+SendLimitSettings send_limit_settings(const Config& config);
+
+// The size of state.v1 for these settings (8 MiB + 4 KiB by default).
+std::uint64_t state_file_size(const SendLimitSettings& settings);
+
+
+// Takes the lock, drops the user's entries outside the window, and either
+// records `now` (Allowed) or refuses (LimitReached). An entry counts while
+//   now - window_s < entry < now + window_s
+// (an entry more than a window in the future was written while the clock
+// was wrong, and is forgotten rather than locking the user out). Creates
+// the directory and state.v1 when they are missing.
+SendReservation reserve_send(const SendLimitSettings& settings,
+                             std::string_view user, std::int64_t now);
+
+// Gives back one reservation (removes one entry equal to `stamp`), for a
+// start that certainly sent nothing. Returns an empty string on success,
+// else what went wrong (safe to log).
+std::string release_send(const SendLimitSettings& settings,
+                         std::string_view user, std::int64_t stamp,
+                         std::int64_t now);
+
+// Grace entries: after an approved code, `account` from `address` may skip
+// the code until `until`. Recording again for the same account and address
+// replaces the entry. Empty string on success, else the problem.
+std::string record_grace(const SendLimitSettings& settings,
+                         std::string_view account, std::string_view address,
+                         std::int64_t now, std::int64_t until);
+
+// The expiry of the account's entry for the address when one is valid now
+// (created <= now < expiry), else nullopt. Looking never extends it.
+std::expected<std::optional<std::int64_t>, std::string> find_grace(
+    const SendLimitSettings& settings, std::string_view account,
+    std::string_view address, std::int64_t now);
+
+// Clears every send record and grace entry of one account (what
+// "twilio-verify-state reset USER" does). Empty string on success.
+std::string reset_account(const SendLimitSettings& settings,
+                          std::string_view account);
+
+// The send times recorded for the account, oldest first, whether or not
+// they still count (twilio-verify-state show, tests). A missing state file
+// has none; nothing is created.
+std::expected<std::vector<std::int64_t>, std::string> recorded_sends(
+    const SendLimitSettings& settings, std::string_view account);
+
+// Creates the directory and state.v1 if missing and checks them (what
+// "twilio-verify-state create" does). Empty string when they are usable.
+std::string ensure_state_file(const SendLimitSettings& settings);
+
+// CLOCK_REALTIME, in whole seconds.
+std::int64_t realtime_now();
+
+// SHA-256 of the bytes, as 64 lowercase hex digits.
+std::string sha256_hex(std::string_view data);
+
+// HMAC-SHA-256 (RFC 2104) of data under key, as 64 lowercase hex digits.
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+
+// The real gate: the configured state directory and CLOCK_REALTIME.
+class StateDirSendGate final : public SendGate {
+ public:
+  explicit StateDirSendGate(SendLimitSettings settings)
+      : settings_(std::move(settings)) {}
+  SendReservation reserve(const std::string& user) override {
+    return reserve_send(settings_, user, realtime_now());
+  }
+  std::string release(const std::string& user, std::int64_t stamp) override {
+    return release_send(settings_, user, stamp, realtime_now());
+  }
+
+ private:
+  SendLimitSettings settings_;
+};
+
+}  // namespace ptv

@@ -1,0 +1,180 @@
+#include "twilio/verify_response.hpp"
+
+#include <strings.h>
+
+#include "config/config.hpp"
+#include "net/net_handles.hpp"
+
+namespace ptv {
+
+namespace {
+
+bool is_json(std::string_view content_type) {
+  constexpr std::string_view kJson = "application/json";
+  if (content_type.size() < kJson.size() ||
+      strncasecmp(content_type.data(), kJson.data(), kJson.size()) != 0)
+    return false;
+  const std::string_view rest = content_type.substr(kJson.size());
+  return rest.empty() || rest.front() == ';' || rest.front() == ' ';
+}
+
+// Parses a complete JSON object; nullptr for anything else (broken JSON,
+// trailing garbage, a value that is not an object, too deep).
+JsonHandle parse_object(std::string_view body) {
+  JsonTokener tok(json_tokener_new_ex(16));
+  if (!tok) return nullptr;
+  // Strict JSON only: no single quotes, trailing commas or leading zeros.
+  json_tokener_set_flags(tok.get(), JSON_TOKENER_STRICT);
+  JsonHandle obj(json_tokener_parse_ex(tok.get(), body.data(),
+                                       static_cast<int>(body.size())));
+  if (!obj || json_tokener_get_error(tok.get()) != json_tokener_success)
+    return nullptr;
+  if (json_tokener_get_parse_end(tok.get()) != body.size()) {
+    // Only white space may follow the object.
+    for (std::size_t i = json_tokener_get_parse_end(tok.get());
+         i < body.size(); ++i) {
+      const char c = body[i];
+      if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return nullptr;
+    }
+  }
+  if (!json_object_is_type(obj.get(), json_type_object)) return nullptr;
+  return obj;
+}
+
+std::string_view string_member(json_object* obj, const char* key) {
+  json_object* v = nullptr;
+  if (!json_object_object_get_ex(obj, key, &v) ||
+      !json_object_is_type(v, json_type_string))
+    return {};
+  return {json_object_get_string(v),
+          static_cast<std::size_t>(json_object_get_string_len(v))};
+}
+
+// Classifies a non-2xx answer from its HTTP status and Twilio error code.
+std::pair<VerifyError, int> classify_error(const HttpResponse& r) {
+  int code = 0;
+  if (is_json(r.content_type)) {
+    if (JsonHandle obj = parse_object(r.body)) {
+      json_object* v = nullptr;
+      if (json_object_object_get_ex(obj.get(), "code", &v) &&
+          json_object_is_type(v, json_type_int))
+        code = static_cast<int>(json_object_get_int64(v));
+    }
+  }
+  const long s = r.status;
+  if (s >= 500 && s <= 599) return {VerifyError::Unavailable, code};
+  if (s == 429) {
+    if (code == 60202) return {VerifyError::MaxChecks, code};
+    if (code == 60203) return {VerifyError::MaxSends, code};
+    if (r.reached_rate_limit) return {VerifyError::RateLimited, code};
+    return {VerifyError::Throttled, code};  // 20429 or unknown
+  }
+  if (s == 401) return {VerifyError::AuthFailed, code};
+  if (s == 404) return {VerifyError::NotFound, code};
+  if (s == 400 && code == 60200) return {VerifyError::InvalidParameter, code};
+  if (s == 403 && code == 60205) return {VerifyError::Landline, code};
+  if (s == 403 && code == 60410) return {VerifyError::FraudGuard, code};
+  if (s == 403 && code == 60605) return {VerifyError::GeoBlocked, code};
+  if (s >= 400 && s <= 499) return {VerifyError::Rejected, code};
+  return {VerifyError::Malformed, code};  // 1xx, 3xx (redirects), other
+}
+
+}  // namespace
+
+bool is_unavailable(VerifyError e) { return e == VerifyError::Unavailable; }
+
+const char* describe(VerifyError e) {
+  switch (e) {
+    case VerifyError::None:
+      return "ok";
+    case VerifyError::Unavailable:
+      return "service unavailable";
+    case VerifyError::Throttled:
+      return "Twilio throttled the request (429)";
+    case VerifyError::RateLimited:
+      return "a rate limit of the Verify service is reached (429)";
+    case VerifyError::AuthFailed:
+      return "Twilio rejected the credentials (20003)";
+    case VerifyError::NotFound:
+      return "verification not found: expired, already used or canceled "
+             "(20404)";
+    case VerifyError::InvalidParameter:
+      return "invalid parameter (60200)";
+    case VerifyError::MaxChecks:
+      return "too many check attempts (60202)";
+    case VerifyError::MaxSends:
+      return "too many codes sent to this number (60203)";
+    case VerifyError::Landline:
+      return "the number cannot receive SMS (60205)";
+    case VerifyError::FraudGuard:
+      return "number prefix blocked by Fraud Guard (60410)";
+    case VerifyError::GeoBlocked:
+      return "destination blocked by geo permissions (60605)";
+    case VerifyError::Rejected:
+      return "request rejected";
+    case VerifyError::Malformed:
+      return "unexpected response";
+  }
+  return "error";
+}
+
+StartResult interpret_start(const HttpResponse& r) {
+  StartResult result;
+  if (r.status < 200 || r.status > 299) {
+    auto [error, code] = classify_error(r);
+    result.error = error;
+    result.twilio_code = code;
+    if (error == VerifyError::RateLimited) result.rate_limit = r.rate_limit_name;
+    return result;
+  }
+  if (!is_json(r.content_type)) return result;
+  JsonHandle obj = parse_object(r.body);
+  if (!obj) return result;
+  const std::string_view sid = string_member(obj.get(), "sid");
+  if (!is_sid(sid, "VE")) return result;
+  const std::string_view status = string_member(obj.get(), "status");
+  if (status != "pending") return result;
+  result.error = VerifyError::None;
+  result.sid = std::string(sid);
+  return result;
+}
+
+CheckResult interpret_check(const HttpResponse& r) {
+  CheckResult result;
+  if (r.status < 200 || r.status > 299) {
+    auto [error, code] = classify_error(r);
+    result.error = error;
+    result.twilio_code = code;
+    if (error == VerifyError::RateLimited) result.rate_limit = r.rate_limit_name;
+    return result;
+  }
+  if (!is_json(r.content_type)) return result;
+  JsonHandle obj = parse_object(r.body);
+  if (!obj) return result;
+  const std::string_view status = string_member(obj.get(), "status");
+  if (status.empty()) return result;
+  result.error = VerifyError::None;
+  if (status == "approved") {
+    // "valid" must not contradict the status when Twilio sends it.
+    json_object* valid = nullptr;
+    if (json_object_object_get_ex(obj.get(), "valid", &valid) &&
+        (!json_object_is_type(valid, json_type_boolean) ||
+         !json_object_get_boolean(valid))) {
+      result.error = VerifyError::Malformed;
+      return result;
+    }
+    result.status = CheckStatus::Approved;
+  } else if (status == "pending") {
+    result.status = CheckStatus::Pending;
+  } else {
+    result.status = CheckStatus::Other;
+  }
+  return result;
+}
+
+VerifyError interpret_cancel(const HttpResponse& r) {
+  if (r.status >= 200 && r.status <= 299) return VerifyError::None;
+  return classify_error(r).first;
+}
+
+}  // namespace ptv

@@ -1,0 +1,61 @@
+// Interpretation of Twilio Verify answers: what an HTTP response means for
+// the authentication. Pure functions over (status, content type, body), so
+// that every status and error code is unit-tested and fuzzed.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "net/http_transport.hpp"
+
+namespace ptv {
+
+enum class VerifyError {
+  None,
+  Unavailable,       // 5xx: Twilio is failing (failmode applies)
+  Throttled,         // 429 (20429...) without a rate limit named: Twilio's
+                     // account throttle, caused by traffic that anyone
+                     // can generate; denies under both failmodes
+  RateLimited,       // 429 with Twilio-Reached-Rate-Limit: one of the
+                     // service's rate limits is used up; denies
+  AuthFailed,        // 401/20003: wrong credentials (a configuration error)
+  NotFound,          // 404/20404: expired, already approved or used up
+  InvalidParameter,  // 400/60200
+  MaxChecks,         // 429/60202
+  MaxSends,          // 429/60203
+  Landline,          // 403/60205
+  FraudGuard,        // 403/60410
+  GeoBlocked,        // 403/60605
+  Rejected,          // any other 4xx
+  Malformed,         // unexpected status, content type or JSON
+};
+
+// True for the errors that mean Twilio cannot be reached or is failing:
+// only these let failmode = "safe" open. A throttle (429) is not one of
+// them: it answers traffic, which an attacker can make.
+bool is_unavailable(VerifyError e);
+
+const char* describe(VerifyError e);
+
+struct StartResult {
+  VerifyError error = VerifyError::Malformed;
+  std::string sid;  // ^VE[0-9a-fA-F]{32}$ when error == None
+  int twilio_code = 0;
+  std::string rate_limit;  // RateLimited: the limit Twilio named
+};
+
+enum class CheckStatus { Approved, Pending, Other };
+
+struct CheckResult {
+  VerifyError error = VerifyError::Malformed;
+  CheckStatus status = CheckStatus::Other;  // meaningful when error == None
+  int twilio_code = 0;
+  std::string rate_limit;  // RateLimited: the limit Twilio named
+};
+
+StartResult interpret_start(const HttpResponse& response);
+CheckResult interpret_check(const HttpResponse& response);
+// A cancel only needs to know whether it was taken.
+VerifyError interpret_cancel(const HttpResponse& response);
+
+}  // namespace ptv
