@@ -42,7 +42,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -52,12 +51,14 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "emulator"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 from emulator_client import Emulator  # noqa: E402
+import ptv_harness as h  # noqa: E402
+from ptv_harness import median, percentile  # noqa: E402
 
 PYTHON = "/usr/bin/python3"
 CURL = "/usr/bin/curl"
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-PRELOAD = "libpam_wrapper.so:libnss_wrapper.so"
 TIMEOUT_MS = 2000          # the bound the failure-latency targets refer to
 CONNECT_TIMEOUT_MS = 1000
 WRONG_CODE = "000000"
@@ -69,23 +70,6 @@ NOCODE_USER = "nobench"
 
 
 # ---------------------------------------------------------------- helpers
-
-def percentile(values, p):
-    """Nearest-rank percentile."""
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, int(-(-p * len(s) // 100)) - 1))
-    return s[k]
-
-
-def median(values):
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2.0
-
 
 def parse_kv(text):
     out = {}
@@ -99,10 +83,21 @@ def parse_kv(text):
     return out
 
 
-def write_private(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+def phases(t, unit, prompted):
+    """Where a login's time went, in ms, from the marks t of one clock
+    (in units of unit per ms): the prompt steps only when there was one."""
+    def span(a, b, when=True):
+        return (t[b] - t[a]) / unit if when else float("nan")
+    return {
+        "exec to main": span("start", "main"),
+        "pam_start": span("go", "started"),
+        "pam_authenticate": span("started", "authed"),
+        "  to the prompt": span("started", "prompt", prompted),
+        "  code fetch (bench)": t["fetch"] / unit,
+        "  answer to result": span("answered", "authed", prompted),
+        "pam_end": span("authed", "ended"),
+        "exit": span("ended", "end"),
+    }
 
 
 def clean_env(extra=None):
@@ -180,11 +175,8 @@ class Bench:
         shutil.copyfile(self.args.module, self.module)
         # The helper must sit where only root can write, all the way up
         # (the work directory is under /var/tmp, which anyone can write).
-        self.helper_dir = tempfile.mkdtemp(prefix="ptv-bench-helper.", dir="/run")
-        os.chmod(self.helper_dir, 0o755)
-        self.helper = os.path.join(self.helper_dir, "twilio-verify-helper")
-        shutil.copyfile(self.args.helper, self.helper)
-        os.chmod(self.helper, 0o755)
+        self.helper, self.helper_dir = h.safe_copy(self.args.helper,
+                                                   "ptv-bench-helper.")
         if self.args.baseline_module:
             self.baseline = os.path.join(self.work, "baseline", "pam_twilio_verify.so")
             os.makedirs(os.path.dirname(self.baseline))
@@ -223,22 +215,22 @@ class Bench:
         conf = os.path.join(self.work, "ptv.conf")
         conf_sys = os.path.join(self.work, "ptv-sysca.conf")
         conf_burst = os.path.join(self.work, "ptv-burst.conf")
-        write_private(conf, self.config(em.ca_file, [(BENCH_USER, BENCH_PHONE)],
-                                        CONNECT_TIMEOUT_MS, TIMEOUT_MS))
-        write_private(conf_sys, self.config(self.sys_bundle,
-                                            [(BENCH_USER, BENCH_PHONE)],
-                                            CONNECT_TIMEOUT_MS, TIMEOUT_MS))
+        h.write_private(conf, self.config(em.ca_file, [(BENCH_USER, BENCH_PHONE)],
+                                          CONNECT_TIMEOUT_MS, TIMEOUT_MS))
+        h.write_private(conf_sys, self.config(self.sys_bundle,
+                                              [(BENCH_USER, BENCH_PHONE)],
+                                              CONNECT_TIMEOUT_MS, TIMEOUT_MS))
         # The burst waits on one single-threaded-ish emulator for 200
         # handshakes: its timeouts are generous so that the emulator's queue,
         # not the module's bound, is what the latency shows.
-        write_private(conf_burst, self.config(em.ca_file, self.burst_users,
-                                              20000, 30000))
+        h.write_private(conf_burst, self.config(em.ca_file, self.burst_users,
+                                                20000, 30000))
         conf_nocode = os.path.join(self.work, "ptv-nocode.conf")
-        write_private(conf_nocode, self.config(em.ca_file, [(BENCH_USER, BENCH_PHONE)],
-                                               CONNECT_TIMEOUT_MS, TIMEOUT_MS)
-                      + 'no_phone = "skip";\n')
+        h.write_private(conf_nocode, self.config(
+            em.ca_file, [(BENCH_USER, BENCH_PHONE)], CONNECT_TIMEOUT_MS, TIMEOUT_MS)
+            + 'no_phone = "skip";\n')
         line = "auth required %s conf=%%s helper=%s\n" % (self.module, self.helper)
-        services = {
+        h.write_services(pamd, {
             "ptv-bench": line % conf,
             "ptv-bench-sysca": line % conf_sys,
             "ptv-bench-burst": line % conf_burst,
@@ -250,28 +242,14 @@ class Bench:
                 getattr(self, "alt_module", self.module), conf, self.helper),
             "ptv-bench-before": "auth required %s conf=%s\n" % (
                 getattr(self, "baseline", self.module), conf),
-            "other": "auth required pam_deny.so\n",
-        }
-        for name, text in services.items():
-            with open(os.path.join(pamd, name), "w") as f:
-                f.write(text)
+        })
         users = ([(BENCH_USER, BENCH_PHONE), (NOCODE_USER, None)] +
                  self.burst_users)
-        with open(os.path.join(self.work, "passwd"), "w") as f:
-            for i, (u, _) in enumerate(users):
-                f.write("%s:x:%d:%d:Bench,,,:/nonexistent:/bin/false\n"
-                        % (u, 41000 + i, 41000 + i))
-        with open(os.path.join(self.work, "group"), "w") as f:
-            for i, (u, _) in enumerate(users):
-                f.write("%s:x:%d:\n" % (u, 41000 + i))
-        self.pam_env = clean_env({
-            "LD_PRELOAD": PRELOAD,
-            "PAM_WRAPPER": "1",
-            "PAM_WRAPPER_SERVICE_DIR": pamd,
-            "PAM_WRAPPER_DEBUGLEVEL": "2",
-            "NSS_WRAPPER_PASSWD": os.path.join(self.work, "passwd"),
-            "NSS_WRAPPER_GROUP": os.path.join(self.work, "group"),
-        })
+        passwd = os.path.join(self.work, "passwd")
+        group = os.path.join(self.work, "group")
+        h.write_accounts(passwd, group, [(u, 41000 + i, "Bench,,,")
+                                         for i, (u, _) in enumerate(users)])
+        self.pam_env = h.wrapper_env(pamd, passwd, group, base=clean_env())
         self.plain_env = clean_env()
         # The copies just written are dirty in the page cache until they are
         # written back, and a dirty file page mapped by one process counts
@@ -280,25 +258,13 @@ class Bench:
         os.sync()
 
     def config(self, ca_file, users, connect_ms, timeout_ms):
-        em = self.em
         lines = ",\n".join('  ("%s", "%s")' % u for u in users)
-        return """twilio = {
-  account_sid = "%s";
-  auth_token = "%s";
-  service_sid = "%s";
-  api_url = "%s";
-  ca_file = "%s";
-  connect_timeout_ms = %d;
-  timeout_ms = %d;
-};
-phone_sources = [ "users" ];
+        return h.module_config(self.em, self.state, """phone_sources = [ "users" ];
 users = (
 %s
 );
 send_limit = { count = 100; window_s = 60; };
-state_dir = "%s";
-""" % (em.account_sid, em.auth_token, em.service_sid, em.api_url, ca_file,
-       connect_ms, timeout_ms, lines, self.state)
+""" % lines, ca_file=ca_file, connect_timeout_ms=connect_ms, timeout_ms=timeout_ms)
 
     def clear_state(self):
         for name in os.listdir(self.state):
@@ -373,30 +339,16 @@ state_dir = "%s";
             r["auth_ms"] = (app["authed"] - app["started"]) / 1e6
             r["conv_ms"] = app["conv_ns"] / 1e6
             r["conv_cpu_ms"] = app["conv_cpu"] / 1e3
-            r["phases"] = {
-                "exec to main": (app["main"] - m["start_ns"]) / 1e6,
-                "pam_start": (app["started"] - app["go"]) / 1e6,
-                "pam_authenticate": (app["authed"] - app["started"]) / 1e6,
-                "  to the prompt": ((app["prompt"] - app["started"]) / 1e6
-                                    if app["prompts"] else float("nan")),
-                "  code fetch (bench)": app["conv_ns"] / 1e6,
-                "  answer to result": ((app["authed"] - app["answered"]) / 1e6
-                                       if app["prompts"] else float("nan")),
-                "pam_end": (app["ended"] - app["authed"]) / 1e6,
-                "exit": (m["end_ns"] - app["ended"]) / 1e6,
-            }
-            r["cpu_phases"] = {
-                "exec to main": app["cpu_main"] / 1e3,
-                "pam_start": (app["cpu_started"] - app["cpu_main"]) / 1e3,
-                "pam_authenticate": (app["cpu_authed"] - app["cpu_started"]) / 1e3,
-                "  to the prompt": ((app["cpu_prompt"] - app["cpu_started"]) / 1e3
-                                    if app["prompts"] else float("nan")),
-                "  code fetch (bench)": app["conv_cpu"] / 1e3,
-                "  answer to result": ((app["cpu_authed"] - app["cpu_answered"]) / 1e3
-                                       if app["prompts"] else float("nan")),
-                "pam_end": (app["cpu_ended"] - app["cpu_authed"]) / 1e3,
-                "exit": ((m["utime_us"] + m["stime_us"]) - app["cpu_ended"]) / 1e3,
-            }
+            # The same steps on the wall clock (ns) and in CPU time (us).
+            marks = ("main", "started", "prompt", "answered", "authed", "ended")
+            wall = {k: app.get(k) for k in marks}
+            wall.update(start=m["start_ns"], go=app["go"], end=m["end_ns"],
+                        fetch=app["conv_ns"])
+            cpu = {k: app.get("cpu_" + k) for k in marks}
+            cpu.update(start=0, go=app["cpu_main"], fetch=app["conv_cpu"],
+                       end=m["utime_us"] + m["stime_us"])
+            r["phases"] = phases(wall, 1e6, app["prompts"])
+            r["cpu_phases"] = phases(cpu, 1e3, app["prompts"])
         if variant == "floor":
             codes = [l.split()[0] for l in output.splitlines() if l.strip()]
             r["ok"] = m["status"] == 0 and codes == ["201", "200"]
@@ -517,8 +469,7 @@ state_dir = "%s";
         em.reset()
         em.set_faults([], latency_ms=self.args.burst_latency)
         self.clear_state()
-        fifo = os.path.join(self.work, "go.fifo")
-        os.mkfifo(fifo, 0o600)
+        barrier = h.StartBarrier(os.path.join(self.work, "go.fifo"), "ptv-bench")
         ready_r, ready_w = os.pipe()
         os.set_inheritable(ready_w, True)
         logs = os.path.join(self.work, "burst")
@@ -536,7 +487,7 @@ state_dir = "%s";
                       (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0)]
                 pid = os.posix_spawn(self.app, [
                     self.app, "--private-tmp", "--ready-fd", str(ready_w),
-                    "--barrier", fifo, "ptv-bench-burst", user, phone,
+                    "--barrier", barrier.path, "ptv-bench-burst", user, phone,
                     str(em.control_port)], env, file_actions=fa)
                 pids[pid] = (user, log)
                 self.children.add(pid)
@@ -552,7 +503,7 @@ state_dir = "%s";
                     break
                 got += len(b)
             em_cpu0 = self.emulator_cpu_s()
-            go = os.open(fifo, os.O_RDWR)   # releases them all
+            barrier.release()
             t_go = time.monotonic_ns()
             done = {}
             timer = threading.Timer(self.args.burst_deadline, self.kill_children)
@@ -569,7 +520,7 @@ state_dir = "%s";
                         done[pid] = (t, status, ru)
             finally:
                 timer.cancel()
-            os.close(go)
+            barrier.close()
         finally:
             if ready_w >= 0:
                 os.close(ready_w)
@@ -609,10 +560,7 @@ state_dir = "%s";
 
     def kill_children(self):
         for pid in list(self.children):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            h.kill_pid(pid)
 
     def teardown(self):
         self.kill_children()

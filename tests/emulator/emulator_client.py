@@ -14,14 +14,17 @@ import http.client
 import json
 import os
 import secrets
-import signal
 import ssl
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import ptv_harness as h  # noqa: E402
+
 EMULATOR = os.path.join(HERE, "verify_emulator.py")
 MAKE_CA = os.path.join(HERE, "make_test_ca.sh")
 PYTHON = "/usr/bin/python3"
@@ -42,7 +45,7 @@ def _clean_env():
     return env
 
 
-class Emulator:
+class Emulator(h.Started):
     def __init__(self, workdir, account_sid=None, auth_token=None, service_sid=None,
                  api_key_sid=None, api_key_secret=None, cert="server",
                  expiry_seconds=600, code_length=6, host="127.0.0.1", port=0,
@@ -98,10 +101,7 @@ class Emulator:
         if self.api_key_sid:
             args += ["--api-key-sid", self.api_key_sid,
                      "--api-key-secret", self.api_key_secret]
-        with open(self.stderr_file, "ab") as err:
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                         stdout=err, stderr=err, env=_clean_env(),
-                                         close_fds=True)
+        self.proc = h.start_logged(args, self.stderr_file, env=_clean_env())
         self.pid = self.proc.pid
         deadline = time.monotonic() + timeout
         while True:
@@ -135,33 +135,8 @@ class Emulator:
 
     def stop(self, timeout=5.0):
         """Stops the subprocess by pid: SIGTERM, then SIGKILL. Returns exit code."""
-        p = self.proc
-        if p is None:
-            return None
-        if p.poll() is None:
-            try:
-                os.kill(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.kill(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait()
-        self.proc = None
-        return p.returncode
-
-    def __enter__(self):
-        if self.proc is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
+        p, self.proc = self.proc, None
+        return h.stop(p, timeout)
 
     # -- control port ---------------------------------------------------------
 

@@ -8,7 +8,7 @@
 #   server.pem, server.key       signed by ca, SAN DNS:localhost, DNS:verify.ptv.test, IP:127.0.0.1
 #   other-ca.pem, other-ca.key   unrelated root CA (for "untrusted CA" tests)
 #   wronghost.pem, wronghost.key signed by ca, SAN DNS:wrong.example only
-#   expired.pem, expired.key     signed by ca, SAN as server, validity 2020-01-01..2020-01-02
+#   expired.pem, expired.key     signed by ca, SAN DNS:localhost, IP:127.0.0.1, validity 2020-01-01..2020-01-02
 #
 # All keys are EC P-256. Quiet on success, non-zero exit on any failure.
 # Idempotent: if every output already exists and server.pem still verifies
@@ -23,6 +23,8 @@ fi
 
 OUT=$1
 OPENSSL=${OPENSSL:-openssl}
+FILES="ca.key ca.pem other-ca.key other-ca.pem server.key server.pem
+       wronghost.key wronghost.pem expired.key expired.pem"
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -35,8 +37,7 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 all_present=1
-for f in ca.pem ca.key server.pem server.key other-ca.pem other-ca.key \
-         wronghost.pem wronghost.key expired.pem expired.key; do
+for f in $FILES; do
     [ -s "$OUT/$f" ] || all_present=0
 done
 if [ "$all_present" = 1 ] && \
@@ -62,46 +63,43 @@ genkey() {
     chmod 600 "$1"
 }
 
-# Extension sections shared by the CA and leaf certificates.
-cat >"$WORK/ext.cnf" <<'EOF'
-[ v3_ca ]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
+# A server certificate's extension section: $1 = section, $2 = subjectAltName.
+server_ext() {
+    printf '\n[ %s ]\n' "$1"
+    printf '%s\n' "basicConstraints = critical, CA:FALSE" \
+        "keyUsage = critical, digitalSignature" "extendedKeyUsage = serverAuth" \
+        "subjectKeyIdentifier = hash" "authorityKeyIdentifier = keyid" \
+        "subjectAltName = $2"
+}
 
-[ v3_server ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-subjectAltName = DNS:localhost, DNS:verify.ptv.test, IP:127.0.0.1
+# Extension sections of the CA and leaf certificates.
+{
+    printf '%s\n' "[ v3_ca ]" "basicConstraints = critical, CA:TRUE" \
+        "keyUsage = critical, keyCertSign, cRLSign" "subjectKeyIdentifier = hash"
+    server_ext v3_server "DNS:localhost, DNS:verify.ptv.test, IP:127.0.0.1"
+    server_ext v3_wronghost "DNS:wrong.example"
+    server_ext v3_expired "DNS:localhost, IP:127.0.0.1"
+} >"$WORK/ext.cnf"
 
-[ v3_wronghost ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-subjectAltName = DNS:wrong.example
-EOF
-
-# Root CA.
-genkey "$WORK/ca.key"
-run "$OPENSSL" req -new -x509 -key "$WORK/ca.key" -sha256 -days 2 \
-    -subj "/CN=pam_twilio_verify test CA" \
-    -config "$WORK/ext.cnf" -extensions v3_ca -out "$WORK/ca.pem"
-
+# A root CA: $1 = name, $2 = common name.
+root_ca() {
+    genkey "$WORK/$1.key"
+    run "$OPENSSL" req -new -x509 -key "$WORK/$1.key" -sha256 -days 2 \
+        -subj "/CN=$2" -config "$WORK/ext.cnf" -extensions v3_ca -out "$WORK/$1.pem"
+}
+root_ca ca "pam_twilio_verify test CA"
 # Unrelated root CA with the same subject shape.
-genkey "$WORK/other-ca.key"
-run "$OPENSSL" req -new -x509 -key "$WORK/other-ca.key" -sha256 -days 2 \
-    -subj "/CN=pam_twilio_verify unrelated test CA" \
-    -config "$WORK/ext.cnf" -extensions v3_ca -out "$WORK/other-ca.pem"
+root_ca other-ca "pam_twilio_verify unrelated test CA"
+
+# A leaf's key and signing request: $1 = name.
+request() {
+    genkey "$WORK/$1.key"
+    run "$OPENSSL" req -new -key "$WORK/$1.key" -subj "/CN=$1" -out "$WORK/$1.csr"
+}
 
 # Leaf signed by the test CA: $1 = name, $2 = extension section.
 leaf() {
-    genkey "$WORK/$1.key"
-    run "$OPENSSL" req -new -key "$WORK/$1.key" -subj "/CN=$1" -out "$WORK/$1.csr"
+    request "$1"
     run "$OPENSSL" x509 -req -in "$WORK/$1.csr" -CA "$WORK/ca.pem" \
         -CAkey "$WORK/ca.key" -set_serial "0x$("$OPENSSL" rand -hex 16)" \
         -sha256 -days 2 -extfile "$WORK/ext.cnf" -extensions "$2" \
@@ -134,18 +132,10 @@ email_in_dn = no
 
 [ policy_any ]
 commonName = supplied
-
-[ v3_server ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-subjectAltName = DNS:localhost, IP:127.0.0.1
 EOF
-genkey "$WORK/expired.key"
-run "$OPENSSL" req -new -key "$WORK/expired.key" -subj "/CN=expired" -out "$WORK/expired.csr"
-run "$OPENSSL" ca -batch -notext -config "$WORK/ca.cnf" -extensions v3_server \
+request expired
+run "$OPENSSL" ca -batch -notext -config "$WORK/ca.cnf" \
+    -extfile "$WORK/ext.cnf" -extensions v3_expired \
     -startdate 20200101000000Z -enddate 20200102000000Z \
     -in "$WORK/expired.csr" -out "$WORK/expired.pem"
 
@@ -158,8 +148,7 @@ if "$OPENSSL" verify -CAfile "$WORK/ca.pem" "$WORK/expired.pem" >/dev/null 2>&1;
 fi
 
 # Publish (rename within the same directory).
-for f in ca.key ca.pem other-ca.key other-ca.pem server.key server.pem \
-         wronghost.key wronghost.pem expired.key expired.pem; do
+for f in $FILES; do
     mv -f "$WORK/$f" "$OUT/$f"
 done
 exit 0

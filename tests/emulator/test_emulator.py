@@ -19,8 +19,11 @@ import time
 import traceback
 import warnings
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from emulator_client import Emulator  # noqa: E402
+import ptv_harness as h  # noqa: E402
 
 PHONE = "+15005550006"
 PHONE2 = "+447700900123"
@@ -635,36 +638,25 @@ def main():
     tmp = tempfile.mkdtemp(prefix="verify-emulator-test-")
     em = Emulator(tmp, api_key_sid="SK" + os.urandom(16).hex(),
                   api_key_secret=os.urandom(16).hex())
-    passed = failed = 0
-    exit_status = None
     try:
         em.start()
         for fn in TESTS:
             em.reset()
-            name = fn.__name__
             try:
                 fn(em)
-                passed += 1
-                print("PASS %s" % name)
+                h.check(fn.__name__, True)
             except Exception as e:  # noqa: BLE001
-                failed += 1
-                print("FAIL %s: %s" % (name, e))
+                h.check(fn.__name__, False, e)
                 if not isinstance(e, Failure):
                     traceback.print_exc()
-            sys.stdout.flush()
         exit_status = em.stop()
-        if exit_status == 0:
-            passed += 1
-            print("PASS clean shutdown (exit 0 on SIGTERM)")
-        else:
-            failed += 1
-            print("FAIL clean shutdown: exit status %r" % exit_status)
+        h.check("clean shutdown (exit 0 on SIGTERM)", exit_status == 0,
+                "exit status %r" % exit_status)
     finally:
         if em.proc is not None:
             em.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return h.summary()
 
 
 if __name__ == "__main__":

@@ -223,42 +223,30 @@ class State:
         self._expire(v, now)
         return v if v.status == "pending" else None
 
-    def resource(self, v, status=None):
+    def _fields(self, v, status, lookup, attempts, tail):
+        """The fields a verification and a check share, in Twilio's order,
+        with the ones of each kind in their places."""
         cfg = self.cfg
-        return {
+        return dict({
             "sid": v.sid,
             "service_sid": cfg.service_sid,
             "account_sid": cfg.account_sid,
             "to": v.to,
             "channel": v.channel,
-            "status": status or v.status,
-            "valid": (status or v.status) == "approved",
-            "lookup": {},
-            "amount": None,
-            "payee": None,
-            "send_code_attempts": [dict(a) for a in v.attempts],
-            "date_created": iso(v.created),
-            "date_updated": iso(v.updated),
-            "sna": None,
-            "url": "%s/v2/Services/%s/Verifications/%s" % (PUBLIC_BASE, cfg.service_sid, v.sid),
-        }
+            "status": status,
+            "valid": status == "approved",
+        }, **lookup, amount=None, payee=None, **attempts,
+            date_created=iso(v.created), date_updated=iso(v.updated), **tail)
+
+    def resource(self, v, status=None):
+        url = "%s/v2/Services/%s/Verifications/%s" % (
+            PUBLIC_BASE, self.cfg.service_sid, v.sid)
+        return self._fields(v, status or v.status, {"lookup": {}},
+                            {"send_code_attempts": [dict(a) for a in v.attempts]},
+                            {"sna": None, "url": url})
 
     def check_resource(self, v):
-        cfg = self.cfg
-        return {
-            "sid": v.sid,
-            "service_sid": cfg.service_sid,
-            "account_sid": cfg.account_sid,
-            "to": v.to,
-            "channel": v.channel,
-            "status": v.status,
-            "valid": v.status == "approved",
-            "amount": None,
-            "payee": None,
-            "date_created": iso(v.created),
-            "date_updated": iso(v.updated),
-            "sna_attempts_error_codes": [],
-        }
+        return self._fields(v, v.status, {}, {}, {"sna_attempts_error_codes": []})
 
     # -- operations --------------------------------------------------------
 
@@ -581,10 +569,11 @@ class Emulator:
         return Response(200, self.state.resource(v))
 
 
-class ApiServer(http.server.ThreadingHTTPServer):
+class Server(http.server.ThreadingHTTPServer):
+    """What the API and the control server share: a thread per connection,
+    the emulator (emu) at hand, IPv6 for an IPv6 address."""
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 64
 
     def __init__(self, addr, handler, emu):
         self.emu = emu
@@ -597,6 +586,10 @@ class ApiServer(http.server.ThreadingHTTPServer):
         socketserver.TCPServer.server_bind(self)
         self.server_name = self.server_address[0]
         self.server_port = self.server_address[1]
+
+
+class ApiServer(Server):
+    request_queue_size = 64
 
     def get_request(self):
         sock, addr = self.socket.accept()
@@ -613,14 +606,19 @@ class ApiServer(http.server.ThreadingHTTPServer):
         self.emu.log("connection error from %s: %r" % (client_address[0], exc))
 
 
-class ApiHandler(http.server.BaseHTTPRequestHandler):
+class Handler(http.server.BaseHTTPRequestHandler):
+    """What the API and the control server's handlers share: keep-alive
+    HTTP/1.1, no Nagle delay, the Server header without Python's version."""
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
-    timeout = 120
-    server_version = "verify-emulator"
 
     def version_string(self):
         return self.server_version
+
+
+class ApiHandler(Handler):
+    timeout = 120
+    server_version = "verify-emulator"
 
     def setup(self):
         self.handshake_ok = False
@@ -868,28 +866,13 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             pass
 
 
-class ControlServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, addr, handler, emu):
-        self.emu = emu
-        super().__init__(addr, handler)
-
-    def server_bind(self):
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = self.server_address[0]
-        self.server_port = self.server_address[1]
+class ControlServer(Server):
+    pass
 
 
-class ControlHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class ControlHandler(Handler):
     timeout = 60
     server_version = "verify-emulator-control"
-
-    def version_string(self):
-        return self.server_version
 
     def log_message(self, fmt, *args):
         pass

@@ -88,22 +88,7 @@ SETID_NOTE = "failmode = safe does not apply to set-id callers"
 SETID_RUID = 65534
 
 WARNING = "failmode = safe: letting user demo in WITHOUT the second factor"
-
-results = {"passed": 0, "failed": 0}
-
-
-def check(name, ok, detail=""):
-    results["passed" if ok else "failed"] += 1
-    print("%s %s%s" % ("PASS" if ok else "FAIL", name,
-                       "" if ok else ": " + detail), flush=True)
-    return ok
-
-
-def write_private(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-
+check = h.check
 
 # -- expected outcomes --------------------------------------------------------
 # (PAM result, result= word) per failmode.
@@ -464,7 +449,6 @@ class Blackhole:
 
 class Context:
     def __init__(self, work, module):
-        self.work = work
         self.module = module
         pki = os.path.join(work, "pki")
         self.main = Emulator(pki, name="main")
@@ -483,18 +467,9 @@ class Context:
         self.unsafe_helper, self.unsafe_dir = h.safe_copy(h.helper_for(module))
         os.chmod(self.unsafe_dir, 0o777)
         self.pki = pki
-        self.conf = os.path.join(work, "ptv.conf")
         self.state_dir = os.path.join(work, "state")
-        os.makedirs(os.path.join(work, "pam.d"))
-        with open(os.path.join(work, "pam.d", "twilio-test"), "w") as f:
-            f.write(h.pam_line(module, self.conf))
-        with open(os.path.join(work, "pam.d", "other"), "w") as f:
-            f.write("auth required pam_deny.so\n")
-        with open(os.path.join(work, "passwd"), "w") as f:
-            f.write("demo:x:2010:2010:Demo User,,+1 555 010 4567,,:"
-                    "/nonexistent:/bin/false\n")
-        with open(os.path.join(work, "group"), "w") as f:
-            f.write("demo:x:2010:\n")
+        self.pw = h.PamWork(work, module,
+                            users=(("demo", "Demo User,,+1 555 010 4567,,", 2010),))
 
     def close(self):
         shutil.rmtree(self.unsafe_dir, ignore_errors=True)
@@ -534,25 +509,13 @@ class Context:
         raise ValueError(case.helper)
 
     def write_conf(self, case, failmode):
-        with open(os.path.join(self.work, "pam.d", "twilio-test"), "w") as f:
-            f.write(h.pam_line(self.module, self.conf, self.helper_path(case)))
+        self.pw.use_helper(self.helper_path(case))
         ca = os.path.join(self.pki, case.conf.get("ca_file", "ca") + ".pem")
-        write_private(self.conf, """twilio = {
-  account_sid = "%s";
-  auth_token = "%s";
-  service_sid = "%s";
-  api_url = "%s";
-  ca_file = "%s";
-  connect_timeout_ms = %d;
-  timeout_ms = %d;
-};
-failmode = "%s";
-max_attempts = %d;
-phone_sources = [ "gecos" ];
-state_dir = "%s";
-""" % (self.main.account_sid, self.main.auth_token, self.main.service_sid,
-            self.api_url(case.target), ca, CONNECT_TIMEOUT_MS, TIMEOUT_MS,
-            failmode, MAX_ATTEMPTS, self.state_dir))
+        h.write_private(self.pw.conf, h.module_config(
+            self.main, self.state_dir,
+            'failmode = "%s";\nmax_attempts = %d;\nphone_sources = [ "gecos" ];\n'
+            % (failmode, MAX_ATTEMPTS), api_url=self.api_url(case.target),
+            ca_file=ca, connect_timeout_ms=CONNECT_TIMEOUT_MS, timeout_ms=TIMEOUT_MS))
 
     def reset(self):
         self.main.refuse(False)
@@ -567,25 +530,14 @@ def run_pamtester(ctx, case):
     """Runs one login. Returns (exit status, transcript, ms from the start
     to the prompt, ms from the (last) code being sent to the end; None when
     there was no prompt)."""
-    env = dict(os.environ)
-    env.update(case.env)
-    env.update({
-        "LD_PRELOAD": ":".join(filter(None, [
-            os.environ.get("PTV_ASAN_RUNTIME"),
-            "libpam_wrapper.so", "libnss_wrapper.so"])),
-        "PAM_WRAPPER": "1",
-        "PAM_WRAPPER_SERVICE_DIR": os.path.join(ctx.work, "pam.d"),
-        "PAM_WRAPPER_DEBUGLEVEL": "2",
-        "NSS_WRAPPER_PASSWD": os.path.join(ctx.work, "passwd"),
-        "NSS_WRAPPER_GROUP": os.path.join(ctx.work, "group"),
-    })
+    service = ctx.pw.service
     if case.setid:
         command, args = os.environ["PTV_PAM_HOST"], [
-            "--ruid", str(SETID_RUID), "twilio-test", case.user]
+            "--ruid", str(SETID_RUID), service, case.user]
     else:
-        command, args = "pamtester", ["-v", "twilio-test", case.user,
-                                      "authenticate"]
-    child = pexpect.spawn(command, args, env=env, encoding="utf-8", timeout=20)
+        command, args = "pamtester", ["-v", service, case.user, "authenticate"]
+    child = pexpect.spawn(command, args, env=ctx.pw.env(case.env),
+                          encoding="utf-8", timeout=20)
     transcript = []
     to_prompt_ms = None
     after_code_ms = None
@@ -743,9 +695,7 @@ def probe_dns():
 
 
 def main():
-    if os.geteuid() != 0:
-        print("skipped: the module accepts only a root-owned config file")
-        return 77
+    h.require_root("the module accepts only a root-owned config file")
     if len(sys.argv) != 2:
         print("usage: test_failure_table.py MODULE_SO", file=sys.stderr)
         return 2
@@ -777,8 +727,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
     print("%d of %d failure cases tested." % (tested, ran))
     print("runtime %.1f s" % (time.monotonic() - started))
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 0 if results["failed"] == 0 and results["passed"] > 0 else 1
+    return h.summary()
 
 
 if __name__ == "__main__":

@@ -72,12 +72,9 @@ def blocked_signals(pid):
 
 
 def config(em, state, failmode="safe", api_url=None):
-    text = h.module_config(em, state, 'failmode = "%s";\nphone_sources = [ "gecos" ];\n'
-                           % failmode, timeout_ms=TIMEOUT_MS)
-    text = text.replace("connect_timeout_ms = 1000;", "connect_timeout_ms = 500;")
-    if api_url:
-        text = text.replace('api_url = "%s";' % em.api_url, 'api_url = "%s";' % api_url)
-    return text
+    return h.module_config(em, state, 'failmode = "%s";\nphone_sources = [ "gecos" ];\n'
+                           % failmode, api_url=api_url, connect_timeout_ms=500,
+                           timeout_ms=TIMEOUT_MS)
 
 
 def wait_for_request(em, suffix, timeout=5.0):
@@ -111,6 +108,17 @@ def outcome(text):
 
 # -- pamtester ----------------------------------------------------------------
 
+def stop_in_flight(pid, em, suffix):
+    """Once the request ending in suffix reached the emulator: the stop
+    signals pid blocks, then SIGSTOP for STOP_SECONDS and SIGCONT."""
+    wait_for_request(em, suffix)
+    held = blocked_signals(pid)
+    os.kill(pid, signal.SIGSTOP)
+    time.sleep(STOP_SECONDS)
+    os.kill(pid, signal.SIGCONT)
+    return held
+
+
 def stop_during(pw, em, step, answer_after):
     """One login; SIGSTOP while `step` ("start" or "check") is in flight,
     SIGCONT after STOP_SECONDS. Returns (transcript, blocked at the stop,
@@ -122,21 +130,13 @@ def stop_during(pw, em, step, answer_after):
     held_wait = held_prompt = set()
     try:
         if step == "start":
-            wait_for_request(em, "/Verifications")
-            held_wait = blocked_signals(child.pid)
-            os.kill(child.pid, signal.SIGSTOP)
-            time.sleep(STOP_SECONDS)
-            os.kill(child.pid, signal.SIGCONT)
+            held_wait = stop_in_flight(child.pid, em, "/Verifications")
         child.expect(CODE_PROMPT)
         transcript += child.before + child.after
         held_prompt = blocked_signals(child.pid)
         child.sendline("000000" if em.last_code(PHONE) != "000000" else "000001")
         if step == "check":
-            wait_for_request(em, "/VerificationCheck")
-            held_wait = blocked_signals(child.pid)
-            os.kill(child.pid, signal.SIGSTOP)
-            time.sleep(STOP_SECONDS)
-            os.kill(child.pid, signal.SIGCONT)
+            held_wait = stop_in_flight(child.pid, em, "/VerificationCheck")
             child.expect([WRONG_PROMPT, pexpect.EOF])
             transcript += child.before + (child.after if isinstance(child.after, str) else "")
             if answer_after == "right":
@@ -459,9 +459,7 @@ def su_tests(module):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("skipped: needs root")
-        return 77
+    h.require_root("needs root")
     if len(sys.argv) != 3 or sys.argv[1] not in ("pam", "su"):
         print("usage: test_hostile_caller.py pam|su MODULE_SO", file=sys.stderr)
         return 2

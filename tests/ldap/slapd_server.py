@@ -38,9 +38,13 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import ptv_harness as h  # noqa: E402
+
 DEFAULT_LDIF = os.path.join(HERE, "directory.ldif")
 MAKE_CA = os.path.join(HERE, "..", "emulator", "make_test_ca.sh")
 
@@ -69,19 +73,6 @@ _CERTS = ("server", "wronghost")
 # caller's environment may carry CA bundle variables (SSL_CERT_FILE,
 # REQUESTS_CA_BUNDLE, ...) and LDAP* settings that must not leak in.
 _BASE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "LC_ALL": "C"}
-
-
-def free_port(host=HOST):
-    """Returns a TCP port on host that was free a moment ago.
-
-    Another process may take it before it is used: callers retry on
-    "Address already in use"."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def make_ca(ca_dir):
@@ -162,7 +153,7 @@ class SearchResult:
             self.returncode, len(self.entries), self.stderr.strip())
 
 
-class SlapdServer:
+class SlapdServer(h.Started):
     """One slapd with the fixture directory, listening on ldap:// (with
     StartTLS) and ldaps:// on two loopback ports.
 
@@ -218,19 +209,8 @@ class SlapdServer:
         self.pid = None
         self.paused = False
         self.start_seconds = None    # how long the last start() took
-        self._proc = None
+        self.proc = None
         self._loaded = False
-
-    # -- context manager ---------------------------------------------------
-
-    def __enter__(self):
-        if self._proc is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     # -- set-up ------------------------------------------------------------
 
@@ -301,8 +281,8 @@ class SlapdServer:
 
         Raises RuntimeError with the end of slapd's log if it exits or does
         not answer within timeout seconds."""
-        if self._proc is not None:
-            raise RuntimeError("slapd is already running (pid %d)" % self._proc.pid)
+        if self.proc is not None:
+            raise RuntimeError("slapd is already running (pid %d)" % self.proc.pid)
         began = time.monotonic()
         os.makedirs(self.workdir, mode=0o700, exist_ok=True)
         make_ca(self.ca_dir)
@@ -312,7 +292,7 @@ class SlapdServer:
         fixed_ports = self.ldap_port is not None
         for attempt in range(1 if fixed_ports else tries):
             if not fixed_ports:
-                self._set_ports(free_port(), free_port())
+                self._set_ports(h.free_port(HOST), h.free_port(HOST))
             log_start = self._log_size()
             if self._spawn_and_wait(timeout):
                 self.start_seconds = time.monotonic() - began
@@ -343,16 +323,14 @@ class SlapdServer:
             pass
         with open(self.log_path, "ab") as log:
             log.write(("--- %s\n" % " ".join(argv)).encode())
-            log.flush()
-            self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                          stdout=log, stderr=log, close_fds=True,
-                                          cwd=self.workdir, env=_BASE_ENV)
-        self.pid = self._proc.pid
+        self.proc = h.start_logged(argv, self.log_path, env=_BASE_ENV,
+                                    cwd=self.workdir)
+        self.pid = self.proc.pid
         self.paused = False
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
+            if self.proc.poll() is not None:
                 return False
             if self._answers(deadline):
                 return True
@@ -385,28 +363,14 @@ class SlapdServer:
         self._terminate(timeout)
 
     def _terminate(self, timeout=5.0):
-        proc = self._proc
-        if proc is None:
-            return
-        # Popen.send_signal() does nothing once the child has been reaped,
-        # so a recycled pid is never signalled.
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            if self.paused:
-                # A stopped process keeps SIGTERM pending until it continues.
-                proc.send_signal(signal.SIGCONT)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self._proc = None
+        h.stop(self.proc, timeout, stopped=self.paused)
+        self.proc = None
         self.pid = None
         self.paused = False
 
     @property
     def running(self):
-        return self._proc is not None and self._proc.poll() is None
+        return self.proc is not None and self.proc.poll() is None
 
     def pause(self, timeout=2.0):
         """Freezes slapd with SIGSTOP: the kernel still completes TCP
@@ -423,7 +387,7 @@ class SlapdServer:
     def _signal_and_wait(self, sig, stopped, timeout):
         if not self.running:
             raise RuntimeError("slapd is not running")
-        self._proc.send_signal(sig)
+        self.proc.send_signal(sig)
         deadline = time.monotonic() + timeout
         while (self._state() == "T") != stopped:
             if time.monotonic() > deadline:

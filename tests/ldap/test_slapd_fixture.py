@@ -18,16 +18,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from slapd_server import LDAPSEARCH, SlapdServer, make_ca  # noqa: E402
-
-results = {"passed": 0, "failed": 0}
-
-
-def check(name, ok, detail=""):
-    results["passed" if ok else "failed"] += 1
-    print("%s %s%s" % ("PASS" if ok else "FAIL", name,
-                       "" if ok or not detail else ": %s" % detail), flush=True)
-    return ok
+from ptv_harness import check, summary  # noqa: E402
 
 
 def pid_alive(pid):
@@ -172,8 +165,7 @@ def main():
             print("kept %s" % tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 0 if results["failed"] == 0 else 1
+    return summary()
 
 
 if __name__ == "__main__":

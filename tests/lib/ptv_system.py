@@ -1,5 +1,5 @@
-"""Pieces shared by the tests that change the machine (real sshd, real su):
-files written with a given mode, commands run with their output, undo
+"""Pieces shared by the tests that change the machine (real sshd, real su),
+beside ptv_harness (which they use too): commands run with their output, undo
 actions that run however the test ends, a collector of the module's syslog
 lines on /dev/log, and local test accounts.
 
@@ -17,14 +17,9 @@ import sys
 import threading
 import time
 
+from ptv_harness import write_file
+
 DEV_LOG = "/dev/log"
-
-
-def write_file(path, text, mode):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
 
 
 def run(args, **kw):

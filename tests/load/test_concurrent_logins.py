@@ -11,13 +11,11 @@ SID of the log line against the one the emulator sent to that number),
 nothing may hang (one global deadline; stragglers are killed by pid and
 fail the test), and p50/p99 latencies are reported.
 
-pam_wrapper 1.1.4 keeps its per-process copy of the PAM services in
-/tmp/pam.X with X one of 62 letters and digits, chosen with an lstat then
-mkdir that two processes can race on: at most 62 instances can share one
-/tmp. Each pamtester therefore runs in a mount namespace of its own with a
-private tmpfs on /tmp (unshare), so the 200 processes never share a
-pam_wrapper directory. Everything they need (module, configuration, CA,
-passwd) lives in the work directory, outside /tmp.
+Each pamtester runs in a mount namespace of its own with a private tmpfs
+on /tmp, behind a start barrier (ptv_harness.StartBarrier), so the 200
+processes never share a pam_wrapper directory and start together.
+Everything they need (module, configuration, CA, passwd) lives in the work
+directory, outside /tmp.
 
 Usage: test_concurrent_logins.py MODULE_SO WORK_DIR (logs go to WORK_DIR/logs)
 Environment: PTV_LOAD_USERS (default 200), PTV_LOAD_DEADLINE_S (120),
@@ -29,8 +27,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,30 +35,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from emulator_client import Emulator  # noqa: E402
-import ptv_harness  # noqa: E402
+import ptv_harness as h  # noqa: E402
+from ptv_harness import percentile  # noqa: E402
 
 USERS = int(os.environ.get("PTV_LOAD_USERS", "200"))
 DEADLINE_S = float(os.environ.get("PTV_LOAD_DEADLINE_S", "120"))
 WRONG_EVERY = 5          # every 5th user answers a wrong code...
 MAX_ATTEMPTS = 3         # ...at each of the module's 3 prompts
 PROMPT = "SMS code sent to "
-PRELOAD = "libpam_wrapper.so:libnss_wrapper.so"
-READY = "ptv-load: at the start barrier"
-
-
-def write_private(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-
-
-def percentile(values, p):
-    """Nearest-rank percentile."""
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, int(-(-p * len(s) // 100)) - 1))
-    return s[k]
 
 
 def masked(phone):
@@ -82,60 +62,41 @@ class Login:
         self.wrong = index % WRONG_EVERY == WRONG_EVERY - 1
         self.log_path = os.path.join(logs, self.user + ".log")
         self.proc = None
-        self.log = None
         self.answers = 0
         self.t_start = self.t_prompt = self.t_answer = self.t_end = None
         self.killed = False
         self.output = ""
-
-    def ready(self):
-        with open(self.log_path, "r", errors="replace") as f:
-            return READY in f.read()
 
     def prompts_seen(self):
         with open(self.log_path, "r", errors="replace") as f:
             return f.read().count(PROMPT)
 
 
-def make_config(em, work, logins, module):
+def make_config(em, pw, logins):
     users = ",\n".join('  ("%s", "%s")' % (l.user, l.phone) for l in logins)
     extra = ""
     # The per-user send limit and its state directory are set only when
     # the module knows them (its strings tell); each user logs in once.
-    with open(module, "rb") as f:
+    with open(pw.module, "rb") as f:
         known = f.read()
     if b"send_limit" in known:
         extra += "send_limit = { count = 100; window_s = 60; };\n"
     if b"state_dir" in known:
-        state = os.path.join(work, "state")
+        state = os.path.join(pw.work, "state")
         os.makedirs(state, mode=0o700, exist_ok=True)
         extra += 'state_dir = "%s";\n' % state
-    text = """twilio = {
-  account_sid = "%s";
-  auth_token = "%s";
-  service_sid = "%s";
-  api_url = "%s";
-  ca_file = "%s";
-  connect_timeout_ms = 20000;
-  timeout_ms = 30000;
-};
-max_attempts = %d;
+    h.write_private(pw.conf, h.twilio_group(
+        em, connect_timeout_ms=20000, timeout_ms=30000) + """max_attempts = %d;
 phone_sources = [ "users" ];
 users = (
 %s
 );
-%s""" % (em.account_sid, em.auth_token, em.service_sid, em.api_url,
-         em.ca_file, MAX_ATTEMPTS, users, extra)
-    conf = os.path.join(work, "ptv.conf")
-    write_private(conf, text)
-    return conf
+%s""" % (MAX_ATTEMPTS, users, extra))
 
 
 def main():
-    if os.geteuid() != 0:
-        print("skipped: the module accepts only a root-owned config file, "
-              "and private /tmp mounts need root")
-        return 77
+    h.require_root("the module accepts only a root-owned config file, "
+                   "and private /tmp mounts need root")
     module = os.path.abspath(sys.argv[1])
     logs = os.path.join(os.path.abspath(sys.argv[2]), "logs")
     shutil.rmtree(logs, ignore_errors=True)
@@ -152,88 +113,34 @@ def main():
 
 
 def run(module, work, logs):
-    os.makedirs(os.path.join(work, "pam.d"))
     # The module is loaded from the work directory, which the private
     # /tmp of each login cannot hide.
     mod_copy = os.path.join(work, "pam_twilio_verify.so")
     shutil.copyfile(module, mod_copy)
     # The helper must sit where only root can write, all the way up.
-    helper, helper_dir = ptv_harness.safe_copy(ptv_harness.helper_for(module))
+    helper, helper_dir = h.safe_copy(h.helper_for(module))
 
     logins = [Login(i + 1, logs) for i in range(USERS)]
-    with open(os.path.join(work, "passwd"), "w") as f:
-        for l in logins:
-            f.write("%s:x:%d:%d:Load User,,,:/nonexistent:/bin/false\n"
-                    % (l.user, l.uid, l.uid))
-    with open(os.path.join(work, "group"), "w") as f:
-        for l in logins:
-            f.write("%s:x:%d:\n" % (l.user, l.uid))
+    pw = h.PamWork(work, mod_copy, service="ptv-load", helper=helper,
+                   users=[(l.user, "Load User,,,", l.uid) for l in logins])
 
     # Per-run credentials, recorded for the suite's secret scan.
     token = "load-token-" + secrets.token_hex(12)
     em = Emulator(os.path.join(work, "emulator"), auth_token=token)
     failures = []
-    secrets_dir = os.environ.get("PTV_TEST_SECRETS_DIR")
+    barrier = h.StartBarrier(os.path.join(work, "start.fifo"), "ptv-load")
     try:
         em.start()
-        if secrets_dir:
-            os.makedirs(secrets_dir, exist_ok=True)
-            with open(os.path.join(secrets_dir, "load.concurrent.txt"),
-                      "w") as f:
-                f.write("token %s\n" % token)
-                for l in logins:
-                    f.write("number %s\n" % l.phone)
-        conf = make_config(em, work, logins, mod_copy)
-        with open(os.path.join(work, "pam.d", "ptv-load"), "w") as f:
-            f.write(ptv_harness.pam_line(mod_copy, conf, helper))
-        with open(os.path.join(work, "pam.d", "other"), "w") as f:
-            f.write("auth required pam_deny.so\n")
-
-        env = dict(os.environ)
-        env.pop("LD_PRELOAD", None)
-        env.update({
-            "PTV_PRELOAD": PRELOAD,
-            "PAM_WRAPPER": "1",
-            "PAM_WRAPPER_SERVICE_DIR": os.path.join(work, "pam.d"),
-            "PAM_WRAPPER_DEBUGLEVEL": "2",
-            "NSS_WRAPPER_PASSWD": os.path.join(work, "passwd"),
-            "NSS_WRAPPER_GROUP": os.path.join(work, "group"),
-        })
-        # Private /tmp, then pamtester with the wrappers preloaded (only
-        # pamtester: unshare, mount and sh run without them).
-        # Each process then waits at a barrier (opening a FIFO blocks until
-        # the test opens its other end), so all 200 start their login in
-        # the same instant instead of trickling in while the others spawn.
-        barrier = os.path.join(work, "start.fifo")
-        if os.path.exists(barrier):
-            os.unlink(barrier)
-        os.mkfifo(barrier, 0o600)
-        env["PTV_BARRIER"] = barrier
-        script = ('mount -t tmpfs -o size=16m,mode=1777 ptv-load-tmp /tmp '
-                  '&& echo "' + READY + '" && : < "$PTV_BARRIER" '
-                  '&& LD_PRELOAD="$PTV_PRELOAD" exec pamtester -v ptv-load '
-                  '"$1" authenticate')
+        h.record_secrets("load.concurrent", tokens=[token],
+                         numbers=[l.phone for l in logins])
+        make_config(em, pw, logins)
 
         t_spawn = time.monotonic()
         for l in logins:
-            l.log = open(l.log_path, "wb")
-            l.proc = subprocess.Popen(
-                ["unshare", "--mount", "--propagation", "private", "--",
-                 "/bin/sh", "-c", script, "sh", l.user],
-                stdin=subprocess.PIPE, stdout=l.log, stderr=subprocess.STDOUT,
-                env=env, close_fds=True)
+            l.proc = barrier.login(pw, l.user, l.log_path)
         spawned = time.monotonic() - t_spawn
-        # Wait until every process stands at the barrier (or died).
-        waiting = set(logins)
-        ready_deadline = time.monotonic() + 60
-        while waiting and time.monotonic() < ready_deadline:
-            for l in list(waiting):
-                if l.proc.poll() is not None or l.ready():
-                    waiting.discard(l)
-            time.sleep(0.02)
-        # Opening the FIFO read-write never blocks and releases them all;
-        # it stays open so that no late opener can block.
-        go = os.open(barrier, os.O_RDWR)
+        barrier.wait(60)
+        barrier.release()
         t0 = time.monotonic()
         for l in logins:
             l.t_start = t0
@@ -259,49 +166,28 @@ def run(module, work, logs):
                     if l.t_prompt is None:
                         l.t_prompt = time.monotonic()
                     code = codes[l.phone][0]
-                    answer = wrong_code(code) if l.wrong else code
-                    try:
-                        l.proc.stdin.write((answer + "\n").encode())
-                        l.proc.stdin.flush()
-                    except BrokenPipeError:
-                        pass
+                    h.type_into(l.proc, wrong_code(code) if l.wrong else code)
                     l.answers += 1
                     l.t_answer = time.monotonic()
             slowest_poll = max(slowest_poll, time.monotonic() - t_poll)
             time.sleep(0.02)
         for l in running:
             l.killed = True
-            try:
-                os.kill(l.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            l.proc.kill()
             l.proc.wait()
             l.t_end = time.monotonic()
         wall = time.monotonic() - t0
-        os.close(go)
 
         outbox = em.outbox()
         requests = em.requests()
         stats = em.stats()
     finally:
+        barrier.close()
         shutil.rmtree(helper_dir, ignore_errors=True)
-        for l in logins:
-            if l.proc is not None and l.proc.poll() is None:
-                os.kill(l.proc.pid, signal.SIGKILL)
-                l.proc.wait()
-            if l.proc is not None and l.proc.stdin:
-                try:
-                    l.proc.stdin.close()
-                except OSError:
-                    pass
-            if l.log:
-                l.log.close()
         em.stop()
 
-    if secrets_dir:
-        with open(os.path.join(secrets_dir, "load.concurrent.txt"), "a") as f:
-            for m in outbox:
-                f.write("code %s\n" % m["code"])
+    h.record_secrets("load.concurrent", codes=[m["code"] for m in outbox],
+                     append=True)
 
     # ------------------------------------------------------------ checks
     sent_to = {}

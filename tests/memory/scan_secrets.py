@@ -35,6 +35,10 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+import ptv_harness as h  # noqa: E402
+
 FIXED_TOKENS = [
     "tok3n-must-never-be-logged-5f2a9c",   # pam.module auth token
     "api-secret-never-logged-77e1",        # pam.module API key secret
@@ -156,9 +160,7 @@ def self_check(scanner):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("skipped: the logs of the suite's root-only tests are root's")
-        return 77
+    h.require_root("the logs of the suite's root-only tests are root's")
     build_dir = os.path.abspath(sys.argv[1])
     tests_dir = os.path.abspath(sys.argv[2])
     log_dir = os.environ.get("PTV_TEST_LOG_DIR")
@@ -172,10 +174,9 @@ def main():
     scanner = Scanner(tokens, numbers, codes)
 
     problems = self_check(scanner)
-    for p in problems:
-        print("FAIL self-check: " + p)
-    if problems:
-        return 1
+    if not h.check("self-check: the detector finds planted secrets and "
+                   "passes clean lines", not problems, "; ".join(problems)):
+        return h.summary()
 
     files = sources(build_dir, log_dir)
     findings = []
@@ -198,12 +199,14 @@ def main():
         for path in files:
             print("  %s (%d bytes)" % (path, os.path.getsize(path)))
     for f in findings[:50]:
-        print("FAIL " + f)
+        print("  " + f)
     if len(findings) > 50:
         print("... and %d more" % (len(findings) - 50))
     if module_lines == 0:
         print("note: no module lines found (was the suite run before this test?)")
-    return 1 if findings else 0
+    h.check("no test secret in the module's lines", not findings,
+            "%d found" % len(findings))
+    return h.summary()
 
 
 if __name__ == "__main__":

@@ -75,9 +75,7 @@ def check_contract(spec, em, requests):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("skipped: the module accepts only a root-owned config file")
-        return 77
+    h.require_root("the module accepts only a root-owned config file")
     module, openapi = os.path.abspath(sys.argv[1]), sys.argv[2]
     with open(openapi) as f:
         spec = json.load(f)

@@ -13,11 +13,10 @@ same number while it is live, so only the first right code approves it;
 the other two prompted logins then find it gone (denied-by-twilio). The
 test counts SMS and results, not approvals.
 
-pam_wrapper keeps a per-process copy of the PAM services under /tmp in a
-directory name that concurrent instances can race for, so each pamtester
-runs in a mount namespace with a private tmpfs on /tmp (unshare).
-Everything the logins need (a copy of the module, configuration, CA,
-state directory) therefore lives outside /tmp, under WORK_ROOT.
+Each pamtester runs in a mount namespace with a private tmpfs on /tmp,
+behind a start barrier (ptv_harness.StartBarrier). Everything the logins
+need (a copy of the module, configuration, CA, state directory) therefore
+lives outside /tmp, under WORK_ROOT.
 
 Usage: test_send_limit_race.py MODULE_SO STATE_TOOL [WORK_ROOT]
        (STATE_TOOL: the built twilio-verify-state; WORK_ROOT: default /var/tmp)
@@ -34,29 +33,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from emulator_client import Emulator  # noqa: E402
-import ptv_harness  # noqa: E402
+import ptv_harness as h  # noqa: E402
+from ptv_harness import check  # noqa: E402
 
 PROCESSES = 20
 COUNT = 3
 USER = "racer"
 PHONE = "+15550107777"
 PROMPT = b"SMS code sent to "
-READY = b"ptv-race: at the barrier"
 LIMIT_MESSAGE = b"Too many codes were sent recently. Try again later."
 DEADLINE_S = 60
-results = {"passed": 0, "failed": 0}
-
-
-def check(name, ok, detail=""):
-    results["passed" if ok else "failed"] += 1
-    print("%s %s%s" % ("PASS" if ok else "FAIL", name,
-                       "" if ok else ":\n" + detail), flush=True)
-
-
-def write_private(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
 
 
 def read(path):
@@ -72,48 +58,19 @@ def recorded_sends(tool, state_dir, user):
     return out.stdout
 
 
-def run_logins(work, n, em):
+def run_logins(pw, n, em):
     """Starts n logins, releases them together, answers every prompt with
     the number's latest code; returns the output of each."""
-    env = dict(os.environ)
-    env.pop("LD_PRELOAD", None)
-    env.update({
-        "PTV_PRELOAD": ":".join(filter(None, [
-            os.environ.get("PTV_ASAN_RUNTIME"),
-            "libpam_wrapper.so", "libnss_wrapper.so"])),
-        "PAM_WRAPPER": "1",
-        "PAM_WRAPPER_SERVICE_DIR": os.path.join(work, "pam.d"),
-        "PAM_WRAPPER_DEBUGLEVEL": "2",
-        "NSS_WRAPPER_PASSWD": os.path.join(work, "passwd"),
-        "NSS_WRAPPER_GROUP": os.path.join(work, "group"),
-    })
-    barrier = os.path.join(work, "start.fifo")
-    if os.path.exists(barrier):
-        os.unlink(barrier)
-    os.mkfifo(barrier, 0o600)
-    env["PTV_BARRIER"] = barrier
-    script = ('mount -t tmpfs -o size=16m,mode=1777 ptv-race-tmp /tmp '
-              '&& echo "' + READY.decode() + '" && : < "$PTV_BARRIER" '
-              '&& LD_PRELOAD="$PTV_PRELOAD" exec pamtester -v ptv-race '
-              '"$1" authenticate')
-    procs = []
-    for i in range(n):
-        log_path = os.path.join(work, "login%02d.log" % i)
-        log = open(log_path, "wb")
-        p = subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "--",
-             "/bin/sh", "-c", script, "sh", USER],
-            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-            env=env, close_fds=True)
-        procs.append({"proc": p, "log": log, "path": log_path, "answered": 0})
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        if all(x["proc"].poll() is not None or READY in read(x["path"])
-               for x in procs):
-            break
-        time.sleep(0.02)
-    go = os.open(barrier, os.O_RDWR)  # releases every waiting process
+    barrier = h.StartBarrier(os.path.join(pw.work, "start.fifo"), "ptv-race")
     try:
+        procs = []
+        for i in range(n):
+            path = os.path.join(pw.work, "login%02d.log" % i)
+            procs.append({"proc": barrier.login(pw, USER, path), "path": path,
+                          "answered": 0})
+        deadline = time.monotonic() + DEADLINE_S
+        barrier.wait(DEADLINE_S)
+        barrier.release()
         running = list(procs)
         while running and time.monotonic() < deadline:
             for x in list(running):
@@ -124,31 +81,19 @@ def run_logins(work, n, em):
                     code = em.last_code(PHONE)
                     if code is None:
                         continue
-                    try:
-                        x["proc"].stdin.write((code + "\n").encode())
-                        x["proc"].stdin.flush()
-                    except BrokenPipeError:
-                        pass
+                    h.type_into(x["proc"], code)
                     x["answered"] += 1
             time.sleep(0.02)
         for x in running:
             x["proc"].kill()  # by pid; counted as a failure below
     finally:
-        os.close(go)
-    outs = []
-    for x in procs:
-        x["proc"].wait()
-        x["log"].close()
-        outs.append({"status": x["proc"].returncode,
-                     "text": read(x["path"]),
-                     "killed": x in running})
-    return outs
+        barrier.close()
+    return [{"status": x["proc"].returncode, "text": read(x["path"]),
+             "killed": x in running} for x in procs]
 
 
 def main():
-    if os.geteuid() != 0:
-        print("skipped: the module accepts only a root-owned config file")
-        return 77
+    h.require_root("the module accepts only a root-owned config file")
     tool = os.path.abspath(sys.argv[2])
     root = os.path.abspath(sys.argv[3] if len(sys.argv) > 3 else "/var/tmp")
     if root == "/tmp" or root.startswith("/tmp/"):
@@ -157,41 +102,21 @@ def main():
         return 1
     work = tempfile.mkdtemp(prefix="ptv-send-limit-race.", dir=root)
     em = Emulator(os.path.join(work, "emulator"))
+    helper_dir = None
     try:
         module = os.path.join(work, "pam_twilio_verify.so")
         shutil.copyfile(os.path.abspath(sys.argv[1]), module)
-        helper, helper_dir = ptv_harness.safe_copy(
-            ptv_harness.helper_for(sys.argv[1]))
+        helper, helper_dir = h.safe_copy(h.helper_for(sys.argv[1]))
         em.start()
         state = os.path.join(work, "state")
-        os.makedirs(os.path.join(work, "pam.d"))
-        write_private(os.path.join(work, "ptv.conf"), """twilio = {
-  account_sid = "%s";
-  auth_token = "%s";
-  service_sid = "%s";
-  api_url = "%s";
-  ca_file = "%s";
-  connect_timeout_ms = 10000;
-  timeout_ms = 20000;
-};
-phone_sources = [ "gecos" ];
-max_attempts = 1;
-send_limit = { count = %d; window_s = 3600; };
-state_dir = "%s";
-""" % (em.account_sid, em.auth_token, em.service_sid, em.api_url, em.ca_file,
-            COUNT, state))
-        with open(os.path.join(work, "pam.d", "ptv-race"), "w") as f:
-            f.write(ptv_harness.pam_line(module, os.path.join(work, "ptv.conf"),
-                                         helper))
-        with open(os.path.join(work, "pam.d", "other"), "w") as f:
-            f.write("auth required pam_deny.so\n")
-        with open(os.path.join(work, "passwd"), "w") as f:
-            f.write("%s:x:2077:2077:Race User,,%s,,:/nonexistent:/bin/false\n"
-                    % (USER, PHONE))
-        with open(os.path.join(work, "group"), "w") as f:
-            f.write("%s:x:2077:\n" % USER)
+        pw = h.PamWork(work, module, service="ptv-race", helper=helper,
+                       users=[(USER, "Race User,,%s,," % PHONE, 2077)])
+        h.write_private(pw.conf, h.module_config(
+            em, state, 'phone_sources = [ "gecos" ];\nmax_attempts = 1;\n'
+            'send_limit = { count = %d; window_s = 3600; };\n' % COUNT,
+            connect_timeout_ms=10000, timeout_ms=20000))
 
-        outs = run_logins(work, PROCESSES, em)
+        outs = run_logins(pw, PROCESSES, em)
         everything = b"\n----\n".join(o["text"] for o in outs).decode(
             "utf-8", "replace")
         sms = [m for m in em.outbox() if m["to"] == PHONE]
@@ -226,7 +151,7 @@ state_dir = "%s";
               recorded == COUNT, str(recorded))
 
         # Once the limit is used up, a later login sends nothing either.
-        outs = run_logins(work, 1, em)
+        outs = run_logins(pw, 1, em)
         sms = [m for m in em.outbox() if m["to"] == PHONE]
         check("a later login is denied by the limit",
               b"result=denied-send-limit" in outs[0]["text"] and
@@ -235,10 +160,9 @@ state_dir = "%s";
     finally:
         em.stop()
         shutil.rmtree(work, ignore_errors=True)
-        if "helper_dir" in locals():
+        if helper_dir:
             shutil.rmtree(helper_dir, ignore_errors=True)
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 0 if results["failed"] == 0 and results["passed"] > 0 else 1
+    return h.summary()
 
 
 if __name__ == "__main__":

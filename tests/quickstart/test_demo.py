@@ -12,13 +12,9 @@ import sys
 
 import pexpect
 
-results = {"passed": 0, "failed": 0}
-
-
-def check(name, ok, detail=""):
-    results["passed" if ok else "failed"] += 1
-    print("%s %s%s" % ("PASS" if ok else "FAIL", name,
-                       "" if ok else ":\n" + detail), flush=True)
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from ptv_harness import check, require_root, summary  # noqa: E402
 
 
 def run_demo(source, build, answers):
@@ -45,9 +41,7 @@ def run_demo(source, build, answers):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("skipped: the demo writes a root-owned config file")
-        return 77
+    require_root("the demo writes a root-owned config file")
     source, build = sys.argv[1], sys.argv[2]
     status, out = run_demo(source, build, ["right"])
     check("demo: right code is accepted", status == 0 and
@@ -62,8 +56,7 @@ def main():
     leftovers = [d for d in os.listdir("/tmp") if d.startswith("ptv-demo.")]
     check("demo: its temporary directory is removed", not leftovers,
           str(leftovers))
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 0 if results["failed"] == 0 else 1
+    return summary()
 
 
 if __name__ == "__main__":

@@ -29,8 +29,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,9 +41,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "ldap"))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from emulator_client import Emulator  # noqa: E402
 from slapd_server import SlapdServer  # noqa: E402
-from ptv_system import (Cleanup, create_account, open_syslog,  # noqa: E402
-                        run, write_file)
-from ptv_harness import pam_line  # noqa: E402
+from ptv_system import Cleanup, create_account, open_syslog, run  # noqa: E402
+import ptv_harness as h  # noqa: E402
+from ptv_harness import check, pam_line, skip, write_file  # noqa: E402
 
 SSHD = "/usr/sbin/sshd"
 SSH = "/usr/bin/ssh"
@@ -65,31 +63,8 @@ MARKER_RX = re.compile(r"^%s\r?$" % re.escape(MARKER), re.M)
 LOG_AUTHPRIV = 10
 LOG_WARNING, LOG_NOTICE, LOG_INFO = 4, 5, 6
 
-results = {"passed": 0, "failed": 0, "skipped": 0}
-
-
-def check(name, ok, detail=""):
-    results["passed" if ok else "failed"] += 1
-    print("%s %s%s" % ("PASS" if ok else "FAIL", name,
-                       "" if ok else ": " + detail), flush=True)
-    return ok
-
-
-def skip(name, why):
-    results["skipped"] += 1
-    print("SKIP %s (%s)" % (name, why), flush=True)
-
 
 # -- sshd --------------------------------------------------------------------
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
 
 class Sshd:
     """One foreground sshd (-D -e) started through the service's symlink."""
@@ -131,20 +106,14 @@ class Sshd:
 
     def start(self, tries=3):
         for _ in range(tries):
-            self.port = free_port()
+            self.port = h.free_port()
             self._write_config()
             t = run([self.link, "-t", "-f", self.config])
             if t.returncode != 0:
                 raise RuntimeError("sshd -t rejects %s: %s" % (self.config, t.stdout))
-            log = open(self.log, "ab")
-            try:
-                self.proc = subprocess.Popen(
-                    [self.link, "-D", "-e", "-f", self.config],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    close_fds=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                                         "LANG": "C"})
-            finally:
-                log.close()
+            self.proc = h.start_logged(
+                [self.link, "-D", "-e", "-f", self.config], self.log,
+                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"})
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 if "Server listening on 127.0.0.1 port %d" % self.port in self.log_text():
@@ -177,16 +146,7 @@ class Sshd:
         if from_file not in (None, p.pid):
             print("note: %s holds pid %s, started pid %d" % (self.pid_file, from_file, p.pid),
                   file=sys.stderr)
-        if p.poll() is None:
-            try:
-                os.kill(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
+        h.stop(p)
 
 
 # -- ssh client --------------------------------------------------------------
@@ -289,24 +249,10 @@ def ssh_login(port, user, steps, em, seen_codes, key=None, prompts=1, timeout=30
 def module_config(em, user, failmode="secure", no_phone="deny", state_dir=None,
                   sources='[ "users" ]', extra=""):
     # state_dir: None keeps the module's default (/var/lib/pam_twilio_verify).
-    if state_dir:
-        extra += 'state_dir = "%s";\n' % state_dir
-    return """# written by tests/sshd/test_sshd.py
-twilio = {
-  account_sid = "%s";
-  auth_token = "%s";
-  service_sid = "%s";
-  api_url = "%s";
-  ca_file = "%s";
-  connect_timeout_ms = 1000;
-  timeout_ms = 2000;
-};
-failmode = "%s";
-no_phone = "%s";
-phone_sources = %s;
-users = ( ("%s", "%s") );
-%s""" % (em.account_sid, em.auth_token, em.service_sid, em.api_url, em.ca_file,
-         failmode, no_phone, sources, user, PHONE, extra)
+    return "# written by tests/sshd/test_sshd.py\n" + h.module_config(
+        em, state_dir, 'failmode = "%s";\nno_phone = "%s";\nphone_sources = %s;\n'
+        'users = ( ("%s", "%s") );\n%s' % (failmode, no_phone, sources, user, PHONE,
+                                          extra))
 
 
 # The directory of section L: the phone user's number, written the way
@@ -337,19 +283,12 @@ mobile: +1 555-123-0042
 
 
 def ldap_settings(directory, timeout_ms=2000):
-    return """ldap = {
-  uri = "%s";
-  starttls = true;
-  ca_file = "%s";
-  base = "ou=people,dc=example,dc=com";
-  filter = "(&(objectClass=inetOrgPerson)(uid=%%u))";
-  attribute = "mobile";
-  bind_dn = "%s";
-  bind_password = "%s";
-  timeout_ms = %d;
-};
-""" % (directory.ldap_uri, directory.ca_file, directory.bind_dn, directory.bind_pw,
-       timeout_ms)
+    return h.group("ldap", [
+        ("uri", directory.ldap_uri), ("starttls", True),
+        ("ca_file", directory.ca_file), ("base", "ou=people,dc=example,dc=com"),
+        ("filter", "(&(objectClass=inetOrgPerson)(uid=%u))"),
+        ("attribute", "mobile"), ("bind_dn", directory.bind_dn),
+        ("bind_password", directory.bind_pw), ("timeout_ms", timeout_ms)])
 
 
 def pam_service(module, conf, password_first=False, then_permit=False):
@@ -448,8 +387,7 @@ def system_pam_main():
     finally:
         cleanup.run()
     print("runtime %.1f s" % (time.monotonic() - started))
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 0 if results["failed"] == 0 and results["passed"] > 0 else 1
+    return h.summary()
 
 
 def main():
@@ -461,9 +399,7 @@ def main():
                          "profile and log in through /etc/pam.d/sshd")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     opts = ap.parse_args()
-    if os.geteuid() != 0:
-        print("skipped: needs root (accounts, /etc/pam.d, sshd, root-owned module config)")
-        return 77
+    h.require_root("needs root (accounts, /etc/pam.d, sshd, root-owned module config)")
     if opts.system_pam:
         return system_pam_main()
     if not opts.module:
@@ -569,6 +505,19 @@ def main():
             check(name, pred_lines(), "\n".join(
                 ln[2] for ln in (detail_lines() if detail_lines else syslog.since(0))))
 
+        def logged(name, mark, *needles, pri=None, within="user="):
+            """Checks that a module line since mark (the outcome line unless
+            within says otherwise) holds every needle, at pri (a (facility,
+            severity) pair) when given."""
+            log_check(name, lambda: any(
+                all(n in ln[2] for n in needles) and pri in (None, ln[:2])
+                for ln in module_lines(mark, within)), lambda: syslog.since(mark))
+
+        def login(port, user, steps, **kw):
+            lg = ssh_login(port, user, steps, em, seen_codes, **kw)
+            logins.append(lg)
+            return lg
+
         users = [phone_user, other_user]
 
         # ---- A: password + code (keyboard-interactive only) ----------------
@@ -579,37 +528,24 @@ def main():
         port = sshd_a.port
 
         mark = setup(password_first=True)
-        lg = ssh_login(port, phone_user, [("password", password), ("code", "right")],
-                       em, seen_codes)
-        logins.append(lg)
+        lg = login(port, phone_user, [("password", password), ("code", "right")])
         check("A password + right code: the remote command runs", lg.got_in, lg.describe())
         check("A password + right code: password prompt, then one code prompt",
               lg.prompts == ["password", "code"], lg.describe())
-        log_check("A password + right code: result=approved logged at info, authpriv",
-                  lambda: any(ln[0] == LOG_AUTHPRIV and ln[1] == LOG_INFO and
-                              "result=approved" in ln[2] and
-                              "user=%s " % phone_user in ln[2] and
-                              "phone=+1******0042 " in ln[2]
-                              for ln in module_lines(mark, "user=")),
-                  lambda: syslog.since(mark))
+        logged("A password + right code: result=approved logged at info, authpriv",
+               mark, "result=approved", "user=%s " % phone_user, "phone=+1******0042 ",
+               pri=(LOG_AUTHPRIV, LOG_INFO))
 
         mark = setup(password_first=True)
-        lg = ssh_login(port, phone_user,
-                       [("password", password)] + [("code", "wrong")] * 3,
-                       em, seen_codes)
-        logins.append(lg)
+        lg = login(port, phone_user, [("password", password)] + [("code", "wrong")] * 3)
         check("A password + 3 wrong codes: Permission denied", lg.denied, lg.describe())
         check("A password + 3 wrong codes: three code prompts",
               lg.prompts == ["password", "code", "code", "code"], lg.describe())
-        log_check("A password + 3 wrong codes: result=denied-wrong-code attempts=3",
-                  lambda: any("result=denied-wrong-code attempts=3 " in ln[2]
-                              for ln in module_lines(mark, "user=")),
-                  lambda: syslog.since(mark))
+        logged("A password + 3 wrong codes: result=denied-wrong-code attempts=3",
+               mark, "result=denied-wrong-code attempts=3 ")
 
         mark = setup(password_first=True)
-        lg = ssh_login(port, phone_user, [("password", "not-" + password)] * 2,
-                       em, seen_codes, prompts=2)
-        logins.append(lg)
+        lg = login(port, phone_user, [("password", "not-" + password)] * 2, prompts=2)
         check("A wrong password (twice): Permission denied", lg.denied, lg.describe())
         check("A wrong password: never asked for a code",
               "code" not in lg.prompts and lg.prompts == ["password"] * 2, lg.describe())
@@ -630,20 +566,14 @@ def main():
         port = sshd_b.port
 
         mark = setup()
-        lg = ssh_login(port, phone_user, [("code", "right")], em, seen_codes, key=client_key)
-        logins.append(lg)
+        lg = login(port, phone_user, [("code", "right")], key=client_key)
         check("B key + right code: the remote command runs", lg.got_in, lg.describe())
         check("B key + right code: key accepted first, no password prompt",
               lg.partial_at is not None and lg.prompts == ["code"], lg.describe())
-        log_check("B key + right code: result=approved",
-                  lambda: any("result=approved" in ln[2]
-                              for ln in module_lines(mark, "user=")),
-                  lambda: syslog.since(mark))
+        logged("B key + right code: result=approved", mark, "result=approved")
 
         mark = setup()
-        lg = ssh_login(port, phone_user, [("code", "wrong")] * 3, em, seen_codes,
-                       key=client_key)
-        logins.append(lg)
+        lg = login(port, phone_user, [("code", "wrong")] * 3, key=client_key)
         check("B key + 3 wrong codes: Permission denied", lg.denied, lg.describe())
         check("B key + 3 wrong codes: three code prompts",
               lg.prompts == ["code"] * 3, lg.describe())
@@ -651,8 +581,7 @@ def main():
         # ---- C: emulator unreachable, setup B --------------------------------
         mark = setup(failmode="secure")
         em.refuse(True)
-        lg = ssh_login(port, phone_user, [], em, seen_codes, key=client_key)
-        logins.append(lg)
+        lg = login(port, phone_user, [], key=client_key)
         check("C unreachable, failmode secure: Permission denied without a prompt",
               lg.denied and lg.prompts == [], lg.describe())
         elapsed = (lg.denied_at - lg.partial_at
@@ -660,51 +589,37 @@ def main():
         check("C unreachable, failmode secure: denied within 5 s of the key (%s)"
               % ("%.2f s" % elapsed if elapsed is not None else "not measured"),
               elapsed is not None and elapsed < 5.0, lg.describe())
-        log_check("C unreachable, failmode secure: result=denied-unavailable",
-                  lambda: any("result=denied-unavailable" in ln[2]
-                              for ln in module_lines(mark, "user=")),
-                  lambda: syslog.since(mark))
+        logged("C unreachable, failmode secure: result=denied-unavailable", mark,
+               "result=denied-unavailable")
 
         mark = setup(failmode="safe")
         em.refuse(True)
-        lg = ssh_login(port, phone_user, [], em, seen_codes, key=client_key)
-        logins.append(lg)
+        lg = login(port, phone_user, [], key=client_key)
         check("C unreachable, failmode safe: let in with the key alone",
               lg.got_in and lg.prompts == [], lg.describe())
-        log_check("C unreachable, failmode safe: LOG_WARNING \"WITHOUT the second factor\"",
-                  lambda: any(ln[1] == LOG_WARNING and ln[0] == LOG_AUTHPRIV
-                              for ln in module_lines(mark, "")
-                              if "WITHOUT the second factor" in ln[2]),
-                  lambda: syslog.since(mark))
-        log_check("C unreachable, failmode safe: result=allowed-unavailable",
-                  lambda: any("result=allowed-unavailable" in ln[2]
-                              for ln in module_lines(mark, "user=")),
-                  lambda: syslog.since(mark))
+        logged("C unreachable, failmode safe: LOG_WARNING \"WITHOUT the second factor\"",
+               mark, "WITHOUT the second factor", pri=(LOG_AUTHPRIV, LOG_WARNING),
+               within="")
+        logged("C unreachable, failmode safe: result=allowed-unavailable", mark,
+               "result=allowed-unavailable")
         em.refuse(False)
 
         # ---- D: no phone number, setup B -------------------------------------
         mark = setup(no_phone="deny")
-        lg = ssh_login(port, other_user, [], em, seen_codes, key=client_key)
-        logins.append(lg)
+        lg = login(port, other_user, [], key=client_key)
         check("D no phone, no_phone deny: Permission denied without a prompt",
               lg.denied and lg.prompts == [], lg.describe())
         check("D no phone, no_phone deny: no SMS sent", em.outbox() == [], str(em.outbox()))
-        log_check("D no phone, no_phone deny: result=denied-no-phone",
-                  lambda: any("result=denied-no-phone" in ln[2] and
-                              "user=%s " % other_user in ln[2]
-                              for ln in module_lines(mark, "user=")),
-                  lambda: syslog.since(mark))
+        logged("D no phone, no_phone deny: result=denied-no-phone", mark,
+               "result=denied-no-phone", "user=%s " % other_user)
 
         mark = setup(no_phone="skip", then_permit=True)
-        lg = ssh_login(port, other_user, [], em, seen_codes, key=client_key)
-        logins.append(lg)
+        lg = login(port, other_user, [], key=client_key)
         check("D no phone, no_phone skip + pam_permit: let in with the key",
               lg.got_in and lg.prompts == [], lg.describe())
         check("D no phone, no_phone skip: no SMS sent", em.outbox() == [], str(em.outbox()))
-        log_check("D no phone, no_phone skip: result=skipped-no-phone",
-                  lambda: any("result=skipped-no-phone" in ln[2]
-                              for ln in module_lines(mark, "user=")),
-                  lambda: syslog.since(mark))
+        logged("D no phone, no_phone skip: result=skipped-no-phone", mark,
+               "result=skipped-no-phone")
         # ---- L: the phone number from LDAP (a real slapd), setup B ------------
         # The users list names nobody here: the number can only come from
         # the directory, over StartTLS checked against the test CA.
@@ -725,47 +640,34 @@ def main():
                                  extra=ldap_settings(directory))
 
         mark = setup(config=ldap_config())
-        lg = ssh_login(port, phone_user, [("code", "right")], em, seen_codes,
-                       key=client_key)
-        logins.append(lg)
+        lg = login(port, phone_user, [("code", "right")], key=client_key)
         check("L number from LDAP + right code: the remote command runs",
               lg.got_in and lg.prompts == ["code"], lg.describe())
         sent = [m.get("to") for m in em.outbox()]
         check("L number from LDAP: the SMS went to the directory's number",
               sent == [PHONE], str(em.outbox()))
-        log_check("L number from LDAP: result=approved with the masked number",
-                  lambda: any("result=approved" in ln[2] and
-                              "phone=+1******0042 " in ln[2]
-                              for ln in module_lines(mark, "user=")),
-                  lambda: syslog.since(mark))
+        logged("L number from LDAP: result=approved with the masked number", mark,
+               "result=approved", "phone=+1******0042 ")
 
         mark = setup(config=ldap_config())
-        lg = ssh_login(port, phone_user, [("code", "wrong")] * 3, em, seen_codes,
-                       key=client_key)
-        logins.append(lg)
+        lg = login(port, phone_user, [("code", "wrong")] * 3, key=client_key)
         check("L number from LDAP + 3 wrong codes: Permission denied",
               lg.denied and lg.prompts == ["code"] * 3, lg.describe())
 
         mark = setup(config=ldap_config())
-        lg = ssh_login(port, other_user, [], em, seen_codes, key=client_key)
-        logins.append(lg)
+        lg = login(port, other_user, [], key=client_key)
         check("L user not in the directory: denied without a prompt, no SMS",
               lg.denied and lg.prompts == [] and em.outbox() == [], lg.describe())
-        log_check("L user not in the directory: result=denied-no-phone",
-                  lambda: any("result=denied-no-phone" in ln[2]
-                              for ln in module_lines(mark, "user=")),
-                  lambda: syslog.since(mark))
+        logged("L user not in the directory: result=denied-no-phone", mark,
+               "result=denied-no-phone")
 
         directory.stop()
         mark = setup(config=ldap_config("secure"))
-        lg = ssh_login(port, phone_user, [], em, seen_codes, key=client_key)
-        logins.append(lg)
+        lg = login(port, phone_user, [], key=client_key)
         check("L directory down, failmode secure: denied without a prompt",
               lg.denied and lg.prompts == [] and em.outbox() == [], lg.describe())
-        log_check("L directory down, failmode secure: result=denied-unavailable",
-                  lambda: any("result=denied-unavailable" in ln[2] and "ldap" in ln[2]
-                              for ln in module_lines(mark, "user=")),
-                  lambda: syslog.since(mark))
+        logged("L directory down, failmode secure: result=denied-unavailable", mark,
+               "result=denied-unavailable", "ldap")
         sshd_b.stop()
 
         # ---- secrets in logs and outputs --------------------------------------
@@ -804,10 +706,7 @@ def main():
         cleanup.run()
 
     print("runtime %.1f s" % (time.monotonic() - started))
-    if results["skipped"]:
-        print("%d skipped (not counted)" % results["skipped"])
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 0 if results["failed"] == 0 and results["passed"] > 0 else 1
+    return h.summary()
 
 
 if __name__ == "__main__":

@@ -207,9 +207,7 @@ def full_disk_checks(pw, em, tool, state, public):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("skipped: needs root (mount, setpriv, a root-owned config)")
-        return 77
+    h.require_root("needs root (mount, setpriv, a root-owned config)")
     module, tool = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     if os.environ.get(IN_NAMESPACE) != "1":
         return reexec_in_namespace()

@@ -16,7 +16,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
-from ptv_harness import check, summary  # noqa: E402
+from ptv_harness import check, require_root, summary  # noqa: E402
 
 STATE_SIZE = 4096 + 16384 * 512
 
@@ -78,9 +78,7 @@ def run_checks(exe, work):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("skipped: the state directory must be owned by root")
-        return 77
+    require_root("the state directory must be owned by root")
     exe = os.path.abspath(sys.argv[1])
     work = tempfile.mkdtemp(prefix="ptv-state-tool.")
     try:
