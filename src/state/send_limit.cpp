@@ -17,7 +17,6 @@
 #include <initializer_list>
 #include <limits>
 
-#include "config/config.hpp"
 #include "util/file_descriptor.hpp"
 
 namespace ptv {
@@ -830,11 +829,11 @@ std::int64_t realtime_now() {
   return static_cast<std::int64_t>(ts.tv_sec);
 }
 
-SendLimitSettings send_limit_settings(const Config& config) {
+SendLimitSettings send_limit_settings(const StateSettings& state) {
   SendLimitSettings s;
-  s.state_dir = config.state_dir;
-  s.count = config.send_limit_count;
-  s.window_s = config.send_limit_window_s;
+  s.state_dir = state.state_dir;
+  s.count = state.send_limit_count;
+  s.window_s = state.send_limit_window_s;
   return s;
 }
 

@@ -62,10 +62,10 @@
 #include <vector>
 
 #include "core/send_gate.hpp"
+#include "state/settings.hpp"
 
 namespace ptv {
 
-struct Config;
 
 inline constexpr char kStateFileName[] = "state.v1";
 inline constexpr std::uint32_t kDefaultBucketCount = 2048;
@@ -90,7 +90,7 @@ struct SendLimitSettings {
   std::uint32_t slots_per_bucket = kDefaultSlotsPerBucket;
 };
 
-SendLimitSettings send_limit_settings(const Config& config);
+SendLimitSettings send_limit_settings(const StateSettings& state);
 
 // The size of state.v1 for these settings (8 MiB + 4 KiB by default).
 std::uint64_t state_file_size(const SendLimitSettings& settings);
@@ -157,8 +157,11 @@ class StateDirSendGate final : public SendGate {
   SendReservation reserve(const std::string& user) override {
     return reserve_send(settings_, user, realtime_now());
   }
-  std::string release(const std::string& user, std::int64_t stamp) override {
-    return release_send(settings_, user, stamp, realtime_now());
+  std::expected<void, StateError> release(const std::string& user,
+                                          std::int64_t stamp) override {
+    std::string problem = release_send(settings_, user, stamp, realtime_now());
+    if (!problem.empty()) return std::unexpected(StateError{std::move(problem)});
+    return {};
   }
 
  private:

@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-#include "config/config.hpp"
+#include "state/settings.hpp"
 #include "state/send_limit.hpp"
 
 namespace {

@@ -1,7 +1,8 @@
 // The per-user send limit: its state file (one preallocated table,
 // updated in place), its safety checks on the state directory and file,
-// its window, eviction, grace entries, many processes racing for the last
-// sends, and the authentication flow's use of it.
+// its window, eviction, grace entries and many processes racing for the
+// last sends. The flow's use of it is tested with the flow
+// (test_authenticate.cpp).
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -23,7 +24,6 @@
 #include <string>
 #include <vector>
 
-#include "core/verification_flow.hpp"
 #include "config/config.hpp"
 #include "state/send_limit.hpp"
 #include "unit_test.hpp"
@@ -525,7 +525,7 @@ void test_state_dir_not_a_directory(void**) {
 
 void test_module_settings_from_config(void**) {
   ptv::Config c;
-  const SendLimitSettings d = ptv::send_limit_settings(c);
+  const SendLimitSettings d = ptv::send_limit_settings(c.state);
   assert_str_eq(d.state_dir, "/var/lib/pam_twilio_verify");
   assert_int_equal(d.count, 5);
   assert_int_equal(d.window_s, 3600);
@@ -534,10 +534,10 @@ void test_module_settings_from_config(void**) {
   assert_int_equal(d.bucket_count, 2048);
   assert_int_equal(d.slots_per_bucket, 8);
   assert_int_equal(ptv::state_file_size(d), 4096 + 8 * 1024 * 1024);
-  c.state_dir = "/run/ptv";
-  c.send_limit_count = 9;
-  c.send_limit_window_s = 120;
-  const SendLimitSettings s = ptv::send_limit_settings(c);
+  c.state.state_dir = "/run/ptv";
+  c.state.send_limit_count = 9;
+  c.state.send_limit_window_s = 120;
+  const SendLimitSettings s = ptv::send_limit_settings(c.state);
   assert_str_eq(s.state_dir, "/run/ptv");
   assert_int_equal(s.count, 9);
   assert_int_equal(s.window_s, 120);
@@ -986,165 +986,6 @@ void test_held_lock_times_out(void**) {
   EXPECT_DECISION(reserve(s, "alice", kNow), SendDecision::Allowed);
 }
 
-// ------------------------------------------------ the authentication flow
-
-const std::string kSid = "VE00112233445566778899aabbccddeeff";
-
-class ScriptedConversation final : public ptv::Conversation {
- public:
-  std::vector<std::string> prompts, errors;
-  std::expected<ptv::Secret, ptv::ConversationError> ask_hidden(
-      std::string_view prompt) override {
-    prompts.emplace_back(prompt);
-    return ptv::Secret(std::string_view("918273"));
-  }
-  void show_error(std::string_view message) override {
-    errors.emplace_back(message);
-  }
-};
-
-class CountingTransport final : public ptv::HttpTransport {
- public:
-  explicit CountingTransport(int& posts, bool unreachable, bool timeout)
-      : posts_(posts), unreachable_(unreachable), timeout_(timeout) {}
-  std::expected<ptv::HttpResponse, ptv::TransportError> post_form(
-      const std::string& url, const ptv::Secret&,
-      std::chrono::milliseconds) override {
-    ++posts_;
-    if (unreachable_)
-      return std::unexpected(ptv::TransportError{
-          ptv::TransportErrorKind::Unreachable, "connection refused"});
-    if (timeout_)
-      return std::unexpected(
-          ptv::TransportError{ptv::TransportErrorKind::Timeout, "timed out"});
-    const std::string body =
-        url.ends_with("/VerificationCheck")
-            ? "{\"sid\":\"" + kSid + "\",\"status\":\"approved\",\"valid\":true}"
-            : "{\"sid\":\"" + kSid + "\",\"status\":\"pending\"}";
-    return ptv::HttpResponse{url.ends_with("/Verifications") ? 201L : 200L,
-                             "application/json", body, -1};
-  }
-
- private:
-  int& posts_;
-  bool unreachable_, timeout_;
-};
-
-class NullLogger final : public ptv::Logger {
- public:
-  std::vector<std::string> lines;
-  void log(int, std::string_view m) override { lines.emplace_back(m); }
-};
-
-struct Flow {
-  ptv::Config config;
-  ScriptedConversation conv;
-  NullLogger log;
-  int posts = 0;
-  bool unreachable = false, timeout = false;
-  SendLimitSettings settings;
-
-  explicit Flow(const SendLimitSettings& s) : settings(s) {
-    config.account_sid = "AC0123456789abcdef0123456789abcdef";
-    config.auth_token = ptv::Secret(std::string_view("token"));
-    config.service_sid = "VA0123456789abcdef0123456789abcdef";
-    config.api_url = "https://verify.example.test";
-    config.users = {{"alice", "+15551234567"}};
-  }
-  ptv::AuthResult run() {
-    const std::string user = "alice";
-    const ptv::AccountResolver resolver =
-        [](const std::string& typed)
-        -> std::expected<ptv::Account, ptv::AccountError> {
-      ptv::Account a;
-      a.name = typed;
-      return a;
-    };
-    const ptv::TransportFactory factory =
-        [this]() -> std::expected<std::unique_ptr<ptv::HttpTransport>,
-                                  ptv::TransportError> {
-      return std::make_unique<CountingTransport>(posts, unreachable, timeout);
-    };
-    ptv::StateDirSendGate gate(settings);
-    const ptv::AuthRequest request{.config = config,
-                                   .user = user,
-                                   .conversation = conv,
-                                   .log = log,
-                                   .resolve_account = resolver,
-                                   .make_transport = factory,
-                                   .send_gate = &gate};
-    return ptv::authenticate(request);
-  }
-};
-
-void test_flow_denies_at_the_limit_without_a_request(void**) {
-  const SendLimitSettings s = fresh(2);
-  for (int i = 0; i < 2; ++i) {
-    Flow f(s);
-    const ptv::AuthResult r = f.run();
-    assert_int_equal(static_cast<int>(r.outcome),
-                     static_cast<int>(ptv::Outcome::Approved));
-  }
-  Flow f(s);
-  f.config.failmode = ptv::FailMode::Safe;  // never opens on a limit
-  const ptv::AuthResult r = f.run();
-  assert_int_equal(static_cast<int>(r.outcome),
-                   static_cast<int>(ptv::Outcome::SendLimited));
-  assert_str_eq(ptv::describe(r.outcome), "denied-send-limit");
-  assert_int_equal(ptv::pam_result_for(r.outcome), PAM_AUTH_ERR);
-  assert_int_equal(f.posts, 0);
-  assert_true(f.conv.prompts.empty());
-  assert_int_equal(f.conv.errors.size(), 1);
-  assert_str_eq(f.conv.errors[0],
-                "Too many codes were sent recently. Try again later.");
-  assert_contains(r.detail, "send_limit.count = 2");
-}
-
-void test_flow_state_error_fails_closed(void**) {
-  const SendLimitSettings s = fresh(2);
-  assert_int_equal(mkdir(s.state_dir.c_str(), 0700), 0);
-  assert_int_equal(chmod(s.state_dir.c_str(), 0777), 0);
-  Flow f(s);
-  f.config.failmode = ptv::FailMode::Safe;
-  f.unreachable = true;  // even with Twilio down and failmode = "safe"
-  const ptv::AuthResult r = f.run();
-  assert_int_equal(static_cast<int>(r.outcome),
-                   static_cast<int>(ptv::Outcome::StateError));
-  assert_str_eq(ptv::describe(r.outcome), "denied-state-error");
-  assert_int_equal(ptv::pam_result_for(r.outcome), PAM_AUTH_ERR);
-  assert_int_equal(f.posts, 0);
-  assert_contains(r.detail, s.state_dir);
-}
-
-void test_flow_unreachable_start_gives_the_send_back(void**) {
-  const SendLimitSettings s = fresh(1);
-  for (int i = 0; i < 3; ++i) {
-    Flow f(s);
-    f.unreachable = true;
-    const ptv::AuthResult r = f.run();
-    assert_int_equal(static_cast<int>(r.outcome),
-                     static_cast<int>(ptv::Outcome::Unavailable));
-    assert_true(f.posts > 0);
-  }
-  EXPECT_SENDS(s, "alice", {});
-  Flow ok(s);
-  assert_int_equal(static_cast<int>(ok.run().outcome),
-                   static_cast<int>(ptv::Outcome::Approved));
-}
-
-void test_flow_timed_out_start_stays_counted(void**) {
-  const SendLimitSettings s = fresh(1);
-  Flow f(s);
-  f.timeout = true;  // Twilio may have sent the SMS before the timeout
-  assert_int_equal(static_cast<int>(f.run().outcome),
-                   static_cast<int>(ptv::Outcome::Unavailable));
-  Flow again(s);
-  const ptv::AuthResult r = again.run();
-  assert_int_equal(static_cast<int>(r.outcome),
-                   static_cast<int>(ptv::Outcome::SendLimited));
-  assert_int_equal(again.posts, 0);
-}
-
 int setup(void**) {
   char tmpl[] = "/tmp/ptv-send-limit.XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return -1;
@@ -1201,10 +1042,6 @@ int main() {
       cmocka_unit_test(test_processes_race_for_the_last_sends),
       cmocka_unit_test(test_processes_race_to_create_the_file),
       cmocka_unit_test(test_held_lock_times_out),
-      cmocka_unit_test(test_flow_denies_at_the_limit_without_a_request),
-      cmocka_unit_test(test_flow_state_error_fails_closed),
-      cmocka_unit_test(test_flow_unreachable_start_gives_the_send_back),
-      cmocka_unit_test(test_flow_timed_out_start_stays_counted),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
