@@ -119,11 +119,9 @@ void log_outcome(Logger& log, const std::string& login_name,
 }
 
 AuthResult decided(Outcome outcome, std::string account, std::string detail) {
-  AuthResult r;
-  r.outcome = outcome;
-  r.account = std::move(account);
-  r.detail = std::move(detail);
-  return r;
+  return AuthResult{.outcome = outcome,
+                    .account = std::move(account),
+                    .detail = std::move(detail)};
 }
 
 }  // namespace ptv

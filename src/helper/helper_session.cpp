@@ -98,10 +98,7 @@ class RelayedLogger final : public Logger {
 };
 
 AuthResult internal_error(std::string detail) {
-  AuthResult r;
-  r.outcome = Outcome::InternalError;
-  r.detail = std::move(detail);
-  return r;
+  return decided(Outcome::InternalError, {}, std::move(detail));
 }
 
 // The module resolved the account; its name and GECOS field come along.

@@ -128,10 +128,7 @@ milliseconds helper_wait_bound(const TwilioSettings& twilio,
 namespace {
 
 AuthResult helper_failed(std::string detail) {
-  AuthResult r;
-  r.outcome = Outcome::InternalError;
-  r.detail = "helper: " + std::move(detail);
-  return r;
+  return decided(Outcome::InternalError, {}, "helper: " + std::move(detail));
 }
 
 std::string failure_text(const ChannelFailure& f, milliseconds bound) {
