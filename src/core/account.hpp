@@ -8,7 +8,6 @@
 #include <sys/types.h>
 
 #include <expected>
-#include <functional>
 #include <string>
 
 namespace ptv {
@@ -29,10 +28,21 @@ struct AccountError {
   std::string detail;  // safe to log
 };
 
-using AccountResolver =
-    std::function<std::expected<Account, AccountError>(const std::string&)>;
+// Turns the name as typed into the account.
+class AccountDirectory {
+ public:
+  virtual ~AccountDirectory() = default;
+  virtual std::expected<Account, AccountError> resolve(const std::string& typed) = 0;
+};
 
 // getpwnam_r through NSS.
 std::expected<Account, AccountError> resolve_account(const std::string& name);
+
+class SystemAccounts final : public AccountDirectory {
+ public:
+  std::expected<Account, AccountError> resolve(const std::string& typed) override {
+    return resolve_account(typed);
+  }
+};
 
 }  // namespace ptv

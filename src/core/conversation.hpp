@@ -1,5 +1,5 @@
 // The conversation with the person logging in, behind a small interface:
-// the module's side talks to the PAM application (client/pam_io.hpp), the
+// the module's side talks to the PAM application (pam/pam_io.hpp), the
 // helper's side relays through the module (helper/helper_session.cpp), and
 // unit tests and fuzzers script it.
 #pragma once

@@ -77,4 +77,51 @@ int pam_result_for(Outcome outcome) {
   return PAM_AUTH_ERR;
 }
 
+namespace {
+
+int priority_of(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::Approved:
+    case Outcome::NoPhoneSkipped:
+      return LOG_INFO;
+    case Outcome::FailOpen:
+    case Outcome::SendLimited:
+    case Outcome::RateLimited:
+      return LOG_WARNING;
+    case Outcome::ConfigError:
+    case Outcome::StateError:
+    case Outcome::InternalError:
+    case Outcome::InvalidPhone:
+    case Outcome::LookupFailed:
+    case Outcome::TransportRejected:
+      return LOG_ERR;
+    default:
+      return LOG_NOTICE;
+  }
+}
+
+}  // namespace
+
+void log_outcome(Logger& log, const std::string& login_name,
+                 const AuthResult& r, long elapsed_ms) {
+  // The account's own name; the name as typed too when they differ (or
+  // alone when no account was found).
+  std::string line = "user=" + log_token(r.account.empty() ? login_name
+                                                           : r.account);
+  if (!r.account.empty() && r.account != login_name)
+    line += " login_name=" + log_token(login_name);
+  line += " phone=" + r.masked_phone + " sid=" + r.verification_sid +
+          " result=" + describe(r.outcome) +
+          " attempts=" + std::to_string(r.attempts) +
+          " elapsed_ms=" + std::to_string(elapsed_ms);
+  if (!r.detail.empty()) line += " (" + r.detail + ")";
+  log.log(priority_of(r.outcome), line);
+}
+
+AuthResult decided(Outcome outcome, std::string account, std::string detail) {
+  return AuthResult{.outcome = outcome,
+                    .account = std::move(account),
+                    .detail = std::move(detail)};
+}
+
 }  // namespace ptv

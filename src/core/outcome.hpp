@@ -1,9 +1,11 @@
 // What a login came to: the outcome, its PAM result and its word in the
-// log (result=...), and what the closing log line reports. Shared by the
-// module, which decides and logs, and the helper, which reports.
+// log (result=...), and the closing log line. Shared by the module, which
+// decides and logs, and the helper, which reports.
 #pragma once
 
 #include <string>
+
+#include "util/log.hpp"
 
 namespace ptv {
 
@@ -41,5 +43,13 @@ struct AuthResult {
   int attempts = 0;
   std::string detail;  // safe to log
 };
+
+// The one log line per outcome (account, the name as typed when it
+// differs, masked phone, SID, result, time), at the outcome's priority.
+void log_outcome(Logger& log, const std::string& login_name,
+                 const AuthResult& r, long elapsed_ms);
+
+// A result decided before any lookup (a configuration error, say).
+AuthResult decided(Outcome outcome, std::string account, std::string detail);
 
 }  // namespace ptv

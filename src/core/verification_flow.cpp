@@ -1,9 +1,10 @@
 #include "core/verification_flow.hpp"
 
-#include <algorithm>
+#include <optional>
 
 #include "core/code_input.hpp"
-#include "twilio/verify_client.hpp"
+#include "phone/lookup.hpp"
+#include "phone/phone.hpp"
 
 namespace ptv {
 
@@ -47,9 +48,25 @@ const char* user_message(VerifyError e) {
   }
 }
 
+// After these the verification is gone (20404, 60202) or Twilio would
+// refuse the cancel too (credentials, throttle, outage): nothing to cancel.
+bool cancel_after(VerifyError e) {
+  return e != VerifyError::NotFound && e != VerifyError::MaxChecks &&
+         e != VerifyError::AuthFailed && e != VerifyError::Throttled &&
+         e != VerifyError::RateLimited && !is_unavailable(e);
+}
+
+std::string attempts_left(int left) {
+  return std::to_string(left) + (left == 1 ? " attempt" : " attempts") +
+         " left. ";
+}
+
 class Flow {
  public:
-  explicit Flow(const AuthRequest& request) : r_(request) {}
+  explicit Flow(const AuthRequest& request)
+      : r_(request),
+        policy_(request.settings.policy),
+        deps_(request.deps) {}
 
   AuthResult run() {
     try {
@@ -62,20 +79,30 @@ class Flow {
   }
 
  private:
+  void run_steps() {
+    if (!resolve_account()) return;
+    const std::optional<std::string> number = find_phone();
+    if (!number) return;
+    result_.masked_phone = mask_phone(*number);
+    auto transport = deps_.transports.make();
+    if (!transport) {
+      finish(Outcome::InternalError,
+             "cannot set up HTTP: " + transport.error().detail);
+      return;
+    }
+    VerifyClient client(r_.settings.twilio, **transport, deps_.sleeper);
+    if (start(client, *number)) ask_and_check(client);
+  }
+
   // The typed name becomes the account; an unknown name stops here,
   // before any lookup or request.
   bool resolve_account() {
-    if (!r_.resolve_account) {
-      finish(Outcome::InternalError, "no account resolver");
-      return false;
-    }
-    auto account = r_.resolve_account(r_.user);
+    auto account = deps_.accounts.resolve(r_.user);
     if (!account) {
-      if (account.error().kind == AccountError::Kind::Unknown) {
-        finish(Outcome::UnknownUser, account.error().detail);
-      } else {
-        finish(Outcome::InternalError, account.error().detail);
-      }
+      finish(account.error().kind == AccountError::Kind::Unknown
+                 ? Outcome::UnknownUser
+                 : Outcome::InternalError,
+             account.error().detail);
       return false;
     }
     account_ = std::move(*account);
@@ -83,171 +110,156 @@ class Flow {
     return true;
   }
 
-  void run_steps() {
-    const Config& cfg = r_.config;
-    if (!resolve_account()) return;
-    const std::string& user = account_.name;
-    const GecosReader gecos =
-        [this](const std::string&) -> std::optional<std::string> {
-      return account_.gecos;
-    };
-    PhoneLookup phone = lookup_phone(
-        cfg, user, PhoneReaders{gecos, r_.query_ldap, r_.query_command});
-    const auto lookup_error = [&phone] {
-      return "looking up the phone number: " + phone.source + ": " + phone.problem;
-    };
-    switch (phone.kind) {
-      case PhoneLookup::Kind::Unavailable:
-        // Like Twilio being unreachable: failmode decides.
-        unavailable(lookup_error());
-        return;
-      case PhoneLookup::Kind::Failed:
-        finish(Outcome::LookupFailed, lookup_error());
-        return;
-      case PhoneLookup::Kind::Misconfigured:
-        finish(Outcome::ConfigError, lookup_error());
-        return;
-      case PhoneLookup::Kind::Internal:
-        finish(Outcome::InternalError, lookup_error());
-        return;
-      default:
-        break;
-    }
-    if (phone.kind == PhoneLookup::Kind::NotFound) {
-      if (cfg.no_phone == NoPhone::Skip) {
+  // The number to send the code to; nothing when the login ends here.
+  std::optional<std::string> find_phone() {
+    PhoneLookup found = lookup_phone(deps_.sources, account_.name);
+    if (!found) {
+      phone_failure(found.error());
+    } else if (!found->has_value()) {
+      if (policy_.no_phone == NoPhone::Skip) {
         finish(Outcome::NoPhoneSkipped, "no phone number; no_phone = skip");
       } else {
         finish(Outcome::NoPhoneDenied, "no phone number; no_phone = deny");
       }
-      return;
+    } else {
+      return std::move((*found)->number);
     }
-    if (phone.kind == PhoneLookup::Kind::Invalid) {
-      finish(Outcome::InvalidPhone, phone.problem);
-      return;
-    }
-    result_.masked_phone = mask_phone(phone.number);
+    return std::nullopt;
+  }
 
-    auto transport = r_.make_transport();
-    if (!transport) {
-      finish(Outcome::InternalError,
-             "cannot set up HTTP: " + transport.error().detail);
-      return;
+  void phone_failure(const PhoneError& e) {
+    const std::string detail = "looking up the phone number: " + describe(e);
+    switch (e.kind) {
+      case PhoneErrorKind::Invalid:
+        finish(Outcome::InvalidPhone, e.detail);
+        return;
+      case PhoneErrorKind::Unavailable:
+        // Like Twilio being unreachable: failmode decides.
+        unavailable(detail);
+        return;
+      case PhoneErrorKind::Failed:
+        finish(Outcome::LookupFailed, detail);
+        return;
+      case PhoneErrorKind::Misconfigured:
+        finish(Outcome::ConfigError, detail);
+        return;
+      case PhoneErrorKind::Internal:
+        break;
     }
-    VerifyClient client(cfg, **transport, r_.sleep);
+    finish(Outcome::InternalError, detail);
+  }
 
+  // Reserves a send and starts the verification; false when the login
+  // ends here.
+  bool start(VerifyClient& client, const std::string& number) {
     std::int64_t reserved = 0;
-    if (!reserve_send(reserved)) return;
-    auto started = client.start(phone.number);
-    if (started.transport_failed) {
+    if (!reserve_send(reserved)) return false;
+    auto started = client.start(number, policy_.channel);
+    if (started) {
+      result_.verification_sid = std::move(*started);
+      deps_.log.debug("verification " + result_.verification_sid +
+                      " started for user " + log_safe(account_.name) + " to " +
+                      result_.masked_phone);
+      return true;
+    }
+    const char* step = "starting the verification";
+    if (const auto* t = std::get_if<TransportError>(&started.error())) {
       // Unreachable: the request never left, so no message can have been
       // sent. Any other failure may have come after Twilio sent one.
-      if (started.transport.kind == TransportErrorKind::Unreachable)
-        give_back(reserved);
-      transport_failure("starting the verification", started.transport);
-      return;
-    }
-    if (started.answer.error == VerifyError::NotFound) {
+      if (t->kind == TransportErrorKind::Unreachable) give_back(reserved);
+      transport_failure(step, *t);
+    } else if (const auto& refused = std::get<Refusal>(started.error());
+               refused.error == VerifyError::NotFound) {
       // Nothing exists yet that could have expired: the service is wrong.
       finish(Outcome::ConfigError,
-             "starting the verification: Twilio knows no service " +
-                 cfg.service_sid + " (20404); check service_sid");
-      return;
+             std::string(step) + ": Twilio knows no service " +
+                 r_.settings.twilio.service_sid + " (20404); check service_sid");
+    } else {
+      twilio_refusal(step, refused);
     }
-    if (started.answer.error != VerifyError::None) {
-      twilio_refusal("starting the verification", started.answer.error,
-                     started.answer.twilio_code, started.answer.rate_limit);
-      return;
-    }
-    result_.verification_sid = started.answer.sid;
-    const std::string& sid = result_.verification_sid;
-    r_.log.debug("verification " + sid + " started for user " +
-                 log_safe(user) + " to " + result_.masked_phone);
+    return false;
+  }
 
+  // Up to max_attempts codes, each checked where it was typed (4 to 10
+  // digits, never the password: sshd's password method answers every
+  // prompt with it) before it goes to Twilio.
+  void ask_and_check(VerifyClient& client) {
+    const int max = policy_.max_attempts;
     const std::string prompt_tail =
-        prompt_prefix(cfg.channel) + result_.masked_phone + ": ";
+        prompt_prefix(policy_.channel) + result_.masked_phone + ": ";
     std::string retry_note;
-    for (int attempt = 1; attempt <= cfg.max_attempts; ++attempt) {
+    for (int attempt = 1; attempt <= max; ++attempt) {
       result_.attempts = attempt;
-      // Checked where it was typed: 4 to 10 digits, never the password
-      // (sshd's password method answers every prompt with it).
-      auto asked = r_.conversation.ask_code(retry_note + prompt_tail);
+      auto asked = deps_.conversation.ask_code(retry_note + prompt_tail);
       if (!asked) {
         finish(Outcome::ConversationFailed, describe(asked.error()));
         cancel(client);
         return;
       }
-      CodeCheck typed = std::move(*asked);
-      const int left = cfg.max_attempts - attempt;
-      const std::string left_note =
-          std::to_string(left) + (left == 1 ? " attempt" : " attempts") +
-          " left. ";
-      if (typed.problem != CodeProblem::None) {
-        r_.log.debug("attempt " + std::to_string(attempt) + ": " +
-                     describe(typed.problem) + "; not sent to Twilio");
-        retry_note = std::string("Codes are 4 to 10 digits; ") + left_note;
+      const std::string left = attempts_left(max - attempt);
+      const std::string number = "attempt " + std::to_string(attempt) + ": ";
+      if (asked->problem != CodeProblem::None) {
+        deps_.log.debug(number + describe(asked->problem) + "; not sent to Twilio");
+        retry_note = std::string("Codes are 4 to 10 digits; ") + left;
         continue;
       }
-      auto checked = client.check(sid, typed.code);
-      typed.code.wipe();
-      if (checked.transport_failed) {
-        transport_failure("checking the code", checked.transport);
-        if (!is_unavailable(checked.transport.kind)) cancel(client);
-        return;
-      }
-      const CheckResult& answer = checked.answer;
-      if (answer.error != VerifyError::None) {
-        twilio_refusal("checking the code", answer.error, answer.twilio_code,
-                       answer.rate_limit);
-        // After 20404 or 60202 the verification is gone: nothing to cancel;
-        // a throttled or unavailable Twilio would refuse the cancel too.
-        if (answer.error != VerifyError::NotFound &&
-            answer.error != VerifyError::MaxChecks &&
-            answer.error != VerifyError::AuthFailed &&
-            answer.error != VerifyError::Throttled &&
-            answer.error != VerifyError::RateLimited &&
-            !is_unavailable(answer.error))
-          cancel(client);
-        return;
-      }
-      if (answer.status == CheckStatus::Approved) {
-        finish(Outcome::Approved, "code approved");
-        return;
-      }
-      if (answer.status != CheckStatus::Pending) {
-        r_.conversation.show_error("The code could not be verified.");
-        finish(Outcome::Denied, "verification is no longer pending");
-        cancel(client);
-        return;
-      }
-      r_.log.debug("attempt " + std::to_string(attempt) + ": wrong code");
-      retry_note = "Wrong code; " + left_note;
+      if (!wrong_code(client, asked->code)) return;
+      deps_.log.debug(number + "wrong code");
+      retry_note = "Wrong code; " + left;
     }
-    r_.conversation.show_error("Wrong code.");
-    finish(Outcome::WrongCode, "no right code in " +
-                                   std::to_string(cfg.max_attempts) +
-                                   (cfg.max_attempts == 1 ? " attempt"
-                                                          : " attempts"));
+    deps_.conversation.show_error("Wrong code.");
+    finish(Outcome::WrongCode, "no right code in " + std::to_string(max) +
+                                   (max == 1 ? " attempt" : " attempts"));
     cancel(client);
+  }
+
+  // Checks one code: true when it was wrong and the person may try again;
+  // otherwise the login ends (approved, or why not).
+  bool wrong_code(VerifyClient& client, Secret& code) {
+    auto checked = client.check(result_.verification_sid, code);
+    code.wipe();
+    const char* step = "checking the code";
+    if (!checked) {
+      if (const auto* t = std::get_if<TransportError>(&checked.error())) {
+        transport_failure(step, *t);
+        if (!is_unavailable(t->kind)) cancel(client);
+      } else {
+        const Refusal& refused = std::get<Refusal>(checked.error());
+        twilio_refusal(step, refused);
+        if (cancel_after(refused.error)) cancel(client);
+      }
+      return false;
+    }
+    if (*checked == CheckStatus::Approved) {
+      finish(Outcome::Approved, "code approved");
+      return false;
+    }
+    if (*checked == CheckStatus::Pending) return true;
+    deps_.conversation.show_error("The code could not be verified.");
+    finish(Outcome::Denied, "verification is no longer pending");
+    cancel(client);
+    return false;
   }
 
   // The per-user send limit, checked and recorded before every start.
   bool reserve_send(std::int64_t& stamp) {
-    if (r_.send_gate == nullptr) return true;
-    SendReservation slot = r_.send_gate->reserve(account_.name);
+    if (deps_.send_gate == nullptr) return true;
+    SendReservation slot = deps_.send_gate->reserve(account_.name);
     if (slot.decision == SendDecision::Allowed) {
       stamp = slot.stamp;
-      r_.log.debug("send " + std::to_string(slot.used + 1) + " of " +
-                   std::to_string(r_.config.send_limit_count) + " within " +
-                   std::to_string(r_.config.send_limit_window_s) +
-                   " s recorded for user " + log_safe(account_.name));
+      const StateSettings& state = r_.settings.state;
+      deps_.log.debug("send " + std::to_string(slot.used + 1) + " of " +
+                      std::to_string(state.send_limit_count) + " within " +
+                      std::to_string(state.send_limit_window_s) +
+                      " s recorded for user " + log_safe(account_.name));
       return true;
     }
     if (slot.decision == SendDecision::LimitReached) {
-      r_.conversation.show_error(
+      deps_.conversation.show_error(
           "Too many codes were sent recently. Try again later.");
       finish(Outcome::SendLimited, slot.detail);
     } else {
-      r_.conversation.show_error(
+      deps_.conversation.show_error(
           "A code cannot be sent right now. Contact your administrator.");
       finish(Outcome::StateError, slot.detail);
     }
@@ -255,12 +267,12 @@ class Flow {
   }
 
   void give_back(std::int64_t stamp) {
-    if (r_.send_gate == nullptr) return;
-    const std::string problem = r_.send_gate->release(account_.name, stamp);
-    if (problem.empty()) {
-      r_.log.debug("nothing was sent: the send is not counted");
+    if (deps_.send_gate == nullptr) return;
+    if (auto given = deps_.send_gate->release(account_.name, stamp)) {
+      deps_.log.debug("nothing was sent: the send is not counted");
     } else {
-      r_.log.warning("cannot give back an unsent send: " + problem);
+      deps_.log.warning("cannot give back an unsent send: " +
+                        describe(given.error()));
     }
   }
 
@@ -269,22 +281,10 @@ class Flow {
     result_.detail = std::move(detail);
   }
 
-  // Twilio (or the directory) unavailable: failmode decides, except for a
-  // set-id caller, who owns this process and could fake the outage.
   void unavailable(const std::string& detail) {
-    if (r_.config.failmode != FailMode::Safe) {
-      finish(Outcome::Unavailable, detail);
-    } else if (r_.set_id_caller) {
-      finish(Outcome::Unavailable,
-             detail + "; failmode = safe does not apply to set-id callers "
-                      "(su, sudo): denied as with failmode = secure");
-    } else {
-      r_.log.warning("failmode = safe: letting user " +
-                     log_safe(account_.name.empty() ? r_.user : account_.name) +
-                     " in WITHOUT the second factor because a service it "
-                     "needs is unavailable (" + detail + ")");
-      finish(Outcome::FailOpen, detail);
-    }
+    AuthResult r = ptv::unavailable(policy_, r_.set_id_caller, account_.name,
+                                    detail, deps_.log);
+    finish(r.outcome, std::move(r.detail));
   }
 
   void transport_failure(const char* step, const TransportError& e) {
@@ -299,61 +299,52 @@ class Flow {
     }
   }
 
-  void twilio_refusal(const char* step, VerifyError e, int code,
-                      const std::string& rate_limit = {}) {
-    std::string detail = std::string(step) + ": " + describe(e);
-    const std::string code_text = std::to_string(code);
-    if (code != 0 && detail.find(code_text) == std::string::npos)
-      detail += " [Twilio code " + code_text + "]";
+  void twilio_refusal(const char* step, const Refusal& refused) {
+    const VerifyError e = refused.error;
+    const std::string detail = std::string(step) + ": " + describe(refused);
     if (is_unavailable(e)) {
       unavailable(detail);
-      return;
-    }
-    if (e == VerifyError::Throttled) {
+    } else if (e == VerifyError::Throttled) {
       // Traffic causes a throttle, and anyone can make traffic: it never
       // opens, whatever failmode says.
-      finish(Outcome::Unavailable,
-             detail + "; a throttle is not an outage: denied under both "
-                      "failmodes");
-      return;
-    }
-    if (e == VerifyError::RateLimited) {
-      r_.conversation.show_error(user_message(e));
+      finish(Outcome::Unavailable, detail + "; a throttle is not an outage: "
+                                            "denied under both failmodes");
+    } else if (e == VerifyError::RateLimited) {
+      deps_.conversation.show_error(user_message(e));
+      const std::string& name = refused.rate_limit;
       finish(Outcome::RateLimited,
              detail + ": rate limit " +
-                 (rate_limit.empty() ? std::string("(unnamed)")
-                                     : "\"" + log_safe(rate_limit, 100) + "\""));
-      return;
-    }
-    if (e == VerifyError::AuthFailed) {
+                 (name.empty() ? std::string("(unnamed)")
+                               : "\"" + log_safe(name, 100) + "\""));
+    } else if (e == VerifyError::AuthFailed) {
       finish(Outcome::ConfigError,
              detail + "; check account_sid and auth_token (or api_key_sid "
                       "and api_key_secret)");
-      return;
-    }
-    if (e == VerifyError::Malformed) {
+    } else if (e == VerifyError::Malformed) {
       finish(Outcome::TransportRejected, detail);
-      return;
+    } else {
+      deps_.conversation.show_error(user_message(e));
+      finish(Outcome::Denied, detail);
     }
-    r_.conversation.show_error(user_message(e));
-    finish(Outcome::Denied, detail);
   }
 
   // Best effort: the verification should not stay usable after a failure.
   void cancel(VerifyClient& client) {
-    auto reply = client.cancel(result_.verification_sid);
-    if (reply.transport_failed) {
-      r_.log.debug("cancel of " + result_.verification_sid + " failed: " +
-                   describe(reply.transport.kind));
-    } else if (reply.answer != VerifyError::None) {
-      r_.log.debug("cancel of " + result_.verification_sid + " refused: " +
-                   describe(reply.answer));
-    } else {
+    const std::string& sid = result_.verification_sid;
+    auto canceled = client.cancel(sid);
+    if (canceled) {
       result_.detail += "; verification canceled";
+    } else if (const auto* t = std::get_if<TransportError>(&canceled.error())) {
+      deps_.log.debug("cancel of " + sid + " failed: " + describe(t->kind));
+    } else {
+      deps_.log.debug("cancel of " + sid + " refused: " +
+                      describe(std::get<Refusal>(canceled.error()).error));
     }
   }
 
   const AuthRequest& r_;
+  const PolicySettings& policy_;
+  const FlowDeps& deps_;
   Account account_;
   AuthResult result_;
 };

@@ -32,12 +32,12 @@ int main() {
   }
   std::signal(SIGPIPE, SIG_IGN);
   umask(077);
-  ptv::HelperWorld world = ptv::real_world();
+  ptv::RealWorld world;
   // The module set the limits; where the caller had lowered a hard limit
   // that cannot be raised again, a failure here would be the caller's
   // doing, not an outage: say so instead of trying.
   if (!ptv::reset_resource_limits())
-    world.unfit =
+    world.unfit_ =
         "the helper's resource limits are below what it needs (the caller "
         "lowered them, and they cannot be raised without CAP_SYS_RESOURCE)";
   ptv::MessageChannel channel(0);

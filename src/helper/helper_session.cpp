@@ -7,9 +7,11 @@
 #include "core/account.hpp"
 #include "core/verification_flow.hpp"
 #include "net/curl_transport.hpp"
-#include "phone/ldap_source.hpp"
-#include "util/log.hpp"
 #include "phone/command_source.hpp"
+#include "phone/gecos_source.hpp"
+#include "phone/ldap_source.hpp"
+#include "phone/users_source.hpp"
+#include "util/log.hpp"
 
 namespace ptv {
 
@@ -67,12 +69,16 @@ class RelayedSendGate final : public SendGate {
     if (auto* r = std::get_if<ReservedMsg>(&*reply)) return std::move(r->reservation);
     return refused;
   }
-  std::string release(const std::string&, std::int64_t stamp) override {
-    if (!ch_.send(ReleaseMsg{stamp})) return "the module went away";
+  std::expected<void, StateError> release(const std::string&,
+                                          std::int64_t stamp) override {
+    const auto failed = [](const char* what) {
+      return std::unexpected(StateError{what});
+    };
+    if (!ch_.send(ReleaseMsg{stamp})) return failed("the module went away");
     auto reply = ch_.receive(kAnswerWait);
-    if (!reply) return "the module did not answer";
-    if (auto* r = std::get_if<ReleasedMsg>(&*reply)) return std::move(r->problem);
-    return "the module answered out of turn";
+    if (!reply) return failed("the module did not answer");
+    if (auto* r = std::get_if<ReleasedMsg>(&*reply)) return std::move(r->released);
+    return failed("the module answered out of turn");
   }
 
  private:
@@ -92,79 +98,96 @@ class RelayedLogger final : public Logger {
 };
 
 AuthResult internal_error(std::string detail) {
-  AuthResult r;
-  r.outcome = Outcome::InternalError;
-  r.detail = std::move(detail);
-  return r;
+  return decided(Outcome::InternalError, {}, std::move(detail));
 }
 
-AuthResult run_flow(MessageChannel& ch, const HelperWorld& world,
-                    const RequestMsg& req) {
-  auto config = world.load_config(req.config_path);
-  if (!config) {
-    AuthResult r;
-    r.outcome = Outcome::ConfigError;
-    r.detail = config.error().message;
-    return r;
+// The module resolved the account; its name and GECOS field come along.
+class RequestAccount final : public AccountDirectory {
+ public:
+  explicit RequestAccount(const RequestMsg& req) : account_{req.account, req.gecos, 0, 0} {}
+  std::expected<Account, AccountError> resolve(const std::string&) override {
+    return account_;
   }
-  Config& cfg = *config;
-  if (req.first_source >= cfg.phone_sources.size())
+  const Account account_;
+};
+
+class WorldTransports final : public TransportMaker {
+ public:
+  WorldTransports(HelperWorld& world, const TwilioSettings& twilio)
+      : world_(world), twilio_(twilio) {}
+  std::expected<std::unique_ptr<HttpTransport>, TransportError> make() override {
+    return world_.make_transport(twilio_);
+  }
+
+ private:
+  HelperWorld& world_;
+  const TwilioSettings& twilio_;
+};
+
+// The sources from the module's first unanswered one on (the ones before
+// it were the module's, and it found nothing there).
+std::vector<std::unique_ptr<NumberSource>> sources_from(
+    std::uint32_t first, const Config& cfg, const Account& account,
+    HelperWorld& world, Logger& log) {
+  std::vector<std::unique_ptr<NumberSource>> sources;
+  const auto& all = cfg.phone.sources;
+  for (std::size_t i = first; i < all.size(); ++i) {
+    if (all[i] == PhoneSource::Users) {
+      sources.push_back(std::make_unique<UsersSource>(cfg.phone.users));
+    } else if (all[i] == PhoneSource::Gecos) {
+      sources.push_back(
+          std::make_unique<GecosSource>(account.gecos, cfg.phone.gecos_field));
+    } else {
+      sources.push_back(world.remote_source(all[i], cfg.phone, log));
+    }
+  }
+  return sources;
+}
+
+AuthResult run_flow(MessageChannel& ch, HelperWorld& world, const RequestMsg& req) {
+  auto config = world.load_config(req.config_path);
+  if (!config) return decided(Outcome::ConfigError, {}, config.error().message);
+  const Config& cfg = *config;
+  if (req.first_source >= cfg.phone.sources.size())
     return internal_error("the module asked for a phone source the "
                           "configuration does not list");
-  // The sources before this one were the module's: it found nothing there.
-  cfg.phone_sources.erase(cfg.phone_sources.begin(),
-                          cfg.phone_sources.begin() + req.first_source);
-
   RelayedConversation conversation(ch);
   RelayedSendGate gate(ch);
   RelayedLogger log(ch);
   log.set_debug(req.debug);
-  // The module resolved the account; its name and GECOS field come along.
-  const Account account{req.account, req.gecos, 0, 0};
-  const AccountResolver resolve =
-      [&account](const std::string&) -> std::expected<Account, AccountError> {
-    return account;
-  };
-  const TransportFactory transport = [&world, &cfg]() {
-    return world.make_transport(cfg);
-  };
-  AuthRequest request{cfg, req.account, conversation, log, resolve, transport,
-                      world.sleep};
-  request.send_gate = &gate;
-  request.query_ldap = [&world, &cfg, &log](const std::string& u) {
-    if (cfg.ldap.uri.starts_with("ldap://") && !cfg.ldap.starttls)
-      log.warning("ldap: reading the phone number without TLS (starttls = "
-                  "false): anyone on the network path can change it");
-    return world.query_ldap(cfg, u);
-  };
-  request.query_command = [&world, &cfg](const std::string& u) {
-    return world.query_command(cfg, u);
-  };
-  request.set_id_caller = req.set_id;
+  RequestAccount accounts(req);
+  WorldTransports transports(world, cfg.twilio);
+  const auto owned = sources_from(req.first_source, cfg, accounts.account_, world, log);
+  std::vector<NumberSource*> sources;
+  for (const auto& s : owned) sources.push_back(s.get());
+  const FlowDeps deps{conversation, log,     accounts,        transports,
+                      sources,      &gate,   world.sleeper()};
+  const AuthRequest request{{cfg.policy, cfg.twilio, cfg.state}, deps, req.account,
+                            req.set_id};
   return authenticate(request);
 }
 
 }  // namespace
 
-HelperWorld real_world() {
-  HelperWorld w;
-  w.load_config = [](const std::string& path) { return load_config_file(path); };
-  w.make_transport = [](const Config& c)
-      -> std::expected<std::unique_ptr<HttpTransport>, TransportError> {
-    auto t = CurlTransport::create(c);
-    if (!t) return std::unexpected(t.error());
-    return std::unique_ptr<HttpTransport>(std::move(*t));
-  };
-  w.query_ldap = [](const Config& c, const std::string& user) {
-    return query_ldap(c.ldap, user);
-  };
-  w.query_command = [](const Config& c, const std::string& user) {
-    return run_lookup_command(c.command, user);
-  };
-  return w;
+std::expected<Config, ConfigError> RealWorld::load_config(const std::string& path) {
+  return load_config_file(path);
 }
 
-int serve_login(MessageChannel& ch, const HelperWorld& world) {
+std::expected<std::unique_ptr<HttpTransport>, TransportError>
+RealWorld::make_transport(const TwilioSettings& twilio) {
+  auto t = CurlTransport::create(twilio);
+  if (!t) return std::unexpected(t.error());
+  return std::unique_ptr<HttpTransport>(std::move(*t));
+}
+
+std::unique_ptr<NumberSource> RealWorld::remote_source(PhoneSource which,
+                                                       const PhoneSettings& phone,
+                                                       Logger& log) {
+  if (which == PhoneSource::Ldap) return std::make_unique<LdapSource>(phone.ldap, log);
+  return std::make_unique<CommandSource>(phone.command);
+}
+
+int serve_login(MessageChannel& ch, HelperWorld& world) {
   auto first = ch.receive(kRequestWait);
   if (!first && first.error().error != ChannelError::Malformed) return 1;
   const auto* req = first ? std::get_if<RequestMsg>(&*first) : nullptr;
@@ -180,8 +203,8 @@ int serve_login(MessageChannel& ch, const HelperWorld& world) {
                             std::to_string(kProtocolVersion) +
                             ": the module and the helper come from different "
                             "versions of the package");
-  } else if (!world.unfit.empty()) {
-    result = internal_error(world.unfit);
+  } else if (!world.unfit().empty()) {
+    result = internal_error(std::string(world.unfit()));
   } else {
     try {
       result = run_flow(ch, world, *req);

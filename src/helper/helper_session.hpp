@@ -2,41 +2,54 @@
 // configuration itself, runs the verification flow with the conversation,
 // the send limit and the log relayed to the module, and answers with the
 // result. The world it reaches (configuration file, HTTPS, directory,
-// lookup command) is a struct of functions, so that unit tests and fuzzers
-// can run the real session against fakes.
+// lookup command) is an interface, so that unit tests and fuzzers can run
+// the real session against fakes.
 #pragma once
 
 #include <chrono>
 #include <expected>
-#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "config/config.hpp"
 #include "net/http_transport.hpp"
-#include "phone/phone.hpp"
+#include "phone/source.hpp"
 #include "protocol/protocol.hpp"
 #include "twilio/verify_client.hpp"
+#include "util/log.hpp"
 
 namespace ptv {
 
-struct HelperWorld {
-  std::function<std::expected<Config, ConfigError>(const std::string& path)>
-      load_config;
-  std::function<std::expected<std::unique_ptr<HttpTransport>, TransportError>(
-      const Config&)>
-      make_transport;
-  std::function<SourceAnswer(const Config&, const std::string& user)> query_ldap;
-  std::function<SourceAnswer(const Config&, const std::string& user)>
-      query_command;
-  VerifyClient::Sleeper sleep = nullptr;  // nullptr: really sleep
-  // Set when the helper's own resource limits are below what it needs:
-  // every request is then answered with this as an internal error.
-  std::string unfit;
+class HelperWorld {
+ public:
+  virtual ~HelperWorld() = default;
+  virtual std::expected<Config, ConfigError> load_config(const std::string& path) = 0;
+  virtual std::expected<std::unique_ptr<HttpTransport>, TransportError> make_transport(
+      const TwilioSettings& twilio) = 0;
+  // The source that reaches out: "ldap" or "command" (`which`).
+  virtual std::unique_ptr<NumberSource> remote_source(PhoneSource which,
+                                                      const PhoneSettings& phone,
+                                                      Logger& log) = 0;
+  // The wait before a 429 retry (null: really sleep).
+  virtual Sleeper* sleeper() { return nullptr; }
+  // Not empty when the helper's own resource limits are below what it
+  // needs: every request is then answered with this as an internal error.
+  [[nodiscard]] virtual std::string_view unfit() const { return {}; }
 };
 
 // The real world: the configuration file, libcurl, libldap, the command.
-HelperWorld real_world();
+class RealWorld final : public HelperWorld {
+ public:
+  std::expected<Config, ConfigError> load_config(const std::string& path) override;
+  std::expected<std::unique_ptr<HttpTransport>, TransportError> make_transport(
+      const TwilioSettings& twilio) override;
+  std::unique_ptr<NumberSource> remote_source(PhoneSource which,
+                                              const PhoneSettings& phone,
+                                              Logger& log) override;
+  [[nodiscard]] std::string_view unfit() const override { return unfit_; }
+  std::string unfit_;
+};
 
 // How long the helper waits for the module: the request and the send
 // limit's answers come at once; a code comes when the person has typed it.
@@ -46,6 +59,6 @@ inline constexpr std::chrono::milliseconds kCodeWait{3600 * 1000};
 
 // Serves one login. Returns 0 when a result was sent, else 1 (the module
 // went away or broke the protocol; nothing more can be said to it).
-int serve_login(MessageChannel& channel, const HelperWorld& world);
+int serve_login(MessageChannel& channel, HelperWorld& world);
 
 }  // namespace ptv

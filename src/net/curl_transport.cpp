@@ -332,7 +332,7 @@ void init_curl_without_keylog() {
 namespace {
 
 // "Authorization: Basic base64(user:secret)", in memory that is wiped.
-Secret authorization_header(const Config& config) {
+Secret authorization_header(const TwilioSettings& config) {
   Secret credentials;
   credentials.reserve(config.auth_user().size() + config.auth_secret().size() +
                       2);
@@ -347,7 +347,7 @@ Secret authorization_header(const Config& config) {
   return header;
 }
 
-bool set_options(CURL* c, const Config& config, curl_slist* headers) {
+bool set_options(CURL* c, const TwilioSettings& config, curl_slist* headers) {
   bool ok = true;
   auto set = [&ok](CURLcode rc) { ok = ok && rc == CURLE_OK; };
   set(curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers));
@@ -393,7 +393,7 @@ bool set_options(CURL* c, const Config& config, curl_slist* headers) {
 }  // namespace
 
 std::expected<std::unique_ptr<CurlTransport>, TransportError>
-CurlTransport::create(const Config& config) {
+CurlTransport::create(const TwilioSettings& config) {
   init_curl_without_keylog();
   std::unique_ptr<CurlTransport> t(new CurlTransport());
   t->curl_.reset(curl_easy_init());

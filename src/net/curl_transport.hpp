@@ -13,9 +13,9 @@
 
 #include <memory>
 
-#include "config/config.hpp"
 #include "net/net_handles.hpp"
 #include "net/http_transport.hpp"
+#include "twilio/settings.hpp"
 
 namespace ptv {
 
@@ -25,7 +25,7 @@ class CurlTransport final : public HttpTransport {
   // no redirects, no proxy from the environment, Basic auth built once
   // into a header whose memory is wiped at the end.
   static std::expected<std::unique_ptr<CurlTransport>, TransportError> create(
-      const Config& config);
+      const TwilioSettings& settings);
 
   std::expected<HttpResponse, TransportError> post_form(
       const std::string& url, const Secret& body,

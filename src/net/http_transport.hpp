@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <expected>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -58,6 +59,14 @@ class HttpTransport {
   virtual std::expected<HttpResponse, TransportError> post_form(
       const std::string& url, const Secret& body,
       std::chrono::milliseconds budget) = 0;
+};
+
+// Makes the transport of one login, when (and only when) a request is to
+// be made: the real one sets up libcurl, tests and fuzzers return fakes.
+class TransportMaker {
+ public:
+  virtual ~TransportMaker() = default;
+  virtual std::expected<std::unique_ptr<HttpTransport>, TransportError> make() = 0;
 };
 
 }  // namespace ptv

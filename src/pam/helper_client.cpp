@@ -13,7 +13,6 @@
 #include <cstring>
 
 #include "util/child_process.hpp"
-#include "config/config.hpp"
 #include "util/file_descriptor.hpp"
 #include "util/safe_path.hpp"
 
@@ -116,11 +115,12 @@ std::expected<std::unique_ptr<HelperLink>, std::string> start_helper_process(
                                          std::move(ours));
 }
 
-milliseconds helper_wait_bound(const Config& c) {
-  long ms = 2 * c.timeout_ms + std::min<long>(c.timeout_ms, 3000) + 3000;
-  for (PhoneSource s : c.phone_sources) {
-    if (s == PhoneSource::Ldap) ms += c.ldap.timeout_ms + 200;
-    if (s == PhoneSource::Command) ms += c.command.timeout_ms + 200;
+milliseconds helper_wait_bound(const TwilioSettings& twilio,
+                               const PhoneSettings& phone) {
+  long ms = 2 * twilio.timeout_ms + std::min<long>(twilio.timeout_ms, 3000) + 3000;
+  for (PhoneSource s : phone.sources) {
+    if (s == PhoneSource::Ldap) ms += phone.ldap.timeout_ms + 200;
+    if (s == PhoneSource::Command) ms += phone.command.timeout_ms + 200;
   }
   return milliseconds{ms};
 }
@@ -128,10 +128,7 @@ milliseconds helper_wait_bound(const Config& c) {
 namespace {
 
 AuthResult helper_failed(std::string detail) {
-  AuthResult r;
-  r.outcome = Outcome::InternalError;
-  r.detail = "helper: " + std::move(detail);
-  return r;
+  return decided(Outcome::InternalError, {}, "helper: " + std::move(detail));
 }
 
 std::string failure_text(const ChannelFailure& f, milliseconds bound) {
@@ -214,10 +211,10 @@ struct Answerer {
     ok = ch.send(ReservedMsg{std::move(r)}, call.wait_bound).has_value();
   }
   void operator()(const ReleaseMsg& m) {
-    std::string problem;
+    ReleasedMsg released;
     if (call.send_gate != nullptr)
-      problem = call.send_gate->release(call.request.account, m.stamp);
-    ok = ch.send(ReleasedMsg{std::move(problem)}, call.wait_bound).has_value();
+      released.released = call.send_gate->release(call.request.account, m.stamp);
+    ok = ch.send(released, call.wait_bound).has_value();
   }
   template <typename Other>
   void operator()(const Other&) {
@@ -247,6 +244,24 @@ AuthResult run_helper(HelperLink& link, const HelperCall& call) {
       return broken(std::string("it sent a ") + message_name(*m) +
                     " out of turn, or went away");
   }
+}
+
+AuthResult HelperVerifier::verify(const Account& account,
+                                  std::uint32_t first_source, bool set_id_caller) {
+  auto link = w_.starter.start();
+  if (!link)
+    return decided(Outcome::InternalError, account.name,
+                   "cannot start the helper: " + link.error());
+  RequestMsg request;
+  request.config_path = w_.config_path;
+  request.account = account.name;
+  request.gecos = account.gecos;
+  request.first_source = first_source;
+  request.set_id = set_id_caller;
+  request.debug = w_.log.debug_enabled();
+  const HelperCall call{std::move(request), w_.conversation, w_.log,
+                        w_.send_gate, w_.wait_bound};
+  return run_helper(**link, call);
 }
 
 }  // namespace ptv

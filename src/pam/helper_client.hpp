@@ -9,15 +9,16 @@
 #include <memory>
 #include <string>
 
+#include "core/client_flow.hpp"
 #include "core/conversation.hpp"
-#include "util/log.hpp"
 #include "core/outcome.hpp"
-#include "protocol/protocol.hpp"
 #include "core/send_gate.hpp"
+#include "phone/settings.hpp"
+#include "protocol/protocol.hpp"
+#include "twilio/settings.hpp"
+#include "util/log.hpp"
 
 namespace ptv {
-
-struct Config;
 
 // A running helper: the channel to it (and, for the real one, the process
 // behind it, stopped and reaped when the link goes).
@@ -30,8 +31,12 @@ class HelperLink {
   virtual void abandon() {}
 };
 
-using HelperStarter =
-    std::function<std::expected<std::unique_ptr<HelperLink>, std::string>()>;
+// Starts a helper: the real program, or in tests a thread.
+class HelperStarter {
+ public:
+  virtual ~HelperStarter() = default;
+  virtual std::expected<std::unique_ptr<HelperLink>, std::string> start() = 0;
+};
 
 // The real helper. The program must pass the rules of lookup_command
 // (root-owned, not writable by group or others, in root-owned directories
@@ -43,11 +48,23 @@ using HelperStarter =
 std::expected<std::unique_ptr<HelperLink>, std::string> start_helper_process(
     const std::string& path);
 
+class HelperProgram final : public HelperStarter {
+ public:
+  explicit HelperProgram(std::string path) : path_(std::move(path)) {}
+  std::expected<std::unique_ptr<HelperLink>, std::string> start() override {
+    return start_helper_process(path_);
+  }
+
+ private:
+  std::string path_;
+};
+
 // The outer bound on each wait for the helper: everything it may do between
 // two messages (the directory and command lookups, a request and its
 // retry, a check and a cancel) and its start, with room to spare. The
 // helper keeps the real time budgets itself.
-std::chrono::milliseconds helper_wait_bound(const Config& config);
+std::chrono::milliseconds helper_wait_bound(const TwilioSettings& twilio,
+                                            const PhoneSettings& phone);
 
 struct HelperCall {
   RequestMsg request;
@@ -61,5 +78,27 @@ struct HelperCall {
 // dies, stays silent past the bound, or says anything malformed or out of
 // turn is an internal error (denied under both failmodes).
 AuthResult run_helper(HelperLink& link, const HelperCall& call);
+
+// The module's remote part of a login: starts the helper, hands it the
+// account and the configuration file's path (it reads the file itself),
+// and relays its questions to the conversation, the log and the send
+// limit until its result.
+class HelperVerifier final : public RemoteVerifier {
+ public:
+  struct Wiring {
+    HelperStarter& starter;
+    const std::string& config_path;
+    std::chrono::milliseconds wait_bound;
+    Conversation& conversation;
+    Logger& log;
+    SendGate* send_gate = nullptr;  // null: no limit (tests)
+  };
+  explicit HelperVerifier(const Wiring& w) : w_(w) {}
+  AuthResult verify(const Account& account, std::uint32_t first_source,
+                    bool set_id_caller) override;
+
+ private:
+  Wiring w_;
+};
 
 }  // namespace ptv

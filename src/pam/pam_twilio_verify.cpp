@@ -8,10 +8,12 @@
 #include <chrono>
 #include <new>
 
-#include "core/account.hpp"
-#include "core/client_flow.hpp"
 #include "config/config.hpp"
 #include "config/options.hpp"
+#include "core/account.hpp"
+#include "core/client_flow.hpp"
+#include "core/policy.hpp"
+#include "pam/helper_client.hpp"
 #include "pam/pam_io.hpp"
 #include "state/send_limit.hpp"
 
@@ -38,72 +40,61 @@ std::string service_item(pam_handle_t* pamh) {
   return static_cast<const char*>(item);
 }
 
+// The module's side of the login with the real conversation, accounts,
+// send limit and helper.
+ptv::AuthResult run_login(pam_handle_t* pamh, int flags,
+                          const ptv::ModuleOptions& options,
+                          const ptv::Config& config, const std::string& user_name,
+                          ptv::PamLogger& log) {
+  ptv::PamConversation conversation(pamh, (flags & PAM_SILENT) != 0);
+  ptv::SystemAccounts accounts;
+  ptv::HelperProgram program(options.helper_path);
+  ptv::StateDirSendGate send_gate(ptv::send_limit_settings(config.state));
+  ptv::HelperVerifier helper({program, options.config_path,
+                              ptv::helper_wait_bound(config.twilio, config.phone),
+                              conversation, log, &send_gate});
+  const ptv::ClientRequest request{{config.policy, config.phone},
+                                   {log, accounts, helper},
+                                   user_name,
+                                   ptv::running_set_id()};
+  return ptv::authenticate_client(request);
+}
+
 // The steps in the order the README's flow section states: module
 // arguments, configuration, services, the user, then the flow (account,
 // phone lookup, send limit, start, code).
 int authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   const auto started = std::chrono::steady_clock::now();
   ptv::PamLogger log(pamh);
-  ptv::AuthResult result;  // starts as a failure (InternalError)
   std::string user_name = user_item(pamh);
-
-  auto finish = [&](ptv::AuthResult r) {
+  auto finish = [&](const ptv::AuthResult& r) {
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
     ptv::log_outcome(log, user_name, r, static_cast<long>(elapsed.count()));
     return ptv::pam_result_for(r.outcome);
   };
-
+  using ptv::Outcome;
   auto options = ptv::parse_module_options(argc, argv);
-  if (!options) {
-    result.outcome = ptv::Outcome::ConfigError;
-    result.detail = options.error();
-    return finish(std::move(result));
-  }
+  if (!options) return finish(ptv::decided(Outcome::ConfigError, {}, options.error()));
   log.set_debug(options->debug);
-
   auto config = ptv::load_config_file(options->config_path);
-  if (!config) {
-    result.outcome = ptv::Outcome::ConfigError;
-    result.detail = config.error().message;
-    return finish(std::move(result));
-  }
-  if (auto skipped = ptv::skip_service(*config, service_item(pamh)))
-    return finish(std::move(*skipped));
+  if (!config)
+    return finish(ptv::decided(Outcome::ConfigError, {}, config.error().message));
+  if (auto skipped = ptv::skip_service(config->policy, service_item(pamh)))
+    return finish(*skipped);
 
   const char* user = nullptr;
   const int user_rc = pam_get_user(pamh, &user, nullptr);
   if (user_rc != PAM_SUCCESS || user == nullptr || user[0] == '\0') {
-    result.outcome = ptv::Outcome::InternalError;
-    result.detail = "cannot get the user name";
-    (void)finish(std::move(result));
+    (void)finish(ptv::decided(Outcome::InternalError, {}, "cannot get the user name"));
     // pam_get_user's own failure (a conversation error, say) is passed on.
     return user_rc != PAM_SUCCESS ? user_rc : PAM_USER_UNKNOWN;
   }
   user_name = user;
-  if (user_name.size() > kMaxUserLength) {
-    result.outcome = ptv::Outcome::InternalError;
-    result.detail = "user name longer than 256 characters";
-    return finish(std::move(result));
-  }
-
-  ptv::PamConversation conversation(pamh, (flags & PAM_SILENT) != 0);
-  const ptv::AccountResolver resolve = ptv::resolve_account;
-  const std::string& helper_path = options->helper_path;
-  const ptv::HelperStarter start_helper = [&helper_path]() {
-    return ptv::start_helper_process(helper_path);
-  };
-  ptv::StateDirSendGate send_gate(ptv::send_limit_settings(*config));
-  const ptv::ClientRequest request{.config = *config,
-                                   .config_path = options->config_path,
-                                   .login_name = user_name,
-                                   .conversation = conversation,
-                                   .log = log,
-                                   .resolve_account = resolve,
-                                   .start_helper = start_helper,
-                                   .send_gate = &send_gate,
-                                   .set_id_caller = ptv::running_set_id()};
-  return finish(ptv::authenticate_client(request));
+  if (user_name.size() > kMaxUserLength)
+    return finish(ptv::decided(Outcome::InternalError, {},
+                               "user name longer than 256 characters"));
+  return finish(run_login(pamh, flags, *options, *config, user_name, log));
 }
 
 }  // namespace

@@ -24,11 +24,9 @@ namespace ptv {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using Kind = SourceAnswer::Kind;
+using Kind = PhoneErrorKind;
 
 constexpr std::size_t kMaxStderr = 512;
-
-std::string errno_text(int err) { return std::strerror(err); }
 
 
 // Everything the child needs, prepared before fork(): between fork and
@@ -50,7 +48,7 @@ struct ChildPlan {
   _exit(127);
 }
 
-[[noreturn]] void run_child(const ChildPlan& plan, int out_fd, int err_fd,
+[[noreturn]] void run_child_command(const ChildPlan& plan, int out_fd, int err_fd,
                             char* const argv[], char* const envp[]) {
   // Its own process group, so that a timeout kills whatever it started.
   setpgid(0, 0);
@@ -94,7 +92,7 @@ std::expected<std::string, std::string> check_command_file(
   return check_safe_executable(path, "lookup_command");
 }
 
-SourceAnswer interpret_command_output(std::string_view output) {
+SourceValues interpret_command_output(std::string_view output) {
   std::string_view line = output.substr(0, output.find('\n'));
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ' ||
                            line.back() == '\t'))
@@ -107,96 +105,103 @@ SourceAnswer interpret_command_output(std::string_view output) {
     bool blank = true;
     for (char c : output)
       if (c != '\n' && c != '\r' && c != ' ' && c != '\t') blank = false;
-    if (blank) return {Kind::NotFound, {}, "the command printed nothing"};
-    return {Kind::Failed, {}, "the first line of the command's output is empty"};
+    if (blank) return std::vector<std::string>{};  // the command printed nothing
+    return phone_error(Kind::Failed,
+                       "the first line of the command's output is empty");
   }
   if (line.size() > 64 || line.find('\0') != std::string_view::npos)
-    return {Kind::Values, {std::string(line.substr(0, 64)) + "?"}, {}};
-  return {Kind::Values, {std::string(line)}, {}};
+    return std::vector<std::string>{std::string(line.substr(0, 64)) + "?"};
+  return std::vector<std::string>{std::string(line)};
 }
 
-SourceAnswer run_lookup_command(const CommandSettings& settings,
-                                const std::string& user) {
-  const auto deadline =
-      Clock::now() + std::chrono::milliseconds(settings.timeout_ms);
-  auto resolved = check_command_file(settings.path);
-  if (!resolved) return {Kind::Misconfigured, {}, resolved.error()};
+namespace {
 
+// The lookup_command_user's ids, and the rules they must pass.
+std::expected<ChildPlan, PhoneError> plan_child(const CommandSettings& settings,
+                                                std::string resolved,
+                                                const std::string& user) {
   ChildPlan plan;
-  plan.resolved = std::move(*resolved);
+  plan.resolved = std::move(resolved);
   plan.argv0 = settings.path;
   plan.user = user;
-  {
-    long size = sysconf(_SC_GETPW_R_SIZE_MAX);
-    std::vector<char> buffer(size > 0 ? static_cast<std::size_t>(size) : 16384);
-    struct passwd pw {};
-    struct passwd* found = nullptr;
-    const int rc = getpwnam_r(settings.user.c_str(), &pw, buffer.data(),
-                              buffer.size(), &found);
-    if (rc != 0 || found == nullptr)
-      return {Kind::Misconfigured, {},
-              "lookup_command_user \"" + log_safe(settings.user) +
-                  "\" does not exist"};
-    if (pw.pw_uid == 0)
-      return {Kind::Misconfigured, {},
-              "lookup_command_user must not be root (uid 0)"};
-    plan.uid = pw.pw_uid;
-    plan.gid = pw.pw_gid;
-  }
+  long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buffer(size > 0 ? static_cast<std::size_t>(size) : 16384);
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  const int rc = getpwnam_r(settings.user.c_str(), &pw, buffer.data(),
+                            buffer.size(), &found);
+  if (rc != 0 || found == nullptr)
+    return phone_error(Kind::Misconfigured,
+                       "lookup_command_user \"" + log_safe(settings.user) +
+                           "\" does not exist");
+  if (pw.pw_uid == 0)
+    return phone_error(Kind::Misconfigured,
+                       "lookup_command_user must not be root (uid 0)");
+  plan.uid = pw.pw_uid;
+  plan.gid = pw.pw_gid;
   if (geteuid() != 0 && geteuid() != plan.uid)
-    return {Kind::Failed, {},
-            "the module runs as uid " + std::to_string(geteuid()) +
-                " and cannot switch to lookup_command_user"};
+    return phone_error(Kind::Failed,
+                       "the module runs as uid " + std::to_string(geteuid()) +
+                           " and cannot switch to lookup_command_user");
+  return plan;
+}
 
-  char* argv[] = {plan.argv0.data(), plan.user.data(), nullptr};
-  std::string path_env = "PATH=/usr/local/bin:/usr/bin:/bin";
-  char* envp[] = {path_env.data(), nullptr};
-
-  // A pipe or a process that cannot be had is a local failure (the caller
-  // of su may have lowered the limits), never an outage.
-  Pipe out_pipe, err_pipe;
-  if (!make_pipe(out_pipe) || !make_pipe(err_pipe))
-    return {Kind::Internal, {}, "pipe: " + errno_text(errno)};
-
-  DefaultSigchld sigchld;
-  const pid_t pid = fork();
-  if (pid < 0) return {Kind::Internal, {}, "fork: " + errno_text(errno)};
-  if (pid == 0)
-    run_child(plan, out_pipe.write.get(), err_pipe.write.get(), argv, envp);
-  setpgid(pid, pid);  // also here, so that the group exists before a kill
-  out_pipe.write.reset();
-  err_pipe.write.reset();
-  const ChildOutput child =
-      collect_child(pid, out_pipe.read.get(), err_pipe.read.get(), deadline,
-                    kMaxCommandOutput, kMaxStderr);
+// How the command ended, in the source's terms.
+SourceValues judge(const CommandSettings& settings, const ChildOutput& child) {
   const std::string cmd = "lookup_command " + log_safe(settings.path, 200);
   const std::string first_err = child.err.substr(0, child.err.find('\n'));
   const std::string err_note =
       first_err.empty() ? "" : " (stderr: " + log_safe(first_err, 200) + ")";
   if (child.timed_out)
-    return {Kind::Failed, {},
-            cmd + " did not finish within lookup_timeout_ms (" +
-                std::to_string(settings.timeout_ms) + " ms) and was killed"};
+    return phone_error(Kind::Failed,
+                       cmd + " did not finish within lookup_timeout_ms (" +
+                           std::to_string(settings.timeout_ms) + " ms) and was killed");
   if (child.too_long)
-    return {Kind::Failed, {},
-            cmd + " printed more than " + std::to_string(kMaxCommandOutput) +
-                " bytes and was killed"};
+    return phone_error(Kind::Failed, cmd + " printed more than " +
+                                         std::to_string(kMaxCommandOutput) +
+                                         " bytes and was killed");
   if (!child.exited || !WIFEXITED(child.status))
-    return {Kind::Failed, {},
-            cmd + (child.exited && WIFSIGNALED(child.status)
-                       ? " was killed by signal " +
-                             std::to_string(WTERMSIG(child.status))
-                       : std::string(" ended abnormally")) + err_note};
+    return phone_error(
+        Kind::Failed,
+        cmd + (child.exited && WIFSIGNALED(child.status)
+                   ? " was killed by signal " + std::to_string(WTERMSIG(child.status))
+                   : std::string(" ended abnormally")) + err_note);
   const int code = WEXITSTATUS(child.status);
   if (code == kCommandTempFail)
-    return {Kind::Unavailable, {},
-            cmd + " reported a temporary failure (exit 75)" + err_note};
+    return phone_error(Kind::Unavailable,
+                       cmd + " reported a temporary failure (exit 75)" + err_note);
   if (code != 0)
-    return {Kind::Failed, {},
-            cmd + " exited with status " + std::to_string(code) + err_note};
-  SourceAnswer answer = interpret_command_output(child.out);
-  if (answer.kind == Kind::Failed) answer.problem = cmd + ": " + answer.problem;
-  return answer;
+    return phone_error(Kind::Failed,
+                       cmd + " exited with status " + std::to_string(code) + err_note);
+  SourceValues values = interpret_command_output(child.out);
+  if (!values) values.error().detail = cmd + ": " + values.error().detail;
+  return values;
+}
+
+}  // namespace
+
+SourceValues run_lookup_command(const CommandSettings& settings,
+                                const std::string& user) {
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(settings.timeout_ms);
+  auto resolved = check_command_file(settings.path);
+  if (!resolved) return phone_error(Kind::Misconfigured, resolved.error());
+  auto plan = plan_child(settings, std::move(*resolved), user);
+  if (!plan) return std::unexpected(plan.error());
+  // Prepared before fork: the child only makes async-signal-safe calls.
+  char* argv[] = {plan->argv0.data(), plan->user.data(), nullptr};
+  std::string path_env = "PATH=/usr/local/bin:/usr/bin:/bin";
+  char* envp[] = {path_env.data(), nullptr};
+  const ChildPlan& p = *plan;
+  auto child = run_child(
+      [&p, &argv, &envp](int out_fd, int err_fd) {
+        run_child_command(p, out_fd, err_fd, argv, envp);
+      },
+      ChildLimits{deadline, kMaxCommandOutput, kMaxStderr});
+  // A pipe or a process that cannot be had is a local failure (the caller
+  // of su may have lowered the limits), never an outage.
+  if (!child) return phone_error(Kind::Internal, child.error());
+  return judge(settings, *child);
 }
 
 }  // namespace ptv

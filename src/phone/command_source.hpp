@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "config/config.hpp"
-#include "phone/phone.hpp"
+#include "phone/settings.hpp"
+#include "phone/source.hpp"
 
 namespace ptv {
 
@@ -31,9 +31,21 @@ std::expected<std::string, std::string> check_command_file(
 
 // Reads the command's stdout: the first line, trimmed, is the one value;
 // no output at all is "no number".
-SourceAnswer interpret_command_output(std::string_view output);
+SourceValues interpret_command_output(std::string_view output);
 
-SourceAnswer run_lookup_command(const CommandSettings& settings,
+SourceValues run_lookup_command(const CommandSettings& settings,
                                 const std::string& user);
+
+class CommandSource final : public NumberSource {
+ public:
+  explicit CommandSource(const CommandSettings& settings) : settings_(settings) {}
+  [[nodiscard]] std::string_view name() const override { return "command"; }
+  SourceValues values(const std::string& account) override {
+    return run_lookup_command(settings_, account);
+  }
+
+ private:
+  const CommandSettings& settings_;
+};
 
 }  // namespace ptv

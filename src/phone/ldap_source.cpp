@@ -27,7 +27,7 @@ namespace ptv {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using Kind = SourceAnswer::Kind;
+using Kind = PhoneErrorKind;
 
 void unbind(LDAP* ld) { ldap_unbind_ext_s(ld, nullptr, nullptr); }
 void free_message(LDAPMessage* m) { ldap_msgfree(m); }
@@ -72,16 +72,16 @@ class Lookup {
         user_(user),
         deadline_(Clock::now() + std::chrono::milliseconds(s.timeout_ms)) {}
 
-  SourceAnswer run() {
+  SourceValues run() {
     initialise_without_user_settings();
     LDAP* raw = nullptr;
     int rc = ldap_initialize(&raw, s_.uri.c_str());
     ld_.reset(raw);
     if (rc != LDAP_SUCCESS)
-      return {Kind::Misconfigured, {},
-              "uri is not usable: " + std::string(ldap_err2string(rc))};
+      return phone_error(Kind::Misconfigured,
+                         "uri is not usable: " + std::string(ldap_err2string(rc)));
     if (auto problem = set_options(); !problem.empty())
-      return {Kind::Failed, {}, problem};
+      return phone_error(Kind::Failed, problem);
 
     if (s_.starttls) {
       if (!set_time_left()) return timed_out("before StartTLS");
@@ -101,16 +101,16 @@ class Lookup {
     rc = ldap_sasl_bind_s(ld_.get(), s_.bind_dn.c_str(), LDAP_SASL_SIMPLE,
                           &password, nullptr, nullptr, nullptr);
     if (rc == LDAP_INVALID_CREDENTIALS)
-      return {Kind::Misconfigured, {},
-              s_.bind_dn.empty()
-                  ? "the directory refused the anonymous bind (49); set "
-                    "bind_dn and bind_password"
-                  : "the directory refused bind_dn and bind_password "
-                    "(invalid credentials, 49)"};
+      return phone_error(Kind::Misconfigured,
+                         s_.bind_dn.empty()
+                             ? "the directory refused the anonymous bind (49); "
+                               "set bind_dn and bind_password"
+                             : "the directory refused bind_dn and bind_password "
+                               "(invalid credentials, 49)");
     if (rc == LDAP_INAPPROPRIATE_AUTH || rc == LDAP_UNWILLING_TO_PERFORM ||
         rc == LDAP_CONFIDENTIALITY_REQUIRED || rc == LDAP_STRONG_AUTH_REQUIRED)
-      return {Kind::Misconfigured, {},
-              "the directory refused the bind: " + describe(rc)};
+      return phone_error(Kind::Misconfigured,
+                         "the directory refused the bind: " + describe(rc));
     if (rc != LDAP_SUCCESS) return failure("bind", rc);
 
     return search();
@@ -183,39 +183,40 @@ class Lookup {
     return text;
   }
 
-  SourceAnswer timed_out(const char* where) {
-    return {Kind::Unavailable, {},
-            "no answer within timeout_ms (" + std::to_string(s_.timeout_ms) +
-                " ms), " + where};
+  SourceValues timed_out(const char* where) {
+    return phone_error(Kind::Unavailable,
+                       "no answer within timeout_ms (" +
+                           std::to_string(s_.timeout_ms) + " ms), " + where);
   }
 
   // Sorts a failed step into "unavailable" (failmode decides) and
   // "failed" (denied). A TLS failure is never "unavailable": it can be an
   // attacker in the path.
-  SourceAnswer failure(const char* step, int rc) {
+  SourceValues failure(const char* step, int rc) {
     const std::string what = std::string(step) + ": " + describe(rc);
     if (rc == LDAP_TIMEOUT || Clock::now() >= deadline_)
-      return {Kind::Unavailable, {},
-              std::string(step) + ": no answer within timeout_ms (" +
-                  std::to_string(s_.timeout_ms) + " ms)"};
+      return phone_error(Kind::Unavailable,
+                         std::string(step) + ": no answer within timeout_ms (" +
+                             std::to_string(s_.timeout_ms) + " ms)");
     if (rc == LDAP_NO_MEMORY || rc == LDAP_LOCAL_ERROR)
-      return {Kind::Internal, {}, what};
+      return phone_error(Kind::Internal, what);
     if (!state_.connected && (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR))
-      return {Kind::Unavailable, {}, "cannot connect: " + what};
-    if (!state_.connected) return {Kind::Failed, {}, "cannot connect: " + what};
+      return phone_error(Kind::Unavailable, "cannot connect: " + what);
+    if (!state_.connected) return phone_error(Kind::Failed, "cannot connect: " + what);
     const bool tls_up = ldap_tls_inplace(ld_.get()) != 0;
     if (s_.uses_tls() && !tls_up)
-      return {Kind::Failed, {}, "TLS with the directory failed (" + what +
-                                    "); check ca_file and the server's "
-                                    "certificate and host name"};
+      return phone_error(Kind::Failed,
+                         "TLS with the directory failed (" + what +
+                             "); check ca_file and the server's certificate "
+                             "and host name");
     if (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_BUSY ||
         rc == LDAP_UNAVAILABLE || rc == LDAP_TIMELIMIT_EXCEEDED ||
         rc == LDAP_ADMINLIMIT_EXCEEDED || rc == LDAP_OTHER)
-      return {Kind::Unavailable, {}, what};
-    return {Kind::Failed, {}, what};
+      return phone_error(Kind::Unavailable, what);
+    return phone_error(Kind::Failed, what);
   }
 
-  SourceAnswer search() {
+  SourceValues search() {
     const std::string filter = build_ldap_filter(s_.filter, user_);
     char* attrs[] = {const_cast<char*>(s_.attribute.c_str()), nullptr};
     if (!set_time_left()) return timed_out("before the search");
@@ -227,38 +228,37 @@ class Lookup {
                                      0, nullptr, nullptr, &left_, 2, &raw);
     LdapMessageHandle result(raw);
     if (rc == LDAP_NO_SUCH_OBJECT)
-      return {Kind::Misconfigured, {},
-              "the search base \"" + log_safe(s_.base, 200) +
-                  "\" does not exist in the directory"};
+      return phone_error(Kind::Misconfigured,
+                         "the search base \"" + log_safe(s_.base, 200) +
+                             "\" does not exist in the directory");
     if (rc == LDAP_FILTER_ERROR)
-      return {Kind::Misconfigured, {}, "the directory refused the filter"};
+      return phone_error(Kind::Misconfigured, "the directory refused the filter");
     if (rc == LDAP_SIZELIMIT_EXCEEDED)
-      return {Kind::Failed, {}, "the filter matches more than one entry"};
+      return phone_error(Kind::Failed, "the filter matches more than one entry");
     if (rc != LDAP_SUCCESS) return failure("search", rc);
-
     const int entries = ldap_count_entries(ld_.get(), result.get());
-    if (entries == 0)
-      return {Kind::NotFound, {}, "no entry matches the filter"};
+    if (entries == 0) return std::vector<std::string>{};  // no entry matches
     if (entries > 1)
-      return {Kind::Failed, {}, "the filter matches more than one entry"};
-    LDAPMessage* entry = ldap_first_entry(ld_.get(), result.get());
+      return phone_error(Kind::Failed, "the filter matches more than one entry");
+    return values_of(ldap_first_entry(ld_.get(), result.get()));
+  }
+
+  // The attribute's values (none: the entry has no such attribute).
+  std::vector<std::string> values_of(LDAPMessage* entry) {
+    std::vector<std::string> found;
     LdapValues values(ldap_get_values_len(ld_.get(), entry, s_.attribute.c_str()));
-    SourceAnswer answer{Kind::NotFound, {}, "the entry has no " +
-                                                log_safe(s_.attribute) +
-                                                " attribute"};
-    if (!values) return answer;
+    if (!values) return found;
     for (berval** v = values.get(); *v != nullptr; ++v) {
-      if (answer.values.size() == kMaxLdapValues) break;
+      if (found.size() == kMaxLdapValues) break;
       // A value that does not fit cannot be a number: it is cut for the
       // log and marked, so that what is left never reads as one.
       const std::size_t len = std::min<std::size_t>((*v)->bv_len, 64);
       std::string value((*v)->bv_val, len);
       if ((*v)->bv_len > 64 || value.find('\0') != std::string::npos)
         value += "?";
-      answer.values.push_back(std::move(value));
+      found.push_back(std::move(value));
     }
-    if (!answer.values.empty()) answer.kind = Kind::Values;
-    return answer;
+    return found;
   }
 
   const LdapSettings& s_;
@@ -270,35 +270,36 @@ class Lookup {
   timeval left_{};
 };
 
-// The answer travels from the lookup process as "kind\nproblem\nvalue\n...".
-std::string encode(const SourceAnswer& a) {
-  std::string out = std::to_string(static_cast<int>(a.kind)) + "\n";
+// The answer travels from the lookup process as "V\nvalue\n..." (values,
+// none for no entry) or "E<kind>\ndetail\n" (an error).
+std::string encode(const SourceValues& a) {
+  std::string out = a ? "V\n" : "E" + std::to_string(static_cast<int>(a.error().kind)) + "\n";
   auto line = [&out](std::string_view v) {
     for (char c : v) out.push_back(c == '\n' || c == '\0' ? '?' : c);
     out.push_back('\n');
   };
-  line(a.problem);
-  for (const std::string& v : a.values) line(v);
+  if (!a) line(a.error().detail);
+  for (const std::string& v : a ? *a : std::vector<std::string>{}) line(v);
   return out;
 }
 
-std::optional<SourceAnswer> decode(std::string_view wire) {
-  std::vector<std::string_view> lines;
+std::optional<SourceValues> decode(std::string_view wire) {
+  std::vector<std::string> lines;
   while (!wire.empty()) {
     const std::size_t nl = wire.find('\n');
     if (nl == std::string_view::npos) return std::nullopt;
-    lines.push_back(wire.substr(0, nl));
+    lines.emplace_back(wire.substr(0, nl));
     wire.remove_prefix(nl + 1);
   }
-  if (lines.size() < 2 || lines[0].size() != 1 || lines[0][0] < '0' ||
-      lines[0][0] > '5')
+  if (lines.empty()) return std::nullopt;
+  if (lines[0] == "V")
+    return SourceValues(std::vector<std::string>(lines.begin() + 1, lines.end()));
+  const std::string& head = lines[0];
+  constexpr int kLastKind = static_cast<int>(Kind::Internal);
+  if (lines.size() != 2 || head.size() != 2 || head[0] != 'E' || head[1] < '0' ||
+      head[1] > '0' + kLastKind)
     return std::nullopt;
-  SourceAnswer a;
-  a.kind = static_cast<Kind>(lines[0][0] - '0');
-  a.problem = std::string(lines[1]);
-  for (std::size_t i = 2; i < lines.size(); ++i) a.values.emplace_back(lines[i]);
-  if ((a.kind == Kind::Values) == a.values.empty()) return std::nullopt;
-  return a;
+  return SourceValues(phone_error(static_cast<Kind>(head[1] - '0'), lines[1]));
 }
 
 // The lookup process writes this byte first, once the caller of su can no
@@ -335,14 +336,14 @@ bool detach_from_caller(int& out_fd) {
   // core dump of it (detach_from_caller).
   std::string wire;
   if (!detach_from_caller(out_fd)) {
-    wire = encode({Kind::Internal, {}, "cannot set up the lookup process"});
+    wire = encode(phone_error(Kind::Internal, "cannot set up the lookup process"));
   } else {
     while (write(out_fd, &kReady, 1) < 0 && errno == EINTR) {
     }
     try {
       wire = encode(Lookup(settings, user).run());
     } catch (...) {
-      wire = encode({Kind::Internal, {}, "the lookup ran out of memory"});
+      wire = encode(phone_error(Kind::Internal, "the lookup ran out of memory"));
     }
   }
   std::string_view rest = wire;
@@ -361,41 +362,32 @@ constexpr std::size_t kMaxWire = 8192;
 // timeout, before it is killed.
 constexpr auto kGrace = std::chrono::milliseconds(100);
 
-SourceAnswer query_in_child(const LdapSettings& settings,
+SourceValues query_in_child(const LdapSettings& settings,
                             const std::string& user) {
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(settings.timeout_ms) + kGrace;
-  Pipe pipe;
+  auto child = run_child(
+      [&settings, &user](int out_fd, int) { lookup_in_child(settings, user, out_fd); },
+      ChildLimits{deadline, kMaxWire, 0, true});
   // Without a pipe or a process the lookup cannot even begin: a local
   // failure (the caller of su may have lowered the limits), never an
   // outage of the directory.
-  if (!make_pipe(pipe))
-    return {Kind::Internal, {}, std::string("pipe: ") + std::strerror(errno)};
-  DefaultSigchld sigchld;
-  const pid_t pid = fork();
-  if (pid < 0)
-    return {Kind::Internal, {}, std::string("fork: ") + std::strerror(errno)};
-  if (pid == 0) {
-    pipe.read.reset();
-    lookup_in_child(settings, user, pipe.write.get());
-  }
-  pipe.write.reset();
-  const ChildOutput child =
-      collect_child(pid, pipe.read.get(), -1, deadline, kMaxWire, 0);
-  const bool started = !child.out.empty() && child.out.front() == kReady;
-  if (child.timed_out && !started)
-    return {Kind::Internal, {},
-            "the lookup process did not get going within timeout_ms (" +
-                std::to_string(settings.timeout_ms) + " ms)"};
-  if (child.timed_out)
-    return {Kind::Unavailable, {},
-            "no answer within timeout_ms (" + std::to_string(settings.timeout_ms) +
-                " ms); the lookup was stopped"};
-  if (!child.exited || !WIFEXITED(child.status) || WEXITSTATUS(child.status) != 0)
-    return {Kind::Failed, {}, "the LDAP lookup process ended abnormally"};
-  auto answer = decode(started ? std::string_view(child.out).substr(1)
-                               : std::string_view(child.out));
-  if (!answer) return {Kind::Failed, {}, "the LDAP lookup process gave no answer"};
+  if (!child) return phone_error(Kind::Internal, child.error());
+  const bool started = !child->out.empty() && child->out.front() == kReady;
+  const std::string timeout = std::to_string(settings.timeout_ms) + " ms)";
+  if (child->timed_out && !started)
+    return phone_error(Kind::Internal,
+                       "the lookup process did not get going within timeout_ms (" +
+                           timeout);
+  if (child->timed_out)
+    return phone_error(Kind::Unavailable, "no answer within timeout_ms (" +
+                                              timeout + "; the lookup was stopped");
+  if (!child->exited || !WIFEXITED(child->status) || WEXITSTATUS(child->status) != 0)
+    return phone_error(Kind::Failed, "the LDAP lookup process ended abnormally");
+  auto answer = decode(started ? std::string_view(child->out).substr(1)
+                               : std::string_view(child->out));
+  if (!answer)
+    return phone_error(Kind::Failed, "the LDAP lookup process gave no answer");
   return std::move(*answer);
 }
 
@@ -405,12 +397,19 @@ SourceAnswer query_in_child(const LdapSettings& settings,
 // bounds connect and each request, but neither name resolution nor (with
 // GnuTLS) a handshake with a server that accepts the connection and then
 // stays silent, where it can spin for ever.
-SourceAnswer query_ldap(const LdapSettings& settings, const std::string& user) {
-  SourceAnswer answer = query_in_child(settings, user);
-  if (answer.kind == Kind::Values) answer.problem.clear();
-  if (answer.kind == Kind::Values || answer.kind == Kind::NotFound) return answer;
-  answer.problem = "directory " + log_safe(settings.uri, 200) + ": " + answer.problem;
+SourceValues query_ldap(const LdapSettings& settings, const std::string& user) {
+  SourceValues answer = query_in_child(settings, user);
+  if (!answer)
+    answer.error().detail =
+        "directory " + log_safe(settings.uri, 200) + ": " + answer.error().detail;
   return answer;
+}
+
+SourceValues LdapSource::values(const std::string& account) {
+  if (settings_.uri.starts_with("ldap://") && !settings_.starttls)
+    log_.warning("ldap: reading the phone number without TLS (starttls = "
+                 "false): anyone on the network path can change it");
+  return query_ldap(settings_, account);
 }
 
 }  // namespace ptv

@@ -6,14 +6,29 @@
 
 #include <string>
 
-#include "config/config.hpp"
-#include "phone/phone.hpp"
+#include "phone/settings.hpp"
+#include "phone/source.hpp"
+#include "util/log.hpp"
 
 namespace ptv {
 
 // At most this many values of the attribute are considered.
 inline constexpr std::size_t kMaxLdapValues = 16;
 
-SourceAnswer query_ldap(const LdapSettings& settings, const std::string& user);
+SourceValues query_ldap(const LdapSettings& settings, const std::string& user);
+
+// The source; a directory read without TLS (ldap:// with starttls = false)
+// is warned about at each lookup.
+class LdapSource final : public NumberSource {
+ public:
+  LdapSource(const LdapSettings& settings, Logger& log)
+      : settings_(settings), log_(log) {}
+  [[nodiscard]] std::string_view name() const override { return "ldap"; }
+  SourceValues values(const std::string& account) override;
+
+ private:
+  const LdapSettings& settings_;
+  Logger& log_;
+};
 
 }  // namespace ptv

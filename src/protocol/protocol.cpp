@@ -161,7 +161,8 @@ struct Encoder {
   }
   void operator()(const ReleasedMsg& m) {
     w.u8(static_cast<std::uint8_t>(Type::Released));
-    w.str(m.problem);
+    w.u8(m.released ? 1 : 0);
+    w.str(m.released ? std::string_view() : std::string_view(m.released.error().detail));
   }
   void operator()(const PromptMsg& m) {
     w.u8(static_cast<std::uint8_t>(Type::Prompt));
@@ -244,6 +245,16 @@ bool read_result(Reader& r, AuthResult& a) {
   return true;
 }
 
+// Given back (no text), or the state's error (its text).
+bool read_released(Reader& r, ReleasedMsg& m) {
+  bool given = false;
+  std::string problem;
+  if (!r.flag(given) || !r.str(problem, 2048) || (given && !problem.empty()))
+    return false;
+  if (!given) m.released = std::unexpected(StateError{std::move(problem)});
+  return true;
+}
+
 std::expected<Message, std::string> decode_fields(Type type, Reader& r) {
   const auto bad = [] { return std::unexpected(std::string("malformed fields")); };
   switch (type) {
@@ -269,7 +280,7 @@ std::expected<Message, std::string> decode_fields(Type type, Reader& r) {
     }
     case Type::Released: {
       ReleasedMsg m;
-      if (!r.str(m.problem, 2048)) return bad();
+      if (!read_released(r, m)) return bad();
       return m;
     }
     case Type::Prompt:

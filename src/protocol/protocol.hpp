@@ -33,7 +33,7 @@
 
 namespace ptv {
 
-inline constexpr std::uint32_t kProtocolVersion = 1;
+inline constexpr std::uint32_t kProtocolVersion = 2;
 inline constexpr std::size_t kMaxFrameBytes = 64 * 1024;
 inline constexpr std::size_t kMaxFieldBytes = 16 * 1024;
 
@@ -58,7 +58,7 @@ struct ReservedMsg {
   SendReservation reservation;
 };
 struct ReleasedMsg {
-  std::string problem;  // empty: given back
+  std::expected<void, StateError> released;  // given back, or why not
 };
 
 // Helper to module.

@@ -1,3 +1,5 @@
+// The state room: the send limit and grace entries, kept in state.v1.
+//
 // The per-user send limit: how many verifications (each one may send an
 // SMS, a call or a WhatsApp message) a user may start within a sliding
 // window, counted across logins and across processes. It bounds what an
@@ -49,6 +51,10 @@
 //
 // Concurrency: every operation holds an exclusive flock on state.v1
 // itself, whose inode never changes; creation holds one on the directory.
+//
+// The code, by concern: layout.hpp (the bytes and their checksums),
+// locked_file.hpp (the file opened, checked, created and locked),
+// records.hpp (an account's slots); SHA-256 and HMAC in util/sha256.hpp.
 #pragma once
 
 #include <sys/types.h>
@@ -62,10 +68,10 @@
 #include <vector>
 
 #include "core/send_gate.hpp"
+#include "state/settings.hpp"
 
 namespace ptv {
 
-struct Config;
 
 inline constexpr char kStateFileName[] = "state.v1";
 inline constexpr std::uint32_t kDefaultBucketCount = 2048;
@@ -90,7 +96,7 @@ struct SendLimitSettings {
   std::uint32_t slots_per_bucket = kDefaultSlotsPerBucket;
 };
 
-SendLimitSettings send_limit_settings(const Config& config);
+SendLimitSettings send_limit_settings(const StateSettings& state);
 
 // The size of state.v1 for these settings (8 MiB + 4 KiB by default).
 std::uint64_t state_file_size(const SendLimitSettings& settings);
@@ -106,48 +112,46 @@ SendReservation reserve_send(const SendLimitSettings& settings,
                              std::string_view user, std::int64_t now);
 
 // Gives back one reservation (removes one entry equal to `stamp`), for a
-// start that certainly sent nothing. Returns an empty string on success,
-// else what went wrong (safe to log).
-std::string release_send(const SendLimitSettings& settings,
-                         std::string_view user, std::int64_t stamp,
-                         std::int64_t now);
+// start that certainly sent nothing. The error says what went wrong (safe
+// to log).
+std::expected<void, StateError> release_send(const SendLimitSettings& settings,
+                                             std::string_view user,
+                                             std::int64_t stamp,
+                                             std::int64_t now);
 
 // Grace entries: after an approved code, `account` from `address` may skip
 // the code until `until`. Recording again for the same account and address
-// replaces the entry. Empty string on success, else the problem.
-std::string record_grace(const SendLimitSettings& settings,
-                         std::string_view account, std::string_view address,
-                         std::int64_t now, std::int64_t until);
+// replaces the entry.
+std::expected<void, StateError> record_grace(const SendLimitSettings& settings,
+                                             std::string_view account,
+                                             std::string_view address,
+                                             std::int64_t now,
+                                             std::int64_t until);
 
 // The expiry of the account's entry for the address when one is valid now
 // (created <= now < expiry), else nullopt. Looking never extends it.
-std::expected<std::optional<std::int64_t>, std::string> find_grace(
+std::expected<std::optional<std::int64_t>, StateError> find_grace(
     const SendLimitSettings& settings, std::string_view account,
     std::string_view address, std::int64_t now);
 
 // Clears every send record and grace entry of one account (what
-// "twilio-verify-state reset USER" does). Empty string on success.
-std::string reset_account(const SendLimitSettings& settings,
-                          std::string_view account);
+// "twilio-verify-state reset USER" does).
+std::expected<void, StateError> reset_account(const SendLimitSettings& settings,
+                                              std::string_view account);
 
 // The send times recorded for the account, oldest first, whether or not
 // they still count (twilio-verify-state show, tests). A missing state file
 // has none; nothing is created.
-std::expected<std::vector<std::int64_t>, std::string> recorded_sends(
+std::expected<std::vector<std::int64_t>, StateError> recorded_sends(
     const SendLimitSettings& settings, std::string_view account);
 
 // Creates the directory and state.v1 if missing and checks them (what
-// "twilio-verify-state create" does). Empty string when they are usable.
-std::string ensure_state_file(const SendLimitSettings& settings);
+// "twilio-verify-state create" does). Succeeds when they are usable.
+std::expected<void, StateError> ensure_state_file(
+    const SendLimitSettings& settings);
 
 // CLOCK_REALTIME, in whole seconds.
 std::int64_t realtime_now();
-
-// SHA-256 of the bytes, as 64 lowercase hex digits.
-std::string sha256_hex(std::string_view data);
-
-// HMAC-SHA-256 (RFC 2104) of data under key, as 64 lowercase hex digits.
-std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 
 // The real gate: the configured state directory and CLOCK_REALTIME.
 class StateDirSendGate final : public SendGate {
@@ -157,7 +161,8 @@ class StateDirSendGate final : public SendGate {
   SendReservation reserve(const std::string& user) override {
     return reserve_send(settings_, user, realtime_now());
   }
-  std::string release(const std::string& user, std::int64_t stamp) override {
+  std::expected<void, StateError> release(const std::string& user,
+                                          std::int64_t stamp) override {
     return release_send(settings_, user, stamp, realtime_now());
   }
 

@@ -12,10 +12,11 @@
 // usage error.
 #include <cstdio>
 #include <exception>
+#include <expected>
 #include <string>
 #include <string_view>
 
-#include "config/config.hpp"
+#include "state/settings.hpp"
 #include "state/send_limit.hpp"
 
 namespace {
@@ -32,15 +33,18 @@ int usage() {
   return kUsageError;
 }
 
-int report(const std::string& problem) {
-  if (problem.empty()) return 0;
+int report_problem(const std::string& problem) {
   std::fprintf(stderr, "twilio-verify-state: %s\n", problem.c_str());
   return 1;
 }
 
+int report(const std::expected<void, ptv::StateError>& result) {
+  return result ? 0 : report_problem(describe(result.error()));
+}
+
 int show(const ptv::SendLimitSettings& settings, std::string_view user) {
   const auto sends = ptv::recorded_sends(settings, user);
-  if (!sends) return report(sends.error());
+  if (!sends) return report_problem(describe(sends.error()));
   for (const std::int64_t stamp : *sends)
     std::printf("%lld\n", static_cast<long long>(stamp));
   return std::fflush(stdout) == 0 ? 0 : 1;
@@ -68,8 +72,8 @@ int main(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const std::exception& e) {
-    return report(e.what());
+    return report_problem(e.what());
   } catch (...) {
-    return report("unexpected error");
+    return report_problem("unexpected error");
   }
 }

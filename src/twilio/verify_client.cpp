@@ -15,68 +15,91 @@ using std::chrono::milliseconds;
 // Below this, a retry has no real chance: give up instead.
 constexpr milliseconds kMinRetryBudget{100};
 
-void real_sleep(milliseconds d) { std::this_thread::sleep_for(d); }
+// A failure of the transport or of Twilio, as the client's error.
+template <typename T>
+std::expected<T, VerifyFailure> answer_or_failure(
+    std::expected<HttpResponse, TransportError> response,
+    std::expected<T, Refusal> (*interpret)(const HttpResponse&)) {
+  if (!response) return std::unexpected(VerifyFailure(std::move(response.error())));
+  auto answer = interpret(*response);
+  if (!answer) return std::unexpected(VerifyFailure(std::move(answer.error())));
+  if constexpr (std::is_void_v<T>) {
+    return {};
+  } else {
+    return std::move(*answer);
+  }
+}
 
 }  // namespace
 
-template <typename Answer, typename Interpret>
-Reply<Answer> VerifyClient::send(const std::string& url, const Secret& body,
-                                 milliseconds budget, Interpret interpret) {
+std::string describe(const VerifyFailure& f) {
+  if (const auto* t = std::get_if<TransportError>(&f))
+    return std::string(describe(t->kind)) + ": " + t->detail;
+  return describe(std::get<Refusal>(f));
+}
+
+std::expected<HttpResponse, TransportError> VerifyClient::send(
+    const std::string& url, const Secret& body, milliseconds budget) {
   const auto deadline = Clock::now() + budget;
   auto left = [&deadline] {
     return std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
   };
-  Reply<Answer> reply;
   for (int attempt = 1;; ++attempt) {
     auto response = http_.post_form(url, body, left());
-    const bool may_retry = attempt == 1;
+    if (attempt > 1) return response;
     if (!response) {
-      if (may_retry && response.error().kind == TransportErrorKind::Unreachable &&
+      if (response.error().kind == TransportErrorKind::Unreachable &&
           left() >= kMinRetryBudget)
         continue;  // nothing reached Twilio: safe to try once more
-      reply.transport_failed = true;
-      reply.transport = std::move(response.error());
-      return reply;
+      return response;
     }
     // A rate limit of the service refused it: retrying cannot help, and is
     // never done within one login.
-    if (may_retry && response->status == 429 && response->retry_after_s >= 0 &&
+    if (response->status == 429 && response->retry_after_s >= 0 &&
         !response->reached_rate_limit) {
       const milliseconds wait{response->retry_after_s * 1000};
       if (wait + kMinRetryBudget <= left()) {
-        (sleep_ != nullptr ? sleep_ : real_sleep)(wait);
+        if (sleeper_ != nullptr) {
+          sleeper_->sleep(wait);
+        } else {
+          std::this_thread::sleep_for(wait);
+        }
         continue;  // a 429 was not processed: safe to try once more
       }
     }
-    reply.answer = interpret(*response);
-    return reply;
+    return response;
   }
 }
 
 std::string VerifyClient::service_url() const {
-  return config_.api_url + "/v2/Services/" + url_encode(config_.service_sid);
+  return settings_.api_url + "/v2/Services/" + url_encode(settings_.service_sid);
 }
 
-Reply<StartResult> VerifyClient::start(const std::string& to) {
-  const Secret body =
-      form_encode({{"To", to}, {"Channel", config_.channel}});
-  return send<StartResult>(service_url() + "/Verifications", body,
-                           milliseconds{config_.timeout_ms}, interpret_start);
+std::expected<std::string, VerifyFailure> VerifyClient::start(
+    const std::string& to, const std::string& channel) {
+  const Secret body = form_encode({{"To", to}, {"Channel", channel}});
+  return answer_or_failure<std::string>(
+      send(service_url() + "/Verifications", body,
+           milliseconds{settings_.timeout_ms}),
+      interpret_start);
 }
 
-Reply<CheckResult> VerifyClient::check(const std::string& verification_sid,
-                                       const Secret& code) {
+std::expected<CheckStatus, VerifyFailure> VerifyClient::check(
+    const std::string& verification_sid, const Secret& code) {
   const Secret body = form_encode(
       {{"VerificationSid", verification_sid}, {"Code", code.view()}});
-  return send<CheckResult>(service_url() + "/VerificationCheck", body,
-                           milliseconds{config_.timeout_ms}, interpret_check);
+  return answer_or_failure<CheckStatus>(
+      send(service_url() + "/VerificationCheck", body,
+           milliseconds{settings_.timeout_ms}),
+      interpret_check);
 }
 
-Reply<VerifyError> VerifyClient::cancel(const std::string& verification_sid) {
+std::expected<void, VerifyFailure> VerifyClient::cancel(
+    const std::string& verification_sid) {
   const Secret body = form_encode({{"Status", "canceled"}});
-  return send<VerifyError>(
-      service_url() + "/Verifications/" + url_encode(verification_sid), body,
-      milliseconds{std::min(config_.timeout_ms, kCancelBudgetMs)},
+  return answer_or_failure<void>(
+      send(service_url() + "/Verifications/" + url_encode(verification_sid), body,
+           milliseconds{std::min(settings_.timeout_ms, kCancelBudgetMs)}),
       interpret_cancel);
 }
 

@@ -3,20 +3,26 @@
 #pragma once
 
 #include <chrono>
+#include <expected>
 #include <string>
+#include <variant>
 
-#include "config/config.hpp"
 #include "net/http_transport.hpp"
+#include "twilio/settings.hpp"
 #include "twilio/verify_response.hpp"
 
 namespace ptv {
 
-// The outcome of one request: a transport failure, or Twilio's answer.
-template <typename Answer>
-struct Reply {
-  bool transport_failed = false;
-  TransportError transport;  // when transport_failed
-  Answer answer;             // otherwise
+// Why a request brought no answer: the transport failed (nothing usable
+// came back), or Twilio refused.
+using VerifyFailure = std::variant<TransportError, Refusal>;
+std::string describe(const VerifyFailure& f);
+
+// The wait before a retry; tests and fuzzers pass one that does not sleep.
+class Sleeper {
+ public:
+  virtual ~Sleeper() = default;
+  virtual void sleep(std::chrono::milliseconds d) = 0;
 };
 
 // Time budgets. Each request (start, check, cancel) ends within its budget,
@@ -36,29 +42,31 @@ inline constexpr long kCancelBudgetMs = 3000;
 // not retried: Twilio may have acted on the request.
 class VerifyClient {
  public:
-  using Sleeper = void (*)(std::chrono::milliseconds);
-  VerifyClient(const Config& config, HttpTransport& http,
-               Sleeper sleeper = nullptr)
-      : config_(config), http_(http), sleep_(sleeper) {}
+  // sleeper null: really sleep.
+  VerifyClient(const TwilioSettings& settings, HttpTransport& http,
+               Sleeper* sleeper = nullptr)
+      : settings_(settings), http_(http), sleeper_(sleeper) {}
 
-  // POST {api_url}/v2/Services/{service_sid}/Verifications  To, Channel
-  Reply<StartResult> start(const std::string& to);
+  // POST {api_url}/v2/Services/{service_sid}/Verifications  To, Channel;
+  // the verification's SID.
+  std::expected<std::string, VerifyFailure> start(const std::string& to,
+                                                  const std::string& channel);
   // POST .../VerificationCheck  VerificationSid, Code
-  Reply<CheckResult> check(const std::string& verification_sid,
-                           const Secret& code);
+  std::expected<CheckStatus, VerifyFailure> check(
+      const std::string& verification_sid, const Secret& code);
   // POST .../Verifications/{sid}  Status=canceled
-  Reply<VerifyError> cancel(const std::string& verification_sid);
+  std::expected<void, VerifyFailure> cancel(const std::string& verification_sid);
 
   [[nodiscard]] std::string service_url() const;
 
  private:
-  template <typename Answer, typename Interpret>
-  Reply<Answer> send(const std::string& url, const Secret& body,
-                     std::chrono::milliseconds budget, Interpret interpret);
+  // One request and its retry: the answer, or the transport's failure.
+  std::expected<HttpResponse, TransportError> send(
+      const std::string& url, const Secret& body, std::chrono::milliseconds budget);
 
-  const Config& config_;
+  const TwilioSettings& settings_;
   HttpTransport& http_;
-  Sleeper sleep_;
+  Sleeper* sleeper_;
 };
 
 }  // namespace ptv

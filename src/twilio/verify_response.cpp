@@ -2,7 +2,7 @@
 
 #include <strings.h>
 
-#include "config/config.hpp"
+#include "twilio/sid.hpp"
 #include "net/net_handles.hpp"
 
 namespace ptv {
@@ -51,7 +51,7 @@ std::string_view string_member(json_object* obj, const char* key) {
 }
 
 // Classifies a non-2xx answer from its HTTP status and Twilio error code.
-std::pair<VerifyError, int> classify_error(const HttpResponse& r) {
+std::pair<VerifyError, int> classify(const HttpResponse& r) {
   int code = 0;
   if (is_json(r.content_type)) {
     if (JsonHandle obj = parse_object(r.body)) {
@@ -85,8 +85,6 @@ bool is_unavailable(VerifyError e) { return e == VerifyError::Unavailable; }
 
 const char* describe(VerifyError e) {
   switch (e) {
-    case VerifyError::None:
-      return "ok";
     case VerifyError::Unavailable:
       return "service unavailable";
     case VerifyError::Throttled:
@@ -118,63 +116,61 @@ const char* describe(VerifyError e) {
   return "error";
 }
 
-StartResult interpret_start(const HttpResponse& r) {
-  StartResult result;
-  if (r.status < 200 || r.status > 299) {
-    auto [error, code] = classify_error(r);
-    result.error = error;
-    result.twilio_code = code;
-    if (error == VerifyError::RateLimited) result.rate_limit = r.rate_limit_name;
-    return result;
-  }
-  if (!is_json(r.content_type)) return result;
+std::string describe(const Refusal& r) {
+  std::string text = describe(r.error);
+  const std::string code = std::to_string(r.twilio_code);
+  if (r.twilio_code != 0 && text.find(code) == std::string::npos)
+    text += " [Twilio code " + code + "]";
+  return text;
+}
+
+namespace {
+
+bool is_success(const HttpResponse& r) { return r.status >= 200 && r.status <= 299; }
+
+Refusal refusal(const HttpResponse& r) {
+  auto [error, code] = classify(r);
+  Refusal refused{error, code, {}};
+  if (error == VerifyError::RateLimited) refused.rate_limit = r.rate_limit_name;
+  return refused;
+}
+
+const std::unexpected<Refusal> kMalformed{Refusal{}};
+
+}  // namespace
+
+std::expected<std::string, Refusal> interpret_start(const HttpResponse& r) {
+  if (!is_success(r)) return std::unexpected(refusal(r));
+  if (!is_json(r.content_type)) return kMalformed;
   JsonHandle obj = parse_object(r.body);
-  if (!obj) return result;
+  if (!obj) return kMalformed;
   const std::string_view sid = string_member(obj.get(), "sid");
-  if (!is_sid(sid, "VE")) return result;
-  const std::string_view status = string_member(obj.get(), "status");
-  if (status != "pending") return result;
-  result.error = VerifyError::None;
-  result.sid = std::string(sid);
-  return result;
+  if (!is_sid(sid, "VE")) return kMalformed;
+  if (string_member(obj.get(), "status") != "pending") return kMalformed;
+  return std::string(sid);
 }
 
-CheckResult interpret_check(const HttpResponse& r) {
-  CheckResult result;
-  if (r.status < 200 || r.status > 299) {
-    auto [error, code] = classify_error(r);
-    result.error = error;
-    result.twilio_code = code;
-    if (error == VerifyError::RateLimited) result.rate_limit = r.rate_limit_name;
-    return result;
-  }
-  if (!is_json(r.content_type)) return result;
+std::expected<CheckStatus, Refusal> interpret_check(const HttpResponse& r) {
+  if (!is_success(r)) return std::unexpected(refusal(r));
+  if (!is_json(r.content_type)) return kMalformed;
   JsonHandle obj = parse_object(r.body);
-  if (!obj) return result;
+  if (!obj) return kMalformed;
   const std::string_view status = string_member(obj.get(), "status");
-  if (status.empty()) return result;
-  result.error = VerifyError::None;
-  if (status == "approved") {
-    // "valid" must not contradict the status when Twilio sends it.
-    json_object* valid = nullptr;
-    if (json_object_object_get_ex(obj.get(), "valid", &valid) &&
-        (!json_object_is_type(valid, json_type_boolean) ||
-         !json_object_get_boolean(valid))) {
-      result.error = VerifyError::Malformed;
-      return result;
-    }
-    result.status = CheckStatus::Approved;
-  } else if (status == "pending") {
-    result.status = CheckStatus::Pending;
-  } else {
-    result.status = CheckStatus::Other;
-  }
-  return result;
+  if (status.empty()) return kMalformed;
+  if (status == "pending") return CheckStatus::Pending;
+  if (status != "approved") return CheckStatus::Other;
+  // "valid" must not contradict the status when Twilio sends it.
+  json_object* valid = nullptr;
+  if (json_object_object_get_ex(obj.get(), "valid", &valid) &&
+      (!json_object_is_type(valid, json_type_boolean) ||
+       !json_object_get_boolean(valid)))
+    return kMalformed;
+  return CheckStatus::Approved;
 }
 
-VerifyError interpret_cancel(const HttpResponse& r) {
-  if (r.status >= 200 && r.status <= 299) return VerifyError::None;
-  return classify_error(r).first;
+std::expected<void, Refusal> interpret_cancel(const HttpResponse& r) {
+  if (is_success(r)) return {};
+  return std::unexpected(Refusal{classify(r).first, 0, {}});
 }
 
 }  // namespace ptv

@@ -3,6 +3,7 @@
 // that every status and error code is unit-tested and fuzzed.
 #pragma once
 
+#include <expected>
 #include <string>
 #include <string_view>
 
@@ -10,8 +11,8 @@
 
 namespace ptv {
 
+// Why Twilio did not give the answer asked for.
 enum class VerifyError {
-  None,
   Unavailable,       // 5xx: Twilio is failing (failmode applies)
   Throttled,         // 429 (20429...) without a rate limit named: Twilio's
                      // account throttle, caused by traffic that anyone
@@ -37,25 +38,21 @@ bool is_unavailable(VerifyError e);
 
 const char* describe(VerifyError e);
 
-struct StartResult {
+// Twilio's refusal, as its answer said it.
+struct Refusal {
   VerifyError error = VerifyError::Malformed;
-  std::string sid;  // ^VE[0-9a-fA-F]{32}$ when error == None
-  int twilio_code = 0;
+  int twilio_code = 0;     // the "code" of the error body, 0 when none
   std::string rate_limit;  // RateLimited: the limit Twilio named
 };
+// The error, with Twilio's code where the description does not hold it.
+std::string describe(const Refusal& r);
 
 enum class CheckStatus { Approved, Pending, Other };
 
-struct CheckResult {
-  VerifyError error = VerifyError::Malformed;
-  CheckStatus status = CheckStatus::Other;  // meaningful when error == None
-  int twilio_code = 0;
-  std::string rate_limit;  // RateLimited: the limit Twilio named
-};
-
-StartResult interpret_start(const HttpResponse& response);
-CheckResult interpret_check(const HttpResponse& response);
+// A started verification: its SID (^VE[0-9a-fA-F]{32}$, checked).
+std::expected<std::string, Refusal> interpret_start(const HttpResponse& response);
+std::expected<CheckStatus, Refusal> interpret_check(const HttpResponse& response);
 // A cancel only needs to know whether it was taken.
-VerifyError interpret_cancel(const HttpResponse& response);
+std::expected<void, Refusal> interpret_cancel(const HttpResponse& response);
 
 }  // namespace ptv

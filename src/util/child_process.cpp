@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstring>
 
 #include "util/stop_signals.hpp"
 
@@ -112,6 +113,28 @@ ChildOutput collect_child(pid_t pid, int out_fd, int err_fd,
     }
   }
   return r;
+}
+
+std::expected<ChildOutput, std::string> run_child(const ChildBody& body,
+                                                  const ChildLimits& limits) {
+  Pipe out, err;
+  if (!make_pipe(out) || (limits.err_cap > 0 && !make_pipe(err)))
+    return std::unexpected(std::string("pipe: ") + std::strerror(errno));
+  DefaultSigchld sigchld;
+  const pid_t pid = fork();
+  if (pid < 0) return std::unexpected(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    out.read.reset();
+    err.read.reset();
+    body(out.write.get(), err.write.get());
+    _exit(127);
+  }
+  // Also here, so that the group exists before a kill.
+  if (!limits.own_session) setpgid(pid, pid);
+  out.write.reset();
+  err.write.reset();
+  return collect_child(pid, out.read.get(), err.read.get(), limits.deadline,
+                       limits.out_cap, limits.err_cap);
 }
 
 bool reset_resource_limits() noexcept {

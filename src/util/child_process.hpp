@@ -8,6 +8,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <expected>
+#include <functional>
 #include <string>
 
 #include "util/file_descriptor.hpp"
@@ -54,6 +56,29 @@ struct ChildOutput {
 ChildOutput collect_child(pid_t pid, int out_fd, int err_fd,
                           std::chrono::steady_clock::time_point deadline,
                           std::size_t out_cap, std::size_t err_cap);
+
+// What a child may write and by when.
+struct ChildLimits {
+  std::chrono::steady_clock::time_point deadline;
+  std::size_t out_cap = 0;  // bytes of stdout kept; more kills the child
+  std::size_t err_cap = 0;  // bytes of stderr kept; 0: no stderr pipe
+  // The child takes a session of its own (setsid, which a process group
+  // leader cannot): the parent leaves its group alone.
+  bool own_session = false;
+};
+
+// The child's part, run right after fork with the write ends of its pipes
+// (err_fd is -1 without a stderr pipe). It must end in exec or _exit, and
+// call only async-signal-safe functions: the process may have threads.
+using ChildBody = std::function<void(int out_fd, int err_fd)>;
+
+// Makes the pipes, forks, puts the child in a process group of its own
+// (the child does too, or takes a session), and collects its output under the
+// limits (collect_child). A pipe or a process that cannot be had is the
+// error: a local failure (the caller of su may have lowered the limits),
+// never evidence that what the child would have asked is down.
+std::expected<ChildOutput, std::string> run_child(const ChildBody& body,
+                                                  const ChildLimits& limits);
 
 // Sets the resource limits a child of the module starts with to known
 // values instead of the ones the caller of su or sudo chose (prlimit can

@@ -1,5 +1,5 @@
 // Logging behind a small interface: the module writes through pam_syslog
-// (client/pam_io.hpp), the helper relays its lines to the module, and unit
+// (pam/pam_io.hpp), the helper relays its lines to the module, and unit
 // tests and fuzzers capture or discard them; and the escaping that makes
 // any value safe for one log line.
 #pragma once

@@ -243,7 +243,7 @@ struct Record {
   int factory_calls = 0;
   // The external source (ldap or command) that was asked, and its answer.
   int source_calls = 0;
-  ptv::SourceAnswer::Kind source_kind = ptv::SourceAnswer::Kind::NotFound;
+  ptv_fakes::Answer::Kind source_kind = ptv_fakes::Answer::Kind::NotFound;
   std::vector<std::string> source_values;
   // The caller and the account behind the typed name.
   bool set_id = false;
@@ -396,7 +396,8 @@ std::string_view trim(std::string_view s) {
 // verification): never an outage.
 bool is_429_refusal(const HttpResponse& r) {
   if (r.status != 429) return false;
-  const int code = ptv::interpret_start(r).twilio_code;
+  const auto started = ptv::interpret_start(r);
+  const int code = started ? 0 : started.error().twilio_code;
   return code != 60202 && code != 60203;
 }
 
@@ -436,7 +437,7 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
 
   // The external sources: asked at most once; a failure stops everything
   // before the transport is set up.
-  using SK = ptv::SourceAnswer::Kind;
+  using SK = ptv_fakes::Answer::Kind;
   // The helper is started at most once, and only when a code is to be
   // sent or a directory or command must be asked: never for a name that is
   // no account, nor for what the file's list and GECOS decide alone.
@@ -466,7 +467,7 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
     if (rec.source_kind == SK::Misconfigured) FUZZ_CHECK(r.outcome == Outcome::ConfigError);
     if (rec.source_kind == SK::Internal) FUZZ_CHECK(r.outcome == Outcome::InternalError);
     if (rec.source_kind == SK::Unavailable)
-      FUZZ_CHECK(r.outcome == (cfg.failmode == ptv::FailMode::Safe && !rec.set_id
+      FUZZ_CHECK(r.outcome == (cfg.policy.failmode == ptv::FailMode::Safe && !rec.set_id
                                    ? Outcome::FailOpen
                                    : Outcome::Unavailable));
   }
@@ -495,9 +496,8 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
     FUZZ_CHECK(ptv_fuzz::reference_may_approve(resp->status,
                                                resp->content_type, resp->body));
     FUZZ_CHECK(ptv_fuzz::reference_valid_not_false(resp->body));
-    const ptv::CheckResult c = ptv::interpret_check(*resp);
-    FUZZ_CHECK(c.error == ptv::VerifyError::None &&
-               c.status == ptv::CheckStatus::Approved);
+    const auto c = ptv::interpret_check(*resp);
+    FUZZ_CHECK(c.has_value() && *c == ptv::CheckStatus::Approved);
   }
 
   // FailOpen only with failmode = safe, outside set-id callers, right after
@@ -505,11 +505,11 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
   if (r.outcome == Outcome::FailOpen) FUZZ_CHECK(!rec.set_id);
   if (r.outcome == Outcome::FailOpen && reqs.empty()) {
     // Before any request: only a phone source that was unavailable.
-    FUZZ_CHECK(cfg.failmode == ptv::FailMode::Safe);
+    FUZZ_CHECK(cfg.policy.failmode == ptv::FailMode::Safe);
     FUZZ_CHECK(rec.source_calls == 1 &&
-               rec.source_kind == ptv::SourceAnswer::Kind::Unavailable);
+               rec.source_kind == SK::Unavailable);
   } else if (r.outcome == Outcome::FailOpen) {
-    FUZZ_CHECK(cfg.failmode == ptv::FailMode::Safe);
+    FUZZ_CHECK(cfg.policy.failmode == ptv::FailMode::Safe);
     FUZZ_CHECK(!reqs.empty() && reqs.back().kind != Kind::Cancel);
     if (const auto* e = std::get_if<TransportError>(&reqs.back().reply)) {
       FUZZ_CHECK(transport_unavailable(e->kind));
@@ -519,7 +519,7 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
     }
   }
   // Denied as unavailable under failmode safe: a set-id caller, or a 429.
-  if (r.outcome == Outcome::Unavailable && cfg.failmode == ptv::FailMode::Safe) {
+  if (r.outcome == Outcome::Unavailable && cfg.policy.failmode == ptv::FailMode::Safe) {
     const HttpResponse* last =
         reqs.empty() ? nullptr : std::get_if<HttpResponse>(&reqs.back().reply);
     FUZZ_CHECK(rec.set_id || (last != nullptr && is_429_refusal(*last)));
@@ -590,9 +590,9 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
         FUZZ_CHECK(to && to->starts_with("%2B") &&
                    ptv_fuzz::all_digits(std::string_view(*to).substr(3)));
         FUZZ_CHECK(ptv::is_e164("+" + to->substr(3)));
-        FUZZ_CHECK(form_value(q.body, "Channel") == cfg.channel);
+        FUZZ_CHECK(form_value(q.body, "Channel") == cfg.policy.channel);
         if (const auto* resp = std::get_if<HttpResponse>(&q.reply))
-          started_sid = ptv::interpret_start(*resp).sid;
+          started_sid = ptv::interpret_start(*resp).value_or("");
         break;
       }
       case Kind::Check: {
@@ -620,11 +620,11 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
     }
   }
   FUZZ_CHECK(starts <= 1 && cancels <= 1);
-  FUZZ_CHECK(checks <= cfg.max_attempts);
-  FUZZ_CHECK(rec.asks <= cfg.max_attempts);
+  FUZZ_CHECK(checks <= cfg.policy.max_attempts);
+  FUZZ_CHECK(rec.asks <= cfg.policy.max_attempts);
   FUZZ_CHECK(checks <= rec.asks);
-  FUZZ_CHECK(r.attempts >= 0 && r.attempts <= cfg.max_attempts);
-  if (r.outcome == Outcome::WrongCode) FUZZ_CHECK(r.attempts == cfg.max_attempts);
+  FUZZ_CHECK(r.attempts >= 0 && r.attempts <= cfg.policy.max_attempts);
+  if (r.outcome == Outcome::WrongCode) FUZZ_CHECK(r.attempts == cfg.policy.max_attempts);
 
   // Nothing secret reaches the log, a prompt or a message: not the
   // credentials, not a full phone number, not a code the user typed.
@@ -632,10 +632,10 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
                                       std::string(kApiSecret),
                                       std::string(kPassword)};
   std::vector<std::string> numbers;
-  for (const auto& [u, n] : cfg.users) numbers.push_back(n);
+  for (const auto& [u, n] : cfg.phone.users) numbers.push_back(n);
   for (const auto& g : rec.gecos_answers) {
     const std::string n =
-        ptv::normalise_phone(ptv::gecos_field(g, cfg.gecos_field));
+        ptv::normalise_phone(ptv::gecos_field(g, cfg.phone.gecos_field));
     if (ptv::is_e164(n)) numbers.push_back(n);
   }
   for (const auto& v : rec.source_values) {  // from the ldap or command source
@@ -661,8 +661,10 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
     shown_ok.emplace_back(c);
   for (const auto& q : reqs) {
     if (const auto* resp = std::get_if<HttpResponse>(&q.reply)) {
-      shown_ok.push_back(std::to_string(ptv::interpret_check(*resp).twilio_code));
-      shown_ok.push_back(std::to_string(ptv::interpret_start(*resp).twilio_code));
+      const auto checked = ptv::interpret_check(*resp);
+      const auto started = ptv::interpret_start(*resp);
+      shown_ok.push_back(std::to_string(checked ? 0 : checked.error().twilio_code));
+      shown_ok.push_back(std::to_string(started ? 0 : started.error().twilio_code));
     }
   }
   auto check_clean = [&](std::string text) {
@@ -751,8 +753,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (gecos_pick >= 6) fuzzed_gecos = in.ConsumeRandomLengthString(64);
   // The account behind the typed name, with its GECOS field (recorded
   // when the gecos source reads it: the phone lookup asks for the account).
-  const ptv::AccountResolver resolver =
-      [&](const std::string& typed) -> std::expected<ptv::Account, ptv::AccountError> {
+  class Accounts final : public ptv::AccountDirectory {
+   public:
+    explicit Accounts(std::function<std::expected<ptv::Account, ptv::AccountError>(
+                          const std::string&)> f)
+        : f_(std::move(f)) {}
+    std::expected<ptv::Account, ptv::AccountError> resolve(const std::string& t) override {
+      return f_(t);
+    }
+
+   private:
+    std::function<std::expected<ptv::Account, ptv::AccountError>(const std::string&)> f_;
+  } accounts([&](const std::string& typed)
+                 -> std::expected<ptv::Account, ptv::AccountError> {
     ++rec.account_lookups;
     if (typed != user) ptv_fuzz::fail("resolved another name", __FILE__, __LINE__);
     if (account_mode == 6) {
@@ -772,56 +785,59 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (gecos_pick != 5) rec.gecos_answers.push_back(a.gecos);
     rec.account = a.name;
     return a;
-  };
-  ptv::HelperWorld world;
-  world.load_config = [&](const std::string& path) {
-    return ptv::parse_config_text(
-        config_text(safe, skip, channel, sources, max_attempts, api_key), path);
-  };
-  world.make_transport = [&](const ptv::Config&)
-      -> std::expected<std::unique_ptr<ptv::HttpTransport>, TransportError> {
-    ++rec.factory_calls;
-    if (factory_fails)
-      return std::unexpected(
-          TransportError{TransportErrorKind::Internal, std::string(kTransportDetail)});
-    return std::make_unique<FuzzTransport>(helper_in, rec);
-  };
-  // A 429's Retry-After is not waited out while fuzzing.
-  world.sleep = [](std::chrono::milliseconds) {};
-  // The ldap and command sources answer what the input says.
-  const auto source = [&](const ptv::Config&, const std::string& u) {
-    if (u != account_name)
-      ptv_fuzz::fail("source asked for another name than the account's",
-                     __FILE__, __LINE__);
-    ++rec.source_calls;
-    ptv::SourceAnswer a;
-    a.kind = static_cast<ptv::SourceAnswer::Kind>(helper_in.ConsumeIntegralInRange(0, 5));
-    a.problem = "fuzzed source answer";
-    if (a.kind == ptv::SourceAnswer::Kind::Values) {
-      const int n = helper_in.ConsumeIntegralInRange(1, 3);
-      for (int i = 0; i < n; ++i) {
-        const auto pick =
-            helper_in.ConsumeIntegralInRange<std::size_t>(0, std::size(kSourceValues));
-        a.values.push_back(pick < std::size(kSourceValues)
-                               ? std::string(kSourceValues[pick])
-                               : helper_in.ConsumeRandomLengthString(24));
+  });
+  // The helper's world: the configuration, the transport and the ldap and
+  // command sources answer what the input says (a 429's Retry-After is
+  // not waited out while fuzzing).
+  const auto make_world = [&]() {
+    auto world = std::make_unique<ptv_fakes::FakeWorld>();
+    world->config = [&](const std::string& path) {
+      return ptv::parse_config_text(
+          config_text(safe, skip, channel, sources, max_attempts, api_key), path);
+    };
+    world->transport = [&]()
+        -> std::expected<std::unique_ptr<ptv::HttpTransport>, TransportError> {
+      ++rec.factory_calls;
+      if (factory_fails)
+        return std::unexpected(
+            TransportError{TransportErrorKind::Internal, std::string(kTransportDetail)});
+      return std::make_unique<FuzzTransport>(helper_in, rec);
+    };
+    world->answer = [&](ptv::PhoneSource, const std::string& u) {
+      if (u != account_name)
+        ptv_fuzz::fail("source asked for another name than the account's",
+                       __FILE__, __LINE__);
+      ++rec.source_calls;
+      ptv_fakes::Answer a;
+      a.kind = static_cast<ptv_fakes::Answer::Kind>(helper_in.ConsumeIntegralInRange(0, 5));
+      a.problem = "fuzzed source answer";
+      if (a.kind == ptv_fakes::Answer::Kind::Values) {
+        const int n = helper_in.ConsumeIntegralInRange(1, 3);
+        for (int i = 0; i < n; ++i) {
+          const auto pick =
+              helper_in.ConsumeIntegralInRange<std::size_t>(0, std::size(kSourceValues));
+          a.values.push_back(pick < std::size(kSourceValues)
+                                 ? std::string(kSourceValues[pick])
+                                 : helper_in.ConsumeRandomLengthString(24));
+        }
       }
-    }
-    rec.source_kind = a.kind;
-    rec.source_values = a.values;
-    return a;
+      rec.source_kind = a.kind;
+      rec.source_values = a.values;
+      return a;
+    };
+    return world;
   };
-  world.query_ldap = source;
-  world.query_command = source;
   // The module's end against the helper's real session in a thread.
-  const ptv::HelperStarter start =
-      [&]() -> std::expected<std::unique_ptr<ptv::HelperLink>, std::string> {
+  ptv_fakes::FakeStarter start;
+  start.make = [&]() -> std::expected<std::unique_ptr<ptv::HelperLink>, std::string> {
     ++rec.helper_starts;
-    return std::make_unique<ptv_fakes::ThreadHelper>(world);
+    return std::make_unique<ptv_fakes::ThreadHelper>(make_world());
   };
   const std::string path = "/fuzz/ptv.conf";
-  ptv::ClientRequest request{cfg, path, user, conv, log, resolver, start};
-  request.set_id_caller = set_id;
+  ptv::HelperVerifier helper({start, path, ptv::helper_wait_bound(cfg.twilio, cfg.phone), conv, log,
+                              nullptr});
+  const ptv::ClientRequest request{{cfg.policy, cfg.phone}, {log, accounts, helper},
+                                   user, set_id};
   const ptv::AuthResult result = ptv::authenticate_client(request);
   ptv::log_outcome(log, user, result, 42);
 
@@ -832,7 +848,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& q : rec.requests)
       kinds += q.kind == Kind::Start ? 'S' : q.kind == Kind::Check ? 'C' : 'X';
     std::fprintf(stderr, "user=%s max=%d failmode=%s requests=%s asks=%d "
-                 "outcome=%s (%s)\n", user.c_str(), cfg.max_attempts,
+                 "outcome=%s (%s)\n", user.c_str(), cfg.policy.max_attempts,
                  safe ? "safe" : "secure", kinds.c_str(), rec.asks,
                  ptv::describe(result.outcome), result.detail.c_str());
   }

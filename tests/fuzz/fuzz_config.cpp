@@ -45,39 +45,39 @@ void check_values_as_libconfig(std::string_view text, const ptv::Config& c) {
   config_t alone;
   config_init(&alone);
   FUZZ_CHECK(config_read_string(&alone, copy.c_str()) == CONFIG_TRUE);
-  check_string(&alone, "twilio.account_sid", c.account_sid);
-  check_string(&alone, "twilio.auth_token", c.auth_token.view());
-  check_string(&alone, "twilio.api_key_sid", c.api_key_sid);
-  check_string(&alone, "twilio.api_key_secret", c.api_key_secret.view());
-  check_string(&alone, "twilio.service_sid", c.service_sid);
-  check_string(&alone, "twilio.ca_file", c.ca_file);
-  check_string(&alone, "twilio.proxy", c.proxy);
-  check_string(&alone, "channel", c.channel);
-  check_string(&alone, "ldap.ca_file", c.ldap.ca_file);
-  check_string(&alone, "ldap.base", c.ldap.base);
-  check_string(&alone, "ldap.filter", c.ldap.filter);
-  check_string(&alone, "ldap.attribute", c.ldap.attribute);
-  check_string(&alone, "ldap.bind_dn", c.ldap.bind_dn);
-  check_string(&alone, "ldap.bind_password", c.ldap.bind_password.view());
-  check_string(&alone, "lookup_command", c.command.path);
-  check_string(&alone, "lookup_command_user", c.command.user);
+  check_string(&alone, "twilio.account_sid", c.twilio.account_sid);
+  check_string(&alone, "twilio.auth_token", c.twilio.auth_token.view());
+  check_string(&alone, "twilio.api_key_sid", c.twilio.api_key_sid);
+  check_string(&alone, "twilio.api_key_secret", c.twilio.api_key_secret.view());
+  check_string(&alone, "twilio.service_sid", c.twilio.service_sid);
+  check_string(&alone, "twilio.ca_file", c.twilio.ca_file);
+  check_string(&alone, "twilio.proxy", c.twilio.proxy);
+  check_string(&alone, "channel", c.policy.channel);
+  check_string(&alone, "ldap.ca_file", c.phone.ldap.ca_file);
+  check_string(&alone, "ldap.base", c.phone.ldap.base);
+  check_string(&alone, "ldap.filter", c.phone.ldap.filter);
+  check_string(&alone, "ldap.attribute", c.phone.ldap.attribute);
+  check_string(&alone, "ldap.bind_dn", c.phone.ldap.bind_dn);
+  check_string(&alone, "ldap.bind_password", c.phone.ldap.bind_password.view());
+  check_string(&alone, "lookup_command", c.phone.command.path);
+  check_string(&alone, "lookup_command_user", c.phone.command.user);
   if (const config_setting_t* users = config_lookup(&alone, "users")) {
-    FUZZ_CHECK(config_setting_length(users) == static_cast<int>(c.users.size()));
-    for (std::size_t i = 0; i < c.users.size(); ++i) {
+    FUZZ_CHECK(config_setting_length(users) == static_cast<int>(c.phone.users.size()));
+    for (std::size_t i = 0; i < c.phone.users.size(); ++i) {
       const config_setting_t* pair =
           config_setting_get_elem(users, static_cast<unsigned>(i));
       const char* name = config_setting_get_string_elem(pair, 0);
-      FUZZ_CHECK(name != nullptr && c.users[i].first == name);
+      FUZZ_CHECK(name != nullptr && c.phone.users[i].first == name);
     }
   }
   if (const config_setting_t* services = config_lookup(&alone, "services")) {
-    FUZZ_CHECK(c.services_set);
+    FUZZ_CHECK(c.policy.services_set);
     FUZZ_CHECK(config_setting_length(services) ==
-               static_cast<int>(c.services.size()));
-    for (std::size_t i = 0; i < c.services.size(); ++i) {
+               static_cast<int>(c.policy.services.size()));
+    for (std::size_t i = 0; i < c.policy.services.size(); ++i) {
       const char* name = config_setting_get_string_elem(
           services, static_cast<int>(i));
-      FUZZ_CHECK(name != nullptr && c.services[i] == name);
+      FUZZ_CHECK(name != nullptr && c.policy.services[i] == name);
     }
   }
   config_destroy(&alone);
@@ -107,45 +107,45 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const ptv::Config& c = *parsed;
   check_values_as_libconfig(text, c);
-  FUZZ_CHECK(c.services_set == !c.services.empty());
-  for (std::size_t i = 0; i < c.services.size(); ++i) {
-    const std::string& name = c.services[i];
+  FUZZ_CHECK(c.policy.services_set == !c.policy.services.empty());
+  for (std::size_t i = 0; i < c.policy.services.size(); ++i) {
+    const std::string& name = c.policy.services[i];
     FUZZ_CHECK(!name.empty() && name.size() <= ptv::kMaxServiceNameLength);
     for (char ch : name)
       FUZZ_CHECK(static_cast<unsigned char>(ch) > 0x20 &&
                  static_cast<unsigned char>(ch) < 0x7f && ch != '/');
-    for (std::size_t j = 0; j < i; ++j) FUZZ_CHECK(name != c.services[j]);
+    for (std::size_t j = 0; j < i; ++j) FUZZ_CHECK(name != c.policy.services[j]);
   }
-  FUZZ_CHECK(ptv::is_sid(c.account_sid, "AC"));
-  FUZZ_CHECK(ptv::is_sid(c.service_sid, "VA"));
-  FUZZ_CHECK(c.api_key_sid.empty() || ptv::is_sid(c.api_key_sid, "SK"));
-  FUZZ_CHECK(c.api_key_sid.empty() == c.api_key_secret.empty());
-  FUZZ_CHECK(!c.auth_secret().empty());
-  for (char ch : c.auth_secret().view())
+  FUZZ_CHECK(ptv::is_sid(c.twilio.account_sid, "AC"));
+  FUZZ_CHECK(ptv::is_sid(c.twilio.service_sid, "VA"));
+  FUZZ_CHECK(c.twilio.api_key_sid.empty() || ptv::is_sid(c.twilio.api_key_sid, "SK"));
+  FUZZ_CHECK(c.twilio.api_key_sid.empty() == c.twilio.api_key_secret.empty());
+  FUZZ_CHECK(!c.twilio.auth_secret().empty());
+  for (char ch : c.twilio.auth_secret().view())
     FUZZ_CHECK(static_cast<unsigned char>(ch) > 0x20 &&
                static_cast<unsigned char>(ch) < 0x7f);
-  FUZZ_CHECK(c.api_url.starts_with("https://") && c.api_url.size() > 8);
-  FUZZ_CHECK(c.api_url.find_first_of("?#@\\ ") == std::string::npos);
-  FUZZ_CHECK(c.ca_file.empty() || c.ca_file.front() == '/');
-  FUZZ_CHECK(c.proxy.empty() || c.proxy.starts_with("http://") ||
-             c.proxy.starts_with("https://"));
-  FUZZ_CHECK(c.connect_timeout_ms >= 100 && c.connect_timeout_ms <= 60000);
-  FUZZ_CHECK(c.timeout_ms >= 500 && c.timeout_ms <= 60000);
-  FUZZ_CHECK(c.connect_timeout_ms <= c.timeout_ms);
-  FUZZ_CHECK(c.channel == "sms" || c.channel == "call" ||
-             c.channel == "whatsapp");
-  FUZZ_CHECK(c.max_attempts >= 1 && c.max_attempts <= 5);
-  FUZZ_CHECK(c.gecos_field >= 1 && c.gecos_field <= 5);
-  FUZZ_CHECK(!c.phone_sources.empty() && c.phone_sources.size() <= 4);
-  for (std::size_t i = 0; i < c.phone_sources.size(); ++i)
+  FUZZ_CHECK(c.twilio.api_url.starts_with("https://") && c.twilio.api_url.size() > 8);
+  FUZZ_CHECK(c.twilio.api_url.find_first_of("?#@\\ ") == std::string::npos);
+  FUZZ_CHECK(c.twilio.ca_file.empty() || c.twilio.ca_file.front() == '/');
+  FUZZ_CHECK(c.twilio.proxy.empty() || c.twilio.proxy.starts_with("http://") ||
+             c.twilio.proxy.starts_with("https://"));
+  FUZZ_CHECK(c.twilio.connect_timeout_ms >= 100 && c.twilio.connect_timeout_ms <= 60000);
+  FUZZ_CHECK(c.twilio.timeout_ms >= 500 && c.twilio.timeout_ms <= 60000);
+  FUZZ_CHECK(c.twilio.connect_timeout_ms <= c.twilio.timeout_ms);
+  FUZZ_CHECK(c.policy.channel == "sms" || c.policy.channel == "call" ||
+             c.policy.channel == "whatsapp");
+  FUZZ_CHECK(c.policy.max_attempts >= 1 && c.policy.max_attempts <= 5);
+  FUZZ_CHECK(c.phone.gecos_field >= 1 && c.phone.gecos_field <= 5);
+  FUZZ_CHECK(!c.phone.sources.empty() && c.phone.sources.size() <= 4);
+  for (std::size_t i = 0; i < c.phone.sources.size(); ++i)
     for (std::size_t j = 0; j < i; ++j)
-      FUZZ_CHECK(c.phone_sources[i] != c.phone_sources[j]);
-  for (ptv::PhoneSource source : c.phone_sources) {
-    if (source == ptv::PhoneSource::Ldap) FUZZ_CHECK(c.has_ldap);
-    if (source == ptv::PhoneSource::Command) FUZZ_CHECK(!c.command.path.empty());
+      FUZZ_CHECK(c.phone.sources[i] != c.phone.sources[j]);
+  for (ptv::PhoneSource source : c.phone.sources) {
+    if (source == ptv::PhoneSource::Ldap) FUZZ_CHECK(c.phone.has_ldap);
+    if (source == ptv::PhoneSource::Command) FUZZ_CHECK(!c.phone.command.path.empty());
   }
-  if (c.has_ldap) {
-    const ptv::LdapSettings& l = c.ldap;
+  if (c.phone.has_ldap) {
+    const ptv::LdapSettings& l = c.phone.ldap;
     FUZZ_CHECK(l.uri.starts_with("ldap://") || l.uri.starts_with("ldaps://") ||
                l.uri.starts_with("ldapi://"));
     FUZZ_CHECK(l.uri.back() != ' ');
@@ -160,18 +160,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(l.timeout_ms >= 100 && l.timeout_ms <= 60000);
     FUZZ_CHECK(l.ca_file.empty() || l.ca_file.front() == '/');
   }
-  if (!c.command.path.empty()) {
-    FUZZ_CHECK(c.command.path.front() == '/');
-    for (char ch : c.command.path)
+  if (!c.phone.command.path.empty()) {
+    FUZZ_CHECK(c.phone.command.path.front() == '/');
+    for (char ch : c.phone.command.path)
       FUZZ_CHECK(static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f);
   }
-  FUZZ_CHECK(!c.command.user.empty() && c.command.user != "root");
-  FUZZ_CHECK(c.command.timeout_ms >= 100 && c.command.timeout_ms <= 60000);
-  for (std::size_t i = 0; i < c.users.size(); ++i) {
-    FUZZ_CHECK(!c.users[i].first.empty());
-    FUZZ_CHECK(ptv::is_e164(c.users[i].second));
+  FUZZ_CHECK(!c.phone.command.user.empty() && c.phone.command.user != "root");
+  FUZZ_CHECK(c.phone.command.timeout_ms >= 100 && c.phone.command.timeout_ms <= 60000);
+  for (std::size_t i = 0; i < c.phone.users.size(); ++i) {
+    FUZZ_CHECK(!c.phone.users[i].first.empty());
+    FUZZ_CHECK(ptv::is_e164(c.phone.users[i].second));
     for (std::size_t j = 0; j < i; ++j)
-      FUZZ_CHECK(c.users[i].first != c.users[j].first);
+      FUZZ_CHECK(c.phone.users[i].first != c.phone.users[j].first);
   }
   return 0;
 }

@@ -74,11 +74,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(filter.find('\0') == std::string::npos);
   }
 
-  const ptv::SourceAnswer answer = ptv::interpret_command_output(user);
-  if (answer.kind == ptv::SourceAnswer::Kind::Values) {
-    FUZZ_CHECK(answer.values.size() == 1);
-    FUZZ_CHECK(!answer.values[0].empty() && answer.values[0].size() <= 65);
-    FUZZ_CHECK(answer.values[0].find('\n') == std::string::npos);
+  const ptv::SourceValues answer = ptv::interpret_command_output(user);
+  if (answer && !answer->empty()) {
+    FUZZ_CHECK(answer->size() == 1);
+    FUZZ_CHECK(!(*answer)[0].empty() && (*answer)[0].size() <= 65);
+    FUZZ_CHECK((*answer)[0].find('\n') == std::string::npos);
   }
   return 0;
 }

@@ -35,6 +35,7 @@
 #include "pam/helper_client.hpp"
 #include "helper/helper_session.hpp"
 #include "protocol/protocol.hpp"
+#include "fakes.hpp"
 
 namespace {
 
@@ -70,8 +71,11 @@ ptv::Message build(FuzzedDataProvider& in, std::uint8_t kind) {
       r.detail = text();
       return ptv::ReservedMsg{std::move(r)};
     }
-    case 4:
-      return ptv::ReleasedMsg{text()};
+    case 4: {
+      ptv::ReleasedMsg m;
+      if (in.ConsumeBool()) m.released = std::unexpected(ptv::StateError{text()});
+      return m;
+    }
     case 5:
       return ptv::PromptMsg{text()};
     case 6:
@@ -221,8 +225,8 @@ void helper_end(FuzzedDataProvider& in) {
   ptv::FileDescriptor module_fd(fds[0]), helper_fd(fds[1]);
   const Written w = write_frames(in, module_fd.get());
   int transports = 0;
-  ptv::HelperWorld world;
-  world.load_config = [](const std::string& path)
+  ptv_fakes::FakeWorld world;
+  world.config = [](const std::string& path)
       -> std::expected<ptv::Config, ptv::ConfigError> {
     return ptv::parse_config_text(
         "twilio = { account_sid = \"AC0123456789abcdef0123456789abcdef\"; "
@@ -231,17 +235,15 @@ void helper_end(FuzzedDataProvider& in) {
         "users = ( (\"alice\", \"+15551234567\") );\n",
         path);
   };
-  world.make_transport = [&transports](const ptv::Config&)
+  world.transport = [&transports]()
       -> std::expected<std::unique_ptr<ptv::HttpTransport>, ptv::TransportError> {
     ++transports;
     return std::unexpected(
         ptv::TransportError{ptv::TransportErrorKind::Unreachable, "fuzz"});
   };
-  world.query_ldap = world.query_command = [](const ptv::Config&,
-                                               const std::string&) {
-    return ptv::SourceAnswer{ptv::SourceAnswer::Kind::NotFound, {}, {}};
+  world.answer = [](ptv::PhoneSource, const std::string&) {
+    return ptv_fakes::Answer{ptv_fakes::Answer::Kind::NotFound, {}, {}};
   };
-  world.sleep = [](std::chrono::milliseconds) {};
   // What the helper sends is read (and dropped) as it comes, as the module
   // would: a full socket must not stall it.
   const int drain_fd = module_fd.get();

@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "fuzz_common.hpp"
+#include "twilio/sid.hpp"
 #include "twilio/verify_response.hpp"
 
 namespace {
@@ -51,61 +52,62 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   r.body = std::string(body_view);
 
   const bool ok_status = r.status >= 200 && r.status <= 299;
-  const ptv::StartResult start = ptv::interpret_start(r);
-  const ptv::CheckResult check = ptv::interpret_check(r);
-  const ptv::VerifyError cancel = ptv::interpret_cancel(r);
-
-  FUZZ_CHECK(ptv::describe(start.error) != nullptr);
-  FUZZ_CHECK(ptv::describe(check.error) != nullptr);
+  const auto start = ptv::interpret_start(r);
+  const auto check = ptv::interpret_check(r);
+  const auto cancel = ptv::interpret_cancel(r);
+  for (const ptv::Refusal* refused :
+       {start ? nullptr : &start.error(), check ? nullptr : &check.error(),
+        cancel ? nullptr : &cancel.error()})
+    if (refused != nullptr) FUZZ_CHECK(ptv::describe(refused->error) != nullptr);
 
   // Approved only for a 2xx JSON object whose "status" is "approved", and
   // never when "valid" says otherwise.
-  if (check.error == ptv::VerifyError::None &&
-      check.status == ptv::CheckStatus::Approved) {
+  if (check && *check == ptv::CheckStatus::Approved) {
     FUZZ_CHECK(ok_status);
     FUZZ_CHECK(ptv_fuzz::reference_is_json(r.content_type));
     FUZZ_CHECK(ptv_fuzz::reference_may_approve(r.status, r.content_type,
                                                r.body));
     FUZZ_CHECK(ptv_fuzz::reference_valid_not_false(r.body));
   }
-  if (check.error == ptv::VerifyError::None) {
+  if (check) {
     FUZZ_CHECK(ok_status);
     FUZZ_CHECK(ptv_fuzz::reference_is_json(r.content_type));
   }
-  if (check.status == ptv::CheckStatus::Pending)
-    FUZZ_CHECK(check.error == ptv::VerifyError::None &&
-               ptv_fuzz::reference_member_is(r.body, "status", "pending"));
+  if (check && *check == ptv::CheckStatus::Pending)
+    FUZZ_CHECK(ptv_fuzz::reference_member_is(r.body, "status", "pending"));
 
   // A started verification has a well-formed SID, and it is pending.
-  if (start.error == ptv::VerifyError::None) {
-    FUZZ_CHECK(ptv::is_sid(start.sid, "VE"));
+  if (start) {
+    FUZZ_CHECK(ptv::is_sid(*start, "VE"));
     FUZZ_CHECK(ok_status);
     FUZZ_CHECK(ptv_fuzz::reference_is_json(r.content_type));
-    FUZZ_CHECK(ptv_fuzz::reference_member_is(r.body, "sid", start.sid));
+    FUZZ_CHECK(ptv_fuzz::reference_member_is(r.body, "sid", *start));
     FUZZ_CHECK(ptv_fuzz::reference_member_is(r.body, "status", "pending"));
-  } else {
-    FUZZ_CHECK(start.sid.empty());
   }
 
-  FUZZ_CHECK((cancel == ptv::VerifyError::None) == ok_status);
+  FUZZ_CHECK(cancel.has_value() == ok_status);
   if (!ok_status) {
     // The three agree on what an error status means.
-    FUZZ_CHECK(start.error == check.error && check.error == cancel);
-    FUZZ_CHECK(start.twilio_code == check.twilio_code);
-    FUZZ_CHECK(cancel != ptv::VerifyError::None);
+    FUZZ_CHECK(!start && !check && !cancel);
+    const ptv::VerifyError e = cancel.error().error;
+    FUZZ_CHECK(start.error().error == check.error().error &&
+               check.error().error == e);
+    FUZZ_CHECK(start.error().twilio_code == check.error().twilio_code);
     if (r.status >= 500 && r.status <= 599)
-      FUZZ_CHECK(cancel == ptv::VerifyError::Unavailable);
-    if (r.status == 401) FUZZ_CHECK(cancel == ptv::VerifyError::AuthFailed);
-    if (r.status == 404) FUZZ_CHECK(cancel == ptv::VerifyError::NotFound);
+      FUZZ_CHECK(e == ptv::VerifyError::Unavailable);
+    if (r.status == 401) FUZZ_CHECK(e == ptv::VerifyError::AuthFailed);
+    if (r.status == 404) FUZZ_CHECK(e == ptv::VerifyError::NotFound);
     if (r.status < 400 || r.status > 599)
-      FUZZ_CHECK(cancel == ptv::VerifyError::Malformed);
+      FUZZ_CHECK(e == ptv::VerifyError::Malformed);
     // Only 5xx and 429 may open with failmode = safe.
-    if (ptv::is_unavailable(cancel))
+    if (ptv::is_unavailable(e))
       FUZZ_CHECK((r.status >= 500 && r.status <= 599) || r.status == 429);
     if (!ptv_fuzz::reference_is_json(r.content_type))
-      FUZZ_CHECK(check.twilio_code == 0);
+      FUZZ_CHECK(check.error().twilio_code == 0);
   } else {
-    FUZZ_CHECK(start.twilio_code == 0 && check.twilio_code == 0);
+    // A 2xx answer that is not understood is Malformed, with no code.
+    FUZZ_CHECK(start || start.error().twilio_code == 0);
+    FUZZ_CHECK(check || check.error().twilio_code == 0);
   }
   return 0;
 }

@@ -753,7 +753,7 @@ void run_case(void** state) {
     if (lines != c.sends_after)
       std::fprintf(stderr, "case %s: %ld sends recorded, expected %d (%s)\n",
                    c.name, lines, c.sends_after,
-                   recorded ? "" : recorded.error().c_str());
+                   recorded ? "" : recorded.error().detail.c_str());
     assert_int_equal(lines, c.sends_after);
   }
   // A state directory the module created itself is root's alone.

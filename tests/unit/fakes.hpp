@@ -1,9 +1,11 @@
-// The fakes the unit tests share: a scripted conversation, a scripted
-// Verify service behind a transport, a capturing logger, and the constants
-// they answer with.
+// The fakes the unit tests and fuzzers share: a scripted conversation, a
+// scripted Verify service behind a transport, a capturing logger, phone
+// sources that answer from a script, a helper world of fakes and the
+// helper's real session in a thread, and the constants they answer with.
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <variant>
@@ -13,11 +15,14 @@
 
 #include <thread>
 
+#include "config/config.hpp"
 #include "core/conversation.hpp"
-#include "util/file_descriptor.hpp"
-#include "pam/helper_client.hpp"
 #include "helper/helper_session.hpp"
 #include "net/http_transport.hpp"
+#include "pam/helper_client.hpp"
+#include "phone/source.hpp"
+#include "twilio/verify_client.hpp"
+#include "util/file_descriptor.hpp"
 #include "util/log.hpp"
 
 namespace ptv_fakes {
@@ -180,12 +185,142 @@ class CapturingLogger final : public ptv::Logger {
   }
 };
 
-// The helper's real session in a thread, over a socket pair.
+// Makes transports over a FakeHttp, counting the calls; `error` set: the
+// transport cannot be set up.
+class FakeTransports final : public ptv::TransportMaker {
+ public:
+  explicit FakeTransports(FakeHttp& http) : http_(http) {}
+  int calls = 0;
+  std::unique_ptr<TransportError> error;
+  std::expected<std::unique_ptr<ptv::HttpTransport>, TransportError> make() override {
+    ++calls;
+    if (error) return std::unexpected(*error);
+    return std::make_unique<ForwardingTransport>(http_);
+  }
+
+ private:
+  FakeHttp& http_;
+};
+
+// A wait that does not sleep.
+class NoSleep final : public ptv::Sleeper {
+ public:
+  void sleep(std::chrono::milliseconds) override {}
+};
+
+// What a fake phone source answers, in one struct: values, no entry, or a
+// failure of one kind.
+struct Answer {
+  enum class Kind { Values, NotFound, Unavailable, Failed, Misconfigured, Internal };
+  Kind kind = Kind::NotFound;
+  std::vector<std::string> values;
+  std::string problem;
+};
+
+inline ptv::SourceValues to_values(const Answer& a) {
+  using K = Answer::Kind;
+  using E = ptv::PhoneErrorKind;
+  switch (a.kind) {
+    case K::Values:
+      return a.values;
+    case K::NotFound:
+      return std::vector<std::string>{};
+    case K::Unavailable:
+      return ptv::phone_error(E::Unavailable, a.problem);
+    case K::Failed:
+      return ptv::phone_error(E::Failed, a.problem);
+    case K::Misconfigured:
+      return ptv::phone_error(E::Misconfigured, a.problem);
+    case K::Internal:
+      break;
+  }
+  return ptv::phone_error(E::Internal, a.problem);
+}
+
+// A real source's answer, in the same struct.
+inline Answer answer_of(const ptv::SourceValues& v) {
+  using K = Answer::Kind;
+  if (v) return Answer{v->empty() ? K::NotFound : K::Values, *v, {}};
+  using E = ptv::PhoneErrorKind;
+  const E e = v.error().kind;
+  const K kind = e == E::Unavailable     ? K::Unavailable
+                 : e == E::Misconfigured ? K::Misconfigured
+                 : e == E::Internal      ? K::Internal
+                                         : K::Failed;
+  return Answer{kind, {}, v.error().detail};
+}
+
+// A source that gives the scripted answer, counting its calls.
+class FakeSource final : public ptv::NumberSource {
+ public:
+  FakeSource(std::string name, Answer a) : name_(std::move(name)), answer(std::move(a)) {}
+  std::string_view name() const override { return name_; }
+  ptv::SourceValues values(const std::string& account) override {
+    ++calls;
+    asked = account;
+    return to_values(answer);
+  }
+
+ private:
+  std::string name_;
+
+ public:
+  Answer answer;
+  int calls = 0;
+  std::string asked;
+};
+
+// The helper's world, of fakes: the configuration from a text (or a
+// function), transports over a FakeHttp, the remote sources from a
+// function (every account: `answer`), and no sleeping.
+class FakeWorld final : public ptv::HelperWorld {
+ public:
+  std::function<std::expected<ptv::Config, ptv::ConfigError>(const std::string&)> config;
+  std::function<std::expected<std::unique_ptr<ptv::HttpTransport>, TransportError>()>
+      transport;
+  // Each remote source's answer for an account.
+  std::function<Answer(ptv::PhoneSource, const std::string&)> answer;
+  std::string unfit_text;
+
+  std::expected<ptv::Config, ptv::ConfigError> load_config(const std::string& path) override {
+    return config(path);
+  }
+  std::expected<std::unique_ptr<ptv::HttpTransport>, TransportError> make_transport(
+      const ptv::TwilioSettings&) override {
+    return transport();
+  }
+  std::unique_ptr<ptv::NumberSource> remote_source(ptv::PhoneSource which,
+                                                   const ptv::PhoneSettings&,
+                                                   ptv::Logger&) override {
+    return std::make_unique<Remote>(*this, which);
+  }
+  ptv::Sleeper* sleeper() override { return &no_sleep_; }
+  std::string_view unfit() const override { return unfit_text; }
+
+ private:
+  class Remote final : public ptv::NumberSource {
+   public:
+    Remote(FakeWorld& w, ptv::PhoneSource which) : w_(w), which_(which) {}
+    std::string_view name() const override {
+      return which_ == ptv::PhoneSource::Ldap ? "ldap" : "command";
+    }
+    ptv::SourceValues values(const std::string& account) override {
+      return to_values(w_.answer(which_, account));
+    }
+
+   private:
+    FakeWorld& w_;
+    ptv::PhoneSource which_;
+  };
+  NoSleep no_sleep_;
+};
+
 // The helper's end in a thread of this process: tests and fuzzers run the
 // module's side against it with a world of fakes.
 class ThreadHelper final : public ptv::HelperLink {
  public:
-  explicit ThreadHelper(ptv::HelperWorld world) : world_(std::move(world)) {
+  explicit ThreadHelper(std::unique_ptr<ptv::HelperWorld> world)
+      : world_(std::move(world)) {
     int fds[2];
     socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
     ours_ = ptv::FileDescriptor(fds[0]);
@@ -193,7 +328,7 @@ class ThreadHelper final : public ptv::HelperLink {
     channel_ = std::make_unique<ptv::MessageChannel>(ours_.get());
     thread_ = std::thread([this] {
       ptv::MessageChannel ch(theirs_.get());
-      status_ = ptv::serve_login(ch, world_);
+      status_ = ptv::serve_login(ch, *world_);
       theirs_.reset();  // as a helper process that ends closes its socket
     });
   }
@@ -204,11 +339,22 @@ class ThreadHelper final : public ptv::HelperLink {
   ptv::MessageChannel& channel() override { return *channel_; }
 
  private:
-  ptv::HelperWorld world_;
+  std::unique_ptr<ptv::HelperWorld> world_;
   ptv::FileDescriptor ours_, theirs_;
   std::unique_ptr<ptv::MessageChannel> channel_;
   std::thread thread_;
   int status_ = -1;
+};
+
+// Starts helpers with a function (a thread, a scripted link), counting.
+class FakeStarter final : public ptv::HelperStarter {
+ public:
+  std::function<std::expected<std::unique_ptr<ptv::HelperLink>, std::string>()> make;
+  int starts = 0;
+  std::expected<std::unique_ptr<ptv::HelperLink>, std::string> start() override {
+    ++starts;
+    return make();
+  }
 };
 
 }  // namespace ptv_fakes

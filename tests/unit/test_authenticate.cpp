@@ -2,7 +2,11 @@
 // capturing logger.
 #include <security/pam_modules.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <memory>
@@ -10,8 +14,12 @@
 #include <variant>
 #include <vector>
 
-#include "core/verification_flow.hpp"
+#include "config/config.hpp"
 #include "core/client_flow.hpp"
+#include "core/verification_flow.hpp"
+#include "phone/gecos_source.hpp"
+#include "phone/users_source.hpp"
+#include "state/send_limit.hpp"
 #include "fakes.hpp"
 #include "unit_test.hpp"
 
@@ -54,64 +62,102 @@ struct Harness {
       r.stamp = 1700000000;
       return r;
     }
-    std::string release(const std::string& user, std::int64_t) override {
+    std::expected<void, ptv::StateError> release(const std::string& user,
+                                                 std::int64_t) override {
       released.push_back(user);
       return {};
     }
   } gate;
   bool use_gate = false;
+  // A real send limit instead (its state on disk): tests of the flow's use
+  // of the limit.
+  ptv::SendGate* state_gate = nullptr;
   std::unique_ptr<TransportError> factory_error;
   // The answer of the "ldap" source, when the config lists it.
-  ptv::SourceAnswer directory{ptv::SourceAnswer::Kind::NotFound, {}, "no entry"};
+  Answer directory{Answer::Kind::NotFound, {}, "no entry"};
   int directory_calls = 0;
 
   Harness() {
-    config.account_sid = kAccount;
-    config.auth_token = ptv::Secret(kToken);
-    config.service_sid = kService;
-    config.api_url = kBase;
-    config.users = {{"alice", kPhone}};
-    config.phone_sources = {ptv::PhoneSource::Users, ptv::PhoneSource::Gecos};
+    config.twilio.account_sid = kAccount;
+    config.twilio.auth_token = ptv::Secret(kToken);
+    config.twilio.service_sid = kService;
+    config.twilio.api_url = kBase;
+    config.phone.users = {{"alice", kPhone}};
+    config.phone.sources = {ptv::PhoneSource::Users, ptv::PhoneSource::Gecos};
     log.set_debug(true);
   }
 
-  AuthResult run() {
-    const ptv::AccountResolver resolver =
-        [this](const std::string& typed)
-        -> std::expected<ptv::Account, ptv::AccountError> {
-      ++account_lookups;
-      if (account_lookup_fails)
+  // How the typed name resolves, as the fields above say.
+  class Accounts final : public ptv::AccountDirectory {
+   public:
+    explicit Accounts(Harness& h) : h_(h) {}
+    std::expected<ptv::Account, ptv::AccountError> resolve(
+        const std::string& typed) override {
+      ++h_.account_lookups;
+      if (h_.account_lookup_fails)
         return std::unexpected(ptv::AccountError{
             ptv::AccountError::Kind::Failed, "cannot look up the account: EIO"});
-      if (unknown_users.count(typed) != 0)
+      if (h_.unknown_users.count(typed) != 0)
         return std::unexpected(ptv::AccountError{
             ptv::AccountError::Kind::Unknown, "no such account"});
       ptv::Account a;
-      auto folded = canonical.find(typed);
-      a.name = folded == canonical.end() ? typed : folded->second;
-      auto it = gecos.find(a.name);
-      if (it != gecos.end()) a.gecos = it->second;
+      auto folded = h_.canonical.find(typed);
+      a.name = folded == h_.canonical.end() ? typed : folded->second;
+      auto it = h_.gecos.find(a.name);
+      if (it != h_.gecos.end()) a.gecos = it->second;
       return a;
-    };
-    const ptv::TransportFactory factory =
-        [this]() -> std::expected<std::unique_ptr<ptv::HttpTransport>,
-                                  TransportError> {
-      ++factory_calls;
-      if (factory_error) return std::unexpected(*factory_error);
-      return std::make_unique<ForwardingTransport>(http);
-    };
-    ptv::AuthRequest request{config, user, conv, log, resolver, factory};
-    request.set_id_caller = set_id;
-    if (use_gate) request.send_gate = &gate;
-    request.query_ldap = [this](const std::string&) {
-      ++directory_calls;
-      ptv::SourceAnswer copy;
-      copy.kind = directory.kind;
-      copy.values = directory.values;
-      copy.problem = directory.problem;
-      return copy;
-    };
+    }
+
+   private:
+    Harness& h_;
+  };
+
+  // The configured sources: the real users and gecos sources, the
+  // directory answering `directory` (counted).
+  class Sources {
+   public:
+    Sources(Harness& h, const std::string& gecos)
+        : users_(h.config.phone.users),
+          gecos_(gecos, h.config.phone.gecos_field),
+          ldap_("ldap", h.directory) {
+      for (ptv::PhoneSource s : h.config.phone.sources) {
+        if (s == ptv::PhoneSource::Users) list.push_back(&users_);
+        if (s == ptv::PhoneSource::Gecos) list.push_back(&gecos_);
+        if (s == ptv::PhoneSource::Ldap) list.push_back(&ldap_);
+      }
+    }
+    std::vector<ptv::NumberSource*> list;
+    int ldap_calls() const { return ldap_.calls; }
+
+   private:
+    ptv::UsersSource users_;
+    ptv::GecosSource gecos_;
+    FakeSource ldap_;
+  };
+
+  AuthResult run() {
+    Accounts accounts(*this);
+    // The account is resolved first; its GECOS string is the gecos source's.
+    const std::string typed_gecos = [this] {
+      auto folded = canonical.find(user);
+      auto it = gecos.find(folded == canonical.end() ? user : folded->second);
+      return it == gecos.end() ? std::string() : it->second;
+    }();
+    Sources sources(*this, typed_gecos);
+    FakeTransports transports(http);
+    if (factory_error) transports.error = std::make_unique<TransportError>(*factory_error);
+    NoSleep no_sleep;
+    const ptv::FlowDeps deps{conv,         log,
+                             accounts,     transports,
+                             sources.list,
+                             state_gate != nullptr ? state_gate
+                                                   : (use_gate ? &gate : nullptr),
+                             &no_sleep};
+    const ptv::AuthRequest request{
+        {config.policy, config.twilio, config.state}, deps, user, set_id};
     AuthResult r = ptv::authenticate(request);
+    factory_calls += transports.calls;
+    directory_calls += sources.ldap_calls();
     // The closing line the PAM entry point writes is checked too.
     ptv::log_outcome(log, user, r, 42);
     return r;
@@ -196,7 +242,7 @@ void test_prompt_text(void**) {
   assert_str_eq(h.conv.prompts[0], "SMS code sent to +1******4567: ");
 
   Harness w;
-  w.config.channel = "whatsapp";
+  w.config.policy.channel = "whatsapp";
   w.conv.script = {kGoodCode};
   w.http.check_replies = {approved()};
   (void)w.run();
@@ -238,7 +284,7 @@ void test_right_code_on_last_attempt(void**) {
 void test_wrong_code_max_attempts(void**) {
   for (int max = 1; max <= 5; ++max) {
     Harness h;
-    h.config.max_attempts = max;
+    h.config.policy.max_attempts = max;
     for (int i = 0; i < max; ++i) h.conv.script.emplace_back(kBadCode);
     const AuthResult r = h.run();
     EXPECT_OUTCOME(r, Outcome::WrongCode, PAM_AUTH_ERR);
@@ -271,7 +317,7 @@ void test_invalid_input_counts_as_attempt(void**) {
 
 void test_invalid_input_never_sent(void**) {
   Harness h;
-  h.config.max_attempts = 3;
+  h.config.policy.max_attempts = 3;
   h.conv.script = {"letters", "12", "\b\n\r\177INCORRECT"};
   const AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::WrongCode, PAM_AUTH_ERR);
@@ -332,7 +378,7 @@ void test_max_checks_on_check(void**) {
 
 void test_max_sends_on_start(void**) {
   Harness h;
-  h.config.failmode = ptv::FailMode::Safe;  // not an outage: still denied
+  h.config.policy.failmode = ptv::FailMode::Safe;  // not an outage: still denied
   h.http.start_replies = {twilio_error(429, 60203)};
   const AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::Denied, PAM_AUTH_ERR);
@@ -347,7 +393,7 @@ void test_refusals_on_start(void**) {
       {403, 60205}, {403, 60410}, {403, 60605}, {400, 60200}, {400, 21211}};
   for (const auto& [status, code] : cases) {
     Harness h;
-    h.config.failmode = ptv::FailMode::Safe;
+    h.config.policy.failmode = ptv::FailMode::Safe;
     h.http.start_replies = {twilio_error(status, code)};
     const AuthResult r = h.run();
     EXPECT_OUTCOME(r, Outcome::Denied, PAM_AUTH_ERR);
@@ -387,7 +433,7 @@ void test_no_phone_deny(void**) {
 void test_no_phone_skip(void**) {
   Harness h;
   h.user = "bob";
-  h.config.no_phone = ptv::NoPhone::Skip;
+  h.config.policy.no_phone = ptv::NoPhone::Skip;
   const AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::NoPhoneSkipped, PAM_IGNORE);
   assert_int_equal(h.factory_calls, 0);
@@ -397,8 +443,8 @@ void test_no_phone_skip(void**) {
 
 void test_invalid_phone(void**) {
   Harness h;
-  h.config.no_phone = ptv::NoPhone::Skip;  // invalid is not "no phone"
-  h.config.phone_sources = {ptv::PhoneSource::Gecos, ptv::PhoneSource::Users};
+  h.config.policy.no_phone = ptv::NoPhone::Skip;  // invalid is not "no phone"
+  h.config.phone.sources = {ptv::PhoneSource::Gecos, ptv::PhoneSource::Users};
   h.gecos["alice"] = "Alice,,ring my desk";
   const AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::InvalidPhone, PAM_AUTH_ERR);
@@ -412,7 +458,7 @@ void test_transport_factory_failure(void**) {
   Harness h;
   h.factory_error = std::make_unique<TransportError>(
       TransportError{TransportErrorKind::Internal, "no memory"});
-  h.config.failmode = ptv::FailMode::Safe;
+  h.config.policy.failmode = ptv::FailMode::Safe;
   const AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::InternalError, PAM_AUTH_ERR);
   assert_true(h.conv.prompts.empty());
@@ -420,7 +466,7 @@ void test_transport_factory_failure(void**) {
 
 void test_unreachable_secure(void**) {
   Harness h;
-  h.config.failmode = ptv::FailMode::Secure;
+  h.config.policy.failmode = ptv::FailMode::Secure;
   // Refused twice: the first attempt and its one retry.
   h.http.start_replies = {
       transport_error(TransportErrorKind::Unreachable, "connection refused"),
@@ -433,7 +479,7 @@ void test_unreachable_secure(void**) {
 
 void test_unreachable_safe(void**) {
   Harness h;
-  h.config.failmode = ptv::FailMode::Safe;
+  h.config.policy.failmode = ptv::FailMode::Safe;
   // Refused twice: the first attempt and its one retry.
   h.http.start_replies = {
       transport_error(TransportErrorKind::Unreachable, "connection refused"),
@@ -459,7 +505,7 @@ void test_unreachable_once_is_retried(void**) {
 
 void test_timeout_on_check_safe_and_secure(void**) {
   Harness h;
-  h.config.failmode = ptv::FailMode::Safe;
+  h.config.policy.failmode = ptv::FailMode::Safe;
   h.conv.script = {kGoodCode};
   h.http.check_replies = {transport_error(TransportErrorKind::Timeout)};
   EXPECT_OUTCOME(h.run(), Outcome::FailOpen, PAM_SUCCESS);
@@ -474,14 +520,14 @@ void test_tls_error_safe_still_denied(void**) {
        {TransportErrorKind::Tls, TransportErrorKind::TooLarge,
         TransportErrorKind::Internal}) {
     Harness h;
-    h.config.failmode = ptv::FailMode::Safe;
+    h.config.policy.failmode = ptv::FailMode::Safe;
     h.http.start_replies = {transport_error(kind, "certificate verify failed")};
     const AuthResult r = h.run();
     EXPECT_OUTCOME(r, Outcome::TransportRejected, PAM_AUTH_ERR);
     assert_false(h.log.has(LOG_WARNING, "WITHOUT"));
     // The same failure on the check.
     Harness c;
-    c.config.failmode = ptv::FailMode::Safe;
+    c.config.policy.failmode = ptv::FailMode::Safe;
     c.conv.script = {kGoodCode};
     c.http.check_replies = {transport_error(kind, "bad certificate")};
     EXPECT_OUTCOME(c.run(), Outcome::TransportRejected, PAM_AUTH_ERR);
@@ -491,13 +537,13 @@ void test_tls_error_safe_still_denied(void**) {
 void test_server_error_safe_and_secure(void**) {
   for (long status : {500L, 502L, 503L}) {
     Harness h;
-    h.config.failmode = ptv::FailMode::Safe;
+    h.config.policy.failmode = ptv::FailMode::Safe;
     h.http.start_replies = {json(status, "{}")};
     EXPECT_OUTCOME(h.run(), Outcome::FailOpen, PAM_SUCCESS);
     assert_true(h.log.has(LOG_WARNING, "failmode = safe"));
 
     Harness s;
-    s.config.failmode = ptv::FailMode::Secure;
+    s.config.policy.failmode = ptv::FailMode::Secure;
     s.http.start_replies = {json(status, "{}")};
     EXPECT_OUTCOME(s.run(), Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
   }
@@ -505,13 +551,13 @@ void test_server_error_safe_and_secure(void**) {
 
 void test_malformed_answer_safe_denied(void**) {
   Harness h;
-  h.config.failmode = ptv::FailMode::Safe;
+  h.config.policy.failmode = ptv::FailMode::Safe;
   h.http.start_replies = {json(201, "{\"sid\":\"" + kSid + "\",")};
   EXPECT_OUTCOME(h.run(), Outcome::TransportRejected, PAM_AUTH_ERR);
   assert_true(h.conv.prompts.empty());
 
   Harness c;
-  c.config.failmode = ptv::FailMode::Safe;
+  c.config.policy.failmode = ptv::FailMode::Safe;
   c.conv.script = {kGoodCode};
   c.http.check_replies = {
       HttpResponse{200, "text/html", "{\"status\":\"approved\"}", -1}};
@@ -519,21 +565,21 @@ void test_malformed_answer_safe_denied(void**) {
   EXPECT_CANCEL_LAST(c);
 
   Harness v;
-  v.config.failmode = ptv::FailMode::Safe;
+  v.config.policy.failmode = ptv::FailMode::Safe;
   v.conv.script = {kGoodCode};
   v.http.check_replies = {
       json(200, "{\"status\":\"approved\",\"valid\":false}")};
   EXPECT_OUTCOME(v.run(), Outcome::TransportRejected, PAM_AUTH_ERR);
 
   Harness d;
-  d.config.failmode = ptv::FailMode::Safe;
+  d.config.policy.failmode = ptv::FailMode::Safe;
   d.http.start_replies = {json(302, "")};
   EXPECT_OUTCOME(d.run(), Outcome::TransportRejected, PAM_AUTH_ERR);
 }
 
 void test_auth_failed_is_config_error(void**) {
   Harness h;
-  h.config.failmode = ptv::FailMode::Safe;
+  h.config.policy.failmode = ptv::FailMode::Safe;
   h.http.start_replies = {twilio_error(401, 20003)};
   const AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::ConfigError, PAM_SERVICE_ERR);
@@ -561,7 +607,7 @@ void test_log_never_holds_secrets(void**) {
   }
   {
     Harness& h = add();
-    h.config.failmode = ptv::FailMode::Safe;
+    h.config.policy.failmode = ptv::FailMode::Safe;
     h.conv.script = {kGoodCode};
     h.http.check_replies = {json(503, "")};
   }
@@ -577,7 +623,7 @@ void test_log_never_holds_secrets(void**) {
   }
   {
     Harness& h = add();
-    h.config.phone_sources = {ptv::PhoneSource::Gecos};
+    h.config.phone.sources = {ptv::PhoneSource::Gecos};
     h.gecos["alice"] = "Alice,,5551234567";  // invalid: no country code
   }
   {
@@ -635,8 +681,8 @@ void test_pam_result_for_every_outcome(void**) {
 
 void test_directory_number_used(void**) {
   Harness h;
-  h.config.phone_sources = {ptv::PhoneSource::Ldap};
-  h.directory = {ptv::SourceAnswer::Kind::Values, {"bogus", "+1 555 000 2222"}, {}};
+  h.config.phone.sources = {ptv::PhoneSource::Ldap};
+  h.directory = {Answer::Kind::Values, {"bogus", "+1 555 000 2222"}, {}};
   h.conv.script = {kGoodCode};
   h.http.check_replies = {approved()};
   EXPECT_OUTCOME(h.run(), Outcome::Approved, PAM_SUCCESS);
@@ -646,8 +692,8 @@ void test_directory_number_used(void**) {
 
 void test_directory_unavailable_follows_failmode(void**) {
   Harness h;
-  h.config.phone_sources = {ptv::PhoneSource::Ldap, ptv::PhoneSource::Users};
-  h.directory = {ptv::SourceAnswer::Kind::Unavailable, {}, "cannot connect"};
+  h.config.phone.sources = {ptv::PhoneSource::Ldap, ptv::PhoneSource::Users};
+  h.directory = {Answer::Kind::Unavailable, {}, "cannot connect"};
   AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
   assert_contains(r.detail, "ldap: cannot connect");
@@ -655,9 +701,9 @@ void test_directory_unavailable_follows_failmode(void**) {
   assert_true(h.conv.prompts.empty());
 
   Harness s;
-  s.config.phone_sources = {ptv::PhoneSource::Ldap, ptv::PhoneSource::Users};
-  s.config.failmode = ptv::FailMode::Safe;
-  s.directory = {ptv::SourceAnswer::Kind::Unavailable, {}, "cannot connect"};
+  s.config.phone.sources = {ptv::PhoneSource::Ldap, ptv::PhoneSource::Users};
+  s.config.policy.failmode = ptv::FailMode::Safe;
+  s.directory = {Answer::Kind::Unavailable, {}, "cannot connect"};
   r = s.run();
   EXPECT_OUTCOME(r, Outcome::FailOpen, PAM_SUCCESS);
   assert_true(s.log.has(LOG_WARNING, "WITHOUT the second factor"));
@@ -667,20 +713,20 @@ void test_directory_unavailable_follows_failmode(void**) {
 void test_directory_failure_denies_in_both_failmodes(void**) {
   for (auto mode : {ptv::FailMode::Secure, ptv::FailMode::Safe}) {
     Harness h;
-    h.config.phone_sources = {ptv::PhoneSource::Ldap, ptv::PhoneSource::Users};
-    h.config.failmode = mode;
-    h.config.no_phone = ptv::NoPhone::Skip;
-    h.directory = {ptv::SourceAnswer::Kind::Failed, {}, "TLS with the directory failed"};
+    h.config.phone.sources = {ptv::PhoneSource::Ldap, ptv::PhoneSource::Users};
+    h.config.policy.failmode = mode;
+    h.config.policy.no_phone = ptv::NoPhone::Skip;
+    h.directory = {Answer::Kind::Failed, {}, "TLS with the directory failed"};
     AuthResult r = h.run();
     EXPECT_OUTCOME(r, Outcome::LookupFailed, PAM_AUTH_ERR);
     assert_true(h.log.has(LOG_ERR, "result=denied-lookup-error"));
     assert_int_equal(h.factory_calls, 0);
 
     Harness m;
-    m.config.phone_sources = {ptv::PhoneSource::Ldap};
-    m.config.failmode = mode;
-    m.config.no_phone = ptv::NoPhone::Skip;
-    m.directory = {ptv::SourceAnswer::Kind::Misconfigured, {}, "invalid credentials"};
+    m.config.phone.sources = {ptv::PhoneSource::Ldap};
+    m.config.policy.failmode = mode;
+    m.config.policy.no_phone = ptv::NoPhone::Skip;
+    m.directory = {Answer::Kind::Misconfigured, {}, "invalid credentials"};
     r = m.run();
     EXPECT_OUTCOME(r, Outcome::ConfigError, PAM_SERVICE_ERR);
     assert_int_equal(m.factory_calls, 0);
@@ -689,13 +735,13 @@ void test_directory_failure_denies_in_both_failmodes(void**) {
 
 void test_directory_without_number_is_no_phone(void**) {
   Harness h;
-  h.config.phone_sources = {ptv::PhoneSource::Ldap};
-  h.directory = {ptv::SourceAnswer::Kind::NotFound, {}, "no entry"};
+  h.config.phone.sources = {ptv::PhoneSource::Ldap};
+  h.directory = {Answer::Kind::NotFound, {}, "no entry"};
   EXPECT_OUTCOME(h.run(), Outcome::NoPhoneDenied, PAM_AUTH_ERR);
   Harness s;
-  s.config.phone_sources = {ptv::PhoneSource::Ldap};
-  s.config.no_phone = ptv::NoPhone::Skip;
-  s.directory = {ptv::SourceAnswer::Kind::NotFound, {}, "no entry"};
+  s.config.phone.sources = {ptv::PhoneSource::Ldap};
+  s.config.policy.no_phone = ptv::NoPhone::Skip;
+  s.directory = {Answer::Kind::NotFound, {}, "no entry"};
   EXPECT_OUTCOME(s.run(), Outcome::NoPhoneSkipped, PAM_IGNORE);
 }
 
@@ -709,7 +755,7 @@ void test_directory_without_number_is_no_phone(void**) {
 void test_set_id_caller_never_fails_open(void**) {
   for (bool set_id : {false, true}) {
     Harness h;
-    h.config.failmode = ptv::FailMode::Safe;
+    h.config.policy.failmode = ptv::FailMode::Safe;
     h.set_id = set_id;
     h.http.start_replies = {json(503, "{}")};
     const AuthResult r = h.run();
@@ -723,10 +769,10 @@ void test_set_id_caller_never_fails_open(void**) {
     }
     // The directory being down: the same rule.
     Harness d;
-    d.config.failmode = ptv::FailMode::Safe;
+    d.config.policy.failmode = ptv::FailMode::Safe;
     d.set_id = set_id;
-    d.config.phone_sources = {ptv::PhoneSource::Ldap};
-    d.directory = {ptv::SourceAnswer::Kind::Unavailable, {}, "server down"};
+    d.config.phone.sources = {ptv::PhoneSource::Ldap};
+    d.directory = {Answer::Kind::Unavailable, {}, "server down"};
     EXPECT_OUTCOME(d.run(), set_id ? Outcome::Unavailable : Outcome::FailOpen,
                    set_id ? PAM_AUTHINFO_UNAVAIL : PAM_SUCCESS);
     assert_int_equal(d.factory_calls, 0);
@@ -738,7 +784,7 @@ void test_set_id_caller_never_fails_open(void**) {
 void test_local_resource_failure_denies(void**) {
   for (auto mode : {ptv::FailMode::Secure, ptv::FailMode::Safe}) {
     Harness h;
-    h.config.failmode = mode;
+    h.config.policy.failmode = mode;
     h.use_gate = true;
     h.http.start_replies = {transport_error(TransportErrorKind::LocalResource,
                                             "cannot open a socket")};
@@ -751,7 +797,7 @@ void test_local_resource_failure_denies(void**) {
     // The paired case: a refused connection (nothing left the host) is an
     // outage, and the send is given back.
     Harness u;
-    u.config.failmode = mode;
+    u.config.policy.failmode = mode;
     u.use_gate = true;
     u.http.start_replies = {
         transport_error(TransportErrorKind::Unreachable, "connection refused"),
@@ -764,9 +810,9 @@ void test_local_resource_failure_denies(void**) {
     assert_int_equal(u.gate.released.size(), 1);
     // A source that could not start its process: the same.
     Harness d;
-    d.config.failmode = mode;
-    d.config.phone_sources = {ptv::PhoneSource::Ldap};
-    d.directory = {ptv::SourceAnswer::Kind::Internal, {}, "fork: EAGAIN"};
+    d.config.policy.failmode = mode;
+    d.config.phone.sources = {ptv::PhoneSource::Ldap};
+    d.directory = {Answer::Kind::Internal, {}, "fork: EAGAIN"};
     EXPECT_OUTCOME(d.run(), Outcome::InternalError, PAM_AUTH_ERR);
     assert_int_equal(d.factory_calls, 0);
   }
@@ -777,14 +823,14 @@ void test_local_resource_failure_denies(void**) {
 void test_throttle_never_opens(void**) {
   for (auto mode : {ptv::FailMode::Secure, ptv::FailMode::Safe}) {
     Harness h;
-    h.config.failmode = mode;
+    h.config.policy.failmode = mode;
     h.http.start_replies = {twilio_error(429, 20429)};
     const AuthResult r = h.run();
     EXPECT_OUTCOME(r, Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
     assert_contains(r.detail, "20429");
     assert_false(h.log.has(LOG_WARNING, "WITHOUT"));
     Harness c;
-    c.config.failmode = mode;
+    c.config.policy.failmode = mode;
     c.conv.script = {kGoodCode};
     c.http.check_replies = {twilio_error(429, 20429)};
     EXPECT_OUTCOME(c.run(), Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
@@ -797,7 +843,7 @@ void test_throttle_never_opens(void**) {
 void test_rate_limit_named_denies(void**) {
   for (auto mode : {ptv::FailMode::Secure, ptv::FailMode::Safe}) {
     Harness h;
-    h.config.failmode = mode;
+    h.config.policy.failmode = mode;
     Reply limited = twilio_error(429, 20429);
     limited->reached_rate_limit = true;
     limited->rate_limit_name = "pam_account";
@@ -842,8 +888,8 @@ void test_unknown_user_denied_first(void**) {
   Harness h;
   h.user = "mallory";
   h.unknown_users.insert("mallory");
-  h.config.phone_sources = {ptv::PhoneSource::Ldap};
-  h.config.no_phone = ptv::NoPhone::Skip;
+  h.config.phone.sources = {ptv::PhoneSource::Ldap};
+  h.config.policy.no_phone = ptv::NoPhone::Skip;
   const AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::UnknownUser, PAM_USER_UNKNOWN);
   assert_int_equal(h.directory_calls, 0);
@@ -858,19 +904,19 @@ void test_unknown_user_denied_first(void**) {
 
 void test_services_setting(void**) {
   ptv::Config c;
-  assert_false(ptv::skip_service(c, "imap").has_value());  // unset: all
-  c.services = {"sshd", "sudo"};
-  c.services_set = true;
-  assert_false(ptv::skip_service(c, "sshd").has_value());
-  assert_false(ptv::skip_service(c, "sudo").has_value());
-  const auto skipped = ptv::skip_service(c, "dovecot");
+  assert_false(ptv::skip_service(c.policy, "imap").has_value());  // unset: all
+  c.policy.services = {"sshd", "sudo"};
+  c.policy.services_set = true;
+  assert_false(ptv::skip_service(c.policy, "sshd").has_value());
+  assert_false(ptv::skip_service(c.policy, "sudo").has_value());
+  const auto skipped = ptv::skip_service(c.policy, "dovecot");
   assert_true(skipped.has_value());
   assert_true(skipped->outcome == Outcome::ServiceSkipped);
   assert_int_equal(ptv::pam_result_for(skipped->outcome), PAM_IGNORE);
   assert_str_eq(ptv::describe(skipped->outcome), "skipped-service");
   assert_contains(skipped->detail, "dovecot");
-  assert_true(ptv::skip_service(c, "SSHD").has_value());  // exact names
-  assert_true(ptv::skip_service(c, "").has_value());
+  assert_true(ptv::skip_service(c.policy, "SSHD").has_value());  // exact names
+  assert_true(ptv::skip_service(c.policy, "").has_value());
   CapturingLogger log;
   ptv::log_outcome(log, "bob", *skipped, 1);
   assert_int_equal(log.lines.back().priority, LOG_NOTICE);
@@ -892,6 +938,104 @@ void test_log_names_escaped(void**) {
   assert_str_eq(ptv::log_safe(std::string(60, 'a') + "\\..."),
                 std::string(60, 'a') + "\\\\...");
 }
+
+// ------------------------------------------------- the send limit's state
+
+namespace {
+
+// A real send limit, its state in a directory of its own.
+struct StateDir {
+  ptv::SendLimitSettings settings;
+  std::string base;
+  explicit StateDir(int count) {
+    char tmpl[] = "/tmp/ptv-flow-state.XXXXXX";
+    base = mkdtemp(tmpl) != nullptr ? tmpl : "";
+    settings.state_dir = base + "/state";
+    settings.count = count;
+    settings.owner = geteuid();
+    settings.lock_wait_ms = 20000;
+  }
+  ~StateDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(base, ec);
+  }
+};
+
+// A login of alice through the flow, with the real send limit.
+struct LimitedLogin {
+  Harness h;
+  ptv::StateDirSendGate gate;
+  explicit LimitedLogin(const StateDir& dir) : gate(dir.settings) {
+    h.state_gate = &gate;
+    h.conv.script = {kGoodCode};
+    h.http.check_replies = {approved()};
+  }
+};
+
+void test_flow_denies_at_the_limit_without_a_request(void**) {
+  const StateDir s(2);
+  for (int i = 0; i < 2; ++i) {
+    LimitedLogin f(s);
+    EXPECT_OUTCOME(f.h.run(), Outcome::Approved, PAM_SUCCESS);
+  }
+  LimitedLogin f(s);
+  f.h.config.policy.failmode = ptv::FailMode::Safe;  // never opens on a limit
+  const AuthResult r = f.h.run();
+  EXPECT_OUTCOME(r, Outcome::SendLimited, PAM_AUTH_ERR);
+  assert_str_eq(ptv::describe(r.outcome), "denied-send-limit");
+  assert_int_equal(f.h.http.requests.size(), 0);
+  assert_true(f.h.conv.prompts.empty());
+  assert_int_equal(f.h.conv.errors.size(), 1);
+  assert_str_eq(f.h.conv.errors[0],
+                "Too many codes were sent recently. Try again later.");
+  assert_contains(r.detail, "send_limit.count = 2");
+}
+
+void test_flow_state_error_fails_closed(void**) {
+  const StateDir s(2);
+  assert_int_equal(mkdir(s.settings.state_dir.c_str(), 0700), 0);
+  assert_int_equal(chmod(s.settings.state_dir.c_str(), 0777), 0);
+  LimitedLogin f(s);
+  f.h.config.policy.failmode = ptv::FailMode::Safe;
+  // Even with Twilio down and failmode = "safe".
+  f.h.http.start_replies = {transport_error(TransportErrorKind::Unreachable),
+                            transport_error(TransportErrorKind::Unreachable)};
+  const AuthResult r = f.h.run();
+  EXPECT_OUTCOME(r, Outcome::StateError, PAM_AUTH_ERR);
+  assert_str_eq(ptv::describe(r.outcome), "denied-state-error");
+  assert_int_equal(f.h.http.requests.size(), 0);
+  assert_contains(r.detail, s.settings.state_dir);
+}
+
+void test_flow_unreachable_start_gives_the_send_back(void**) {
+  const StateDir s(1);
+  for (int i = 0; i < 3; ++i) {
+    LimitedLogin f(s);
+    f.h.http.start_replies = {transport_error(TransportErrorKind::Unreachable),
+                              transport_error(TransportErrorKind::Unreachable)};
+    const AuthResult r = f.h.run();
+    EXPECT_OUTCOME(r, Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
+    assert_true(f.h.http.requests.size() > 0);
+  }
+  const auto sends = ptv::recorded_sends(s.settings, "alice");
+  assert_true(sends.has_value());
+  assert_true(sends->empty());
+  LimitedLogin ok(s);
+  EXPECT_OUTCOME(ok.h.run(), Outcome::Approved, PAM_SUCCESS);
+}
+
+void test_flow_timed_out_start_stays_counted(void**) {
+  const StateDir s(1);
+  LimitedLogin f(s);
+  // Twilio may have sent the SMS before the timeout.
+  f.h.http.start_replies = {transport_error(TransportErrorKind::Timeout)};
+  EXPECT_OUTCOME(f.h.run(), Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
+  LimitedLogin again(s);
+  EXPECT_OUTCOME(again.h.run(), Outcome::SendLimited, PAM_AUTH_ERR);
+  assert_int_equal(again.h.http.requests.size(), 0);
+}
+
+}  // namespace
 
 int main() {
   const struct CMUnitTest tests[] = {
@@ -936,6 +1080,10 @@ int main() {
       cmocka_unit_test(test_log_never_holds_secrets),
       cmocka_unit_test(test_outcome_line),
       cmocka_unit_test(test_pam_result_for_every_outcome),
+      cmocka_unit_test(test_flow_denies_at_the_limit_without_a_request),
+      cmocka_unit_test(test_flow_state_error_fails_closed),
+      cmocka_unit_test(test_flow_unreachable_start_gives_the_send_back),
+      cmocka_unit_test(test_flow_timed_out_start_stays_counted),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -62,43 +62,54 @@ struct Harness {
   void say(ptv::Message m) { scripted.push_back(std::move(m)); }
   std::vector<std::string> helper_users;  // whom the sources were asked for
 
-  AuthResult run() {
-    auto config = ptv::parse_config_text(config_text(extra), "/test/ptv.conf");
-    if (!config) fail_msg("config: %s", config.error().message.c_str());
-    const ptv::AccountResolver resolve =
-        [this](const std::string& u) -> std::expected<ptv::Account, ptv::AccountError> {
+  class Accounts final : public ptv::AccountDirectory {
+   public:
+    explicit Accounts(const std::string& gecos) : gecos_(gecos) {}
+    std::expected<ptv::Account, ptv::AccountError> resolve(const std::string& u) override {
       if (u == "nobody-here")
         return std::unexpected(ptv::AccountError{ptv::AccountError::Kind::Unknown,
                                                  "no such account"});
-      return ptv::Account{u, gecos, 1000, 1000};
-    };
-    const ptv::HelperStarter start =
-        [this]() -> std::expected<std::unique_ptr<ptv::HelperLink>, std::string> {
-      ++helper_starts;
+      return ptv::Account{u, gecos_, 1000, 1000};
+    }
+
+   private:
+    std::string gecos_;
+  };
+
+  AuthResult run() {
+    auto config = ptv::parse_config_text(config_text(extra), "/test/ptv.conf");
+    if (!config) fail_msg("config: %s", config.error().message.c_str());
+    Accounts accounts(gecos);
+    FakeStarter start;
+    start.make = [this]() -> std::expected<std::unique_ptr<ptv::HelperLink>, std::string> {
       if (!scripted.empty()) return std::make_unique<ScriptedHelper>(scripted);
       return std::make_unique<ThreadHelper>(world());
     };
     const std::string path = "/test/ptv.conf";
-    ptv::ClientRequest request{*config, path, user, conv, log, resolve, start};
-    request.set_id_caller = set_id;
-    return ptv::authenticate_client(request);
+    ptv::HelperVerifier helper({start, path, ptv::helper_wait_bound(config->twilio, config->phone), conv,
+                                log, nullptr});
+    const ptv::ClientRequest request{{config->policy, config->phone},
+                                     {log, accounts, helper},
+                                     user,
+                                     set_id};
+    AuthResult r = ptv::authenticate_client(request);
+    helper_starts += start.starts;
+    return r;
   }
 
-  ptv::HelperWorld world() {
-    ptv::HelperWorld w;
-    w.load_config = [this](const std::string& path) {
+  std::unique_ptr<ptv::HelperWorld> world() {
+    auto w = std::make_unique<FakeWorld>();
+    w->config = [this](const std::string& path) {
       return ptv::parse_config_text(config_text(extra), path);
     };
-    w.make_transport = [this](const ptv::Config&)
+    w->transport = [this]()
         -> std::expected<std::unique_ptr<ptv::HttpTransport>, TransportError> {
       return std::make_unique<ForwardingTransport>(http);
     };
-    w.query_ldap = [this](const ptv::Config&, const std::string& u) {
+    w->answer = [this](ptv::PhoneSource, const std::string& u) {
       helper_users.push_back(u);
-      return ptv::SourceAnswer{ptv::SourceAnswer::Kind::Values, {kPhone}, {}};
+      return Answer{Answer::Kind::Values, {kPhone}, {}};
     };
-    w.query_command = w.query_ldap;
-    w.sleep = [](std::chrono::milliseconds) {};
     return w;
   }
 };
@@ -186,6 +197,18 @@ void test_remote_source_in_the_helper(void**) {
   local.http.check_replies = {approved()};
   expect(local.run(), Outcome::Approved);
   assert_true(local.helper_users.empty());
+  // A source the module cannot read comes first: the module never decides
+  // past it from a later source (alice is in the file's list); the helper
+  // goes on from there.
+  Harness remote_first;
+  remote_first.extra = "phone_sources = [ \"command\", \"users\" ];\n"
+                       "lookup_command = \"/usr/local/bin/phone-of\";\n";
+  remote_first.conv.script = {kGoodCode};
+  remote_first.http.check_replies = {approved()};
+  expect(remote_first.run(), Outcome::Approved);
+  assert_int_equal(remote_first.helper_starts, 1);
+  assert_int_equal(remote_first.helper_users.size(), 1);
+  assert_str_eq(remote_first.helper_users[0], "alice");
 }
 
 // failmode safe does not open for a set-id caller, even if a helper said
@@ -235,15 +258,15 @@ void test_helper_that_cannot_start(void**) {
   auto config = ptv::parse_config_text(config_text(""), "/test/ptv.conf");
   FakeConversation conv;
   CapturingLogger log;
-  const ptv::AccountResolver resolve =
-      [](const std::string& u) -> std::expected<ptv::Account, ptv::AccountError> {
-    return ptv::Account{u, "", 1000, 1000};
-  };
-  const ptv::HelperStarter start = [] {
-    return ptv::start_helper_process("/nonexistent/twilio-verify-helper");
-  };
+  Harness::Accounts accounts("");
+  ptv::HelperProgram program("/nonexistent/twilio-verify-helper");
   const std::string user = "alice", path = "/test/ptv.conf";
-  const ptv::ClientRequest request{*config, path, user, conv, log, resolve, start};
+  ptv::HelperVerifier helper({program, path, ptv::helper_wait_bound(config->twilio, config->phone), conv,
+                              log, nullptr});
+  const ptv::ClientRequest request{{config->policy, config->phone},
+                                   {log, accounts, helper},
+                                   user,
+                                   false};
   const AuthResult r = ptv::authenticate_client(request);
   expect(r, Outcome::InternalError);
   assert_contains(r.detail, "cannot start the helper: helper /nonexistent");

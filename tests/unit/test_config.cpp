@@ -122,57 +122,57 @@ void test_full_config_every_key(void**) {
       "users = ( (\"alice\", \"+1 (555) 123-4567\"),\n"
       "          (\"bob\", \"+44.20.7946.0000\") );\n";
   const Config c = ACCEPTED(text);
-  assert_str_eq(c.account_sid, kAccount);
-  assert_str_eq(c.auth_token.view(), kToken);
-  assert_str_eq(c.api_key_sid, kKeySid);
-  assert_str_eq(c.api_key_secret.view(), kKeySecret);
-  assert_str_eq(c.service_sid, kService);
-  assert_str_eq(c.api_url, "https://verify.example.test:8443/base");
-  assert_str_eq(c.ca_file, g_ca_file);
-  assert_str_eq(c.proxy, "http://proxy.example.test:3128");
-  assert_int_equal(c.connect_timeout_ms, 1500);
-  assert_int_equal(c.timeout_ms, 7000);
-  assert_str_eq(c.channel, "whatsapp");
-  assert_true(c.failmode == FailMode::Safe);
-  assert_true(c.no_phone == NoPhone::Skip);
-  assert_int_equal(c.max_attempts, 5);
-  assert_int_equal(c.phone_sources.size(), 2);
-  assert_true(c.phone_sources[0] == PhoneSource::Gecos);
-  assert_true(c.phone_sources[1] == PhoneSource::Users);
-  assert_int_equal(c.gecos_field, 4);
-  assert_int_equal(c.users.size(), 2);
-  assert_str_eq(c.users[0].first, "alice");
-  assert_str_eq(c.users[0].second, "+15551234567");
-  assert_str_eq(c.users[1].first, "bob");
-  assert_str_eq(c.users[1].second, "+442079460000");
+  assert_str_eq(c.twilio.account_sid, kAccount);
+  assert_str_eq(c.twilio.auth_token.view(), kToken);
+  assert_str_eq(c.twilio.api_key_sid, kKeySid);
+  assert_str_eq(c.twilio.api_key_secret.view(), kKeySecret);
+  assert_str_eq(c.twilio.service_sid, kService);
+  assert_str_eq(c.twilio.api_url, "https://verify.example.test:8443/base");
+  assert_str_eq(c.twilio.ca_file, g_ca_file);
+  assert_str_eq(c.twilio.proxy, "http://proxy.example.test:3128");
+  assert_int_equal(c.twilio.connect_timeout_ms, 1500);
+  assert_int_equal(c.twilio.timeout_ms, 7000);
+  assert_str_eq(c.policy.channel, "whatsapp");
+  assert_true(c.policy.failmode == FailMode::Safe);
+  assert_true(c.policy.no_phone == NoPhone::Skip);
+  assert_int_equal(c.policy.max_attempts, 5);
+  assert_int_equal(c.phone.sources.size(), 2);
+  assert_true(c.phone.sources[0] == PhoneSource::Gecos);
+  assert_true(c.phone.sources[1] == PhoneSource::Users);
+  assert_int_equal(c.phone.gecos_field, 4);
+  assert_int_equal(c.phone.users.size(), 2);
+  assert_str_eq(c.phone.users[0].first, "alice");
+  assert_str_eq(c.phone.users[0].second, "+15551234567");
+  assert_str_eq(c.phone.users[1].first, "bob");
+  assert_str_eq(c.phone.users[1].second, "+442079460000");
   // With an API key, it is the key that authenticates.
-  assert_str_eq(c.auth_user(), kKeySid);
-  assert_str_eq(c.auth_secret().view(), kKeySecret);
+  assert_str_eq(c.twilio.auth_user(), kKeySid);
+  assert_str_eq(c.twilio.auth_secret().view(), kKeySecret);
 }
 
 void test_minimal_config_defaults(void**) {
   const Config c = ACCEPTED(minimal());
-  assert_str_eq(c.account_sid, kAccount);
-  assert_str_eq(c.auth_token.view(), kToken);
-  assert_str_eq(c.service_sid, kService);
-  assert_true(c.api_key_sid.empty());
-  assert_true(c.api_key_secret.empty());
-  assert_str_eq(c.api_url, "https://verify.twilio.com");
-  assert_true(c.ca_file.empty());
-  assert_true(c.proxy.empty());
-  assert_int_equal(c.connect_timeout_ms, 3000);
-  assert_int_equal(c.timeout_ms, 10000);
-  assert_str_eq(c.channel, "sms");
-  assert_true(c.failmode == FailMode::Secure);
-  assert_true(c.no_phone == NoPhone::Deny);
-  assert_int_equal(c.max_attempts, 3);
+  assert_str_eq(c.twilio.account_sid, kAccount);
+  assert_str_eq(c.twilio.auth_token.view(), kToken);
+  assert_str_eq(c.twilio.service_sid, kService);
+  assert_true(c.twilio.api_key_sid.empty());
+  assert_true(c.twilio.api_key_secret.empty());
+  assert_str_eq(c.twilio.api_url, "https://verify.twilio.com");
+  assert_true(c.twilio.ca_file.empty());
+  assert_true(c.twilio.proxy.empty());
+  assert_int_equal(c.twilio.connect_timeout_ms, 3000);
+  assert_int_equal(c.twilio.timeout_ms, 10000);
+  assert_str_eq(c.policy.channel, "sms");
+  assert_true(c.policy.failmode == FailMode::Secure);
+  assert_true(c.policy.no_phone == NoPhone::Deny);
+  assert_int_equal(c.policy.max_attempts, 3);
   // GECOS is opt-in (users may edit it with chfn): the default is users only.
-  assert_int_equal(c.phone_sources.size(), 1);
-  assert_true(c.phone_sources[0] == PhoneSource::Users);
-  assert_int_equal(c.gecos_field, 3);
-  assert_true(c.users.empty());
-  assert_str_eq(c.auth_user(), kAccount);
-  assert_str_eq(c.auth_secret().view(), kToken);
+  assert_int_equal(c.phone.sources.size(), 1);
+  assert_true(c.phone.sources[0] == PhoneSource::Users);
+  assert_int_equal(c.phone.gecos_field, 3);
+  assert_true(c.phone.users.empty());
+  assert_str_eq(c.twilio.auth_user(), kAccount);
+  assert_str_eq(c.twilio.auth_secret().view(), kToken);
 }
 
 void test_api_key_instead_of_token(void**) {
@@ -180,9 +180,9 @@ void test_api_key_instead_of_token(void**) {
                                    "  api_key_sid = \"" + kKeySid + "\";\n"
                                    "  api_key_secret = \"" + kKeySecret +
                                    "\";\n"));
-  assert_true(c.auth_token.empty());
-  assert_str_eq(c.auth_user(), kKeySid);
-  assert_str_eq(c.auth_secret().view(), kKeySecret);
+  assert_true(c.twilio.auth_token.empty());
+  assert_str_eq(c.twilio.auth_user(), kKeySid);
+  assert_str_eq(c.twilio.auth_secret().view(), kKeySecret);
 }
 
 void test_parse_error_names_file_and_line(void**) {
@@ -386,7 +386,7 @@ void test_wrong_types(void**) {
   };
   for (const Case& c : cases) assert_contains(REFUSED(c.text), c.setting);
   // 64-bit integers within range are fine.
-  assert_int_equal(ACCEPTED(minimal("", "max_attempts = 2L;\n")).max_attempts,
+  assert_int_equal(ACCEPTED(minimal("", "max_attempts = 2L;\n")).policy.max_attempts,
                    2);
 }
 
@@ -397,9 +397,9 @@ void test_max_attempts_range(void**) {
     assert_contains(msg, "max_attempts");
     assert_contains(msg, "between 1 and 5");
   }
-  assert_int_equal(ACCEPTED(minimal("", "max_attempts = 1;\n")).max_attempts,
+  assert_int_equal(ACCEPTED(minimal("", "max_attempts = 1;\n")).policy.max_attempts,
                    1);
-  assert_int_equal(ACCEPTED(minimal("", "max_attempts = 5;\n")).max_attempts,
+  assert_int_equal(ACCEPTED(minimal("", "max_attempts = 5;\n")).policy.max_attempts,
                    5);
 }
 
@@ -418,8 +418,8 @@ void test_integer_overflow_refused(void**) {
     if (r.has_value())
       fail_msg("accepted with max_attempts=%d gecos_field=%d timeout_ms=%ld "
                "connect_timeout_ms=%ld:\n%s",
-               r->max_attempts, r->gecos_field, r->timeout_ms,
-               r->connect_timeout_ms, text.c_str());
+               r->policy.max_attempts, r->phone.gecos_field, r->twilio.timeout_ms,
+               r->twilio.connect_timeout_ms, text.c_str());
   }
   // The same values written as 64-bit literals are range-checked.
   assert_contains(REFUSED(minimal("", "max_attempts = 4294967297L;\n")),
@@ -437,12 +437,12 @@ void test_timeouts_range(void**) {
   assert_contains(REFUSED(minimal("  timeout_ms = 60001;\n")), "timeout_ms");
   Config c = ACCEPTED(minimal("  connect_timeout_ms = 100;\n"
                               "  timeout_ms = 500;\n"));
-  assert_int_equal(c.connect_timeout_ms, 100);
-  assert_int_equal(c.timeout_ms, 500);
+  assert_int_equal(c.twilio.connect_timeout_ms, 100);
+  assert_int_equal(c.twilio.timeout_ms, 500);
   c = ACCEPTED(minimal("  connect_timeout_ms = 60000;\n"
                        "  timeout_ms = 60000;\n"));
-  assert_int_equal(c.connect_timeout_ms, 60000);
-  assert_int_equal(c.timeout_ms, 60000);
+  assert_int_equal(c.twilio.connect_timeout_ms, 60000);
+  assert_int_equal(c.twilio.timeout_ms, 60000);
 }
 
 void test_connect_timeout_larger_than_total(void**) {
@@ -452,7 +452,7 @@ void test_connect_timeout_larger_than_total(void**) {
   assert_contains(msg, "timeout_ms");
   const Config c = ACCEPTED(minimal("  connect_timeout_ms = 4000;\n"
                                     "  timeout_ms = 4000;\n"));
-  assert_int_equal(c.connect_timeout_ms, 4000);
+  assert_int_equal(c.twilio.connect_timeout_ms, 4000);
 }
 
 void test_api_url_rules(void**) {
@@ -493,7 +493,7 @@ void test_api_url_rules(void**) {
   for (const Good& g : good)
     assert_str_eq(
         ACCEPTED(minimal(std::string("  api_url = \"") + g.url + "\";\n"))
-            .api_url,
+            .twilio.api_url,
         g.parsed);
 }
 
@@ -514,7 +514,7 @@ void test_ca_file_rules(void**) {
   assert_contains(msg, "ca_file");
 
   assert_str_eq(ACCEPTED(minimal("  ca_file = \"" + g_ca_file + "\";\n"))
-                    .ca_file,
+                    .twilio.ca_file,
                 g_ca_file);
 }
 
@@ -525,7 +525,7 @@ void test_proxy_rules(void**) {
   msg = REFUSED(minimal("  proxy = \"http://proxy example\";\n"));
   assert_contains(msg, "proxy");
   assert_str_eq(ACCEPTED(minimal("  proxy = \"https://p.example.test\";\n"))
-                    .proxy,
+                    .twilio.proxy,
                 "https://p.example.test");
 }
 
@@ -539,15 +539,15 @@ void test_enumerations(void**) {
   msg = REFUSED(minimal("", "no_phone = \"allow\";\n"));
   assert_contains(msg, "no_phone");
 
-  assert_str_eq(ACCEPTED(minimal("", "channel = \"call\";\n")).channel, "call");
-  assert_str_eq(ACCEPTED(minimal("", "channel = \"sms\";\n")).channel, "sms");
-  assert_true(ACCEPTED(minimal("", "failmode = \"secure\";\n")).failmode ==
+  assert_str_eq(ACCEPTED(minimal("", "channel = \"call\";\n")).policy.channel, "call");
+  assert_str_eq(ACCEPTED(minimal("", "channel = \"sms\";\n")).policy.channel, "sms");
+  assert_true(ACCEPTED(minimal("", "failmode = \"secure\";\n")).policy.failmode ==
               FailMode::Secure);
-  assert_true(ACCEPTED(minimal("", "failmode = \"safe\";\n")).failmode ==
+  assert_true(ACCEPTED(minimal("", "failmode = \"safe\";\n")).policy.failmode ==
               FailMode::Safe);
-  assert_true(ACCEPTED(minimal("", "no_phone = \"deny\";\n")).no_phone ==
+  assert_true(ACCEPTED(minimal("", "no_phone = \"deny\";\n")).policy.no_phone ==
               NoPhone::Deny);
-  assert_true(ACCEPTED(minimal("", "no_phone = \"skip\";\n")).no_phone ==
+  assert_true(ACCEPTED(minimal("", "no_phone = \"skip\";\n")).policy.no_phone ==
               NoPhone::Skip);
 }
 
@@ -564,11 +564,11 @@ void test_phone_sources(void**) {
   assert_contains(msg, "at least one");
 
   Config c = ACCEPTED(minimal("", "phone_sources = [ \"gecos\" ];\n"));
-  assert_int_equal(c.phone_sources.size(), 1);
-  assert_true(c.phone_sources[0] == PhoneSource::Gecos);
+  assert_int_equal(c.phone.sources.size(), 1);
+  assert_true(c.phone.sources[0] == PhoneSource::Gecos);
   c = ACCEPTED(minimal("", "phone_sources = ( \"users\" );\n"));
-  assert_int_equal(c.phone_sources.size(), 1);
-  assert_true(c.phone_sources[0] == PhoneSource::Users);
+  assert_int_equal(c.phone.sources.size(), 1);
+  assert_true(c.phone.sources[0] == PhoneSource::Users);
 }
 
 // ------------------------------------------------------------ ldap, command
@@ -597,55 +597,55 @@ void test_ldap_full_group(void**) {
                          "  bind_dn = \"cn=pam,dc=example,dc=com\";\n"
                          "  bind_password = \"bind-s3cret\";\n"
                          "  timeout_ms = 1500;\n")));
-  assert_true(c.has_ldap);
-  assert_true(c.phone_sources[0] == PhoneSource::Ldap);
-  assert_str_eq(c.ldap.uri, "ldap://a.example.com ldap://b.example.com:3389");
-  assert_true(c.ldap.starttls);
-  assert_true(c.ldap.uses_tls());
-  assert_str_eq(c.ldap.ca_file, g_ca_file);
-  assert_str_eq(c.ldap.base, "ou=people,dc=example,dc=com");
-  assert_str_eq(c.ldap.filter, "(&(objectClass=inetOrgPerson)(uid=%u))");
-  assert_str_eq(c.ldap.attribute, "telephoneNumber");
-  assert_str_eq(c.ldap.bind_dn, "cn=pam,dc=example,dc=com");
-  assert_str_eq(c.ldap.bind_password.view(), "bind-s3cret");
-  assert_int_equal(c.ldap.timeout_ms, 1500);
+  assert_true(c.phone.has_ldap);
+  assert_true(c.phone.sources[0] == PhoneSource::Ldap);
+  assert_str_eq(c.phone.ldap.uri, "ldap://a.example.com ldap://b.example.com:3389");
+  assert_true(c.phone.ldap.starttls);
+  assert_true(c.phone.ldap.uses_tls());
+  assert_str_eq(c.phone.ldap.ca_file, g_ca_file);
+  assert_str_eq(c.phone.ldap.base, "ou=people,dc=example,dc=com");
+  assert_str_eq(c.phone.ldap.filter, "(&(objectClass=inetOrgPerson)(uid=%u))");
+  assert_str_eq(c.phone.ldap.attribute, "telephoneNumber");
+  assert_str_eq(c.phone.ldap.bind_dn, "cn=pam,dc=example,dc=com");
+  assert_str_eq(c.phone.ldap.bind_password.view(), "bind-s3cret");
+  assert_int_equal(c.phone.ldap.timeout_ms, 1500);
 }
 
 void test_ldap_defaults(void**) {
   Config c = ACCEPTED(with_ldap(kLdapMinimal));
-  assert_str_eq(c.ldap.filter, "(uid=%u)");
-  assert_str_eq(c.ldap.attribute, "mobile");
-  assert_true(c.ldap.bind_dn.empty());
-  assert_true(c.ldap.bind_password.empty());
-  assert_int_equal(c.ldap.timeout_ms, 3000);
-  assert_false(c.ldap.starttls);  // ldaps:// is TLS already
-  assert_true(c.ldap.uses_tls());
+  assert_str_eq(c.phone.ldap.filter, "(uid=%u)");
+  assert_str_eq(c.phone.ldap.attribute, "mobile");
+  assert_true(c.phone.ldap.bind_dn.empty());
+  assert_true(c.phone.ldap.bind_password.empty());
+  assert_int_equal(c.phone.ldap.timeout_ms, 3000);
+  assert_false(c.phone.ldap.starttls);  // ldaps:// is TLS already
+  assert_true(c.phone.ldap.uses_tls());
   const std::string base = "  base = \"dc=example,dc=com\";\n";
   // ldap:// upgrades with StartTLS unless told not to.
   c = ACCEPTED(with_ldap("  uri = \"ldap://d.example.com\";\n" + base));
-  assert_true(c.ldap.starttls);
-  assert_true(c.ldap.uses_tls());
+  assert_true(c.phone.ldap.starttls);
+  assert_true(c.phone.ldap.uses_tls());
   c = ACCEPTED(with_ldap("  uri = \"ldap://d.example.com\";\n"
                          "  starttls = false;\n" + base));
-  assert_false(c.ldap.uses_tls());
+  assert_false(c.phone.ldap.uses_tls());
   c = ACCEPTED(with_ldap("  uri = \"ldapi:///\";\n" + base));
-  assert_false(c.ldap.uses_tls());
+  assert_false(c.phone.ldap.uses_tls());
   // Spaces around the URI list do not turn StartTLS off.
   c = ACCEPTED(with_ldap(
       "  uri = \"  ldap://d.example.com  ldap://e.example.com \";\n" + base));
-  assert_str_eq(c.ldap.uri, "ldap://d.example.com  ldap://e.example.com");
-  assert_true(c.ldap.starttls);
-  assert_true(c.ldap.uses_tls());
+  assert_str_eq(c.phone.ldap.uri, "ldap://d.example.com  ldap://e.example.com");
+  assert_true(c.phone.ldap.starttls);
+  assert_true(c.phone.ldap.uses_tls());
   c = ACCEPTED(with_ldap("  uri = \" ldaps://d.example.com\";\n" + base));
-  assert_str_eq(c.ldap.uri, "ldaps://d.example.com");
-  assert_true(c.ldap.uses_tls());
+  assert_str_eq(c.phone.ldap.uri, "ldaps://d.example.com");
+  assert_true(c.phone.ldap.uses_tls());
 }
 
 void test_ldap_bind_password_any_characters(void**) {
   // A directory password is not a Twilio token: spaces and UTF-8 are kept.
   const Config c = ACCEPTED(with_ldap(
       kLdapMinimal + "  bind_dn = \"cn=pam\";\n  bind_password = \"pass word \u00e9\";\n"));
-  assert_str_eq(c.ldap.bind_password.view(), "pass word \u00e9");
+  assert_str_eq(c.phone.ldap.bind_password.view(), "pass word \u00e9");
   // (A Twilio token with a space is refused: test_secret_value_rules.)
 }
 
@@ -693,15 +693,15 @@ void test_ldap_errors_never_contain_the_bind_password(void**) {
 void test_lookup_command_settings(void**) {
   Config c = ACCEPTED(minimal("", "phone_sources = [ \"command\" ];\n"
                                   "lookup_command = \"/usr/local/sbin/phone-for-user\";\n"));
-  assert_str_eq(c.command.path, "/usr/local/sbin/phone-for-user");
-  assert_str_eq(c.command.user, "nobody");
-  assert_int_equal(c.command.timeout_ms, 2000);
+  assert_str_eq(c.phone.command.path, "/usr/local/sbin/phone-for-user");
+  assert_str_eq(c.phone.command.user, "nobody");
+  assert_int_equal(c.phone.command.timeout_ms, 2000);
   c = ACCEPTED(minimal("", "phone_sources = [ \"users\", \"command\" ];\n"
                            "lookup_command = \"/opt/x/lookup\";\n"
                            "lookup_command_user = \"phonelookup\";\n"
                            "lookup_timeout_ms = 500;\n"));
-  assert_str_eq(c.command.user, "phonelookup");
-  assert_int_equal(c.command.timeout_ms, 500);
+  assert_str_eq(c.phone.command.user, "phonelookup");
+  assert_int_equal(c.phone.command.timeout_ms, 500);
 
   assert_contains(REFUSED(minimal("", "phone_sources = [ \"command\" ];\n")),
                   "lookup_command is not set");
@@ -725,8 +725,8 @@ void test_gecos_field_range(void**) {
     assert_contains(msg, "gecos_field");
     assert_contains(msg, "between 1 and 5");
   }
-  assert_int_equal(ACCEPTED(minimal("", "gecos_field = 1;\n")).gecos_field, 1);
-  assert_int_equal(ACCEPTED(minimal("", "gecos_field = 5;\n")).gecos_field, 5);
+  assert_int_equal(ACCEPTED(minimal("", "gecos_field = 1;\n")).phone.gecos_field, 1);
+  assert_int_equal(ACCEPTED(minimal("", "gecos_field = 5;\n")).phone.gecos_field, 5);
 }
 
 void test_users_entries(void**) {
@@ -762,10 +762,10 @@ void test_users_entries(void**) {
   const Config c = ACCEPTED(minimal(
       "", "users = ( [\"alice\", \"+1 555 123 4567\"], (\"bob\", "
           "\"+4420\t7946-0000\") );\n"));
-  assert_int_equal(c.users.size(), 2);
-  assert_str_eq(c.users[0].second, "+15551234567");
-  assert_str_eq(c.users[1].second, "+442079460000");
-  assert_true(ACCEPTED(minimal("", "users = ( );\n")).users.empty());
+  assert_int_equal(c.phone.users.size(), 2);
+  assert_str_eq(c.phone.users[0].second, "+15551234567");
+  assert_str_eq(c.phone.users[1].second, "+442079460000");
+  assert_true(ACCEPTED(minimal("", "users = ( );\n")).phone.users.empty());
 }
 
 void test_include_refused(void**) {
@@ -837,7 +837,7 @@ void test_errors_never_contain_secrets(void**) {
   }
   // The same token in a valid file parses.
   assert_str_eq(ACCEPTED(twilio(account_line() + tok + service_line()))
-                    .auth_token.view(),
+                    .twilio.auth_token.view(),
                 token);
 }
 
@@ -869,8 +869,8 @@ void test_load_valid_file(void**) {
   assert_false(path.empty());
   auto r = ptv::load_config_file(path);
   if (!r) fail_msg("refused: %s", r.error().message.c_str());
-  assert_str_eq(r->account_sid, kAccount);
-  assert_str_eq(r->auth_token.view(), kToken);
+  assert_str_eq(r->twilio.account_sid, kAccount);
+  assert_str_eq(r->twilio.auth_token.view(), kToken);
   // Mode 0400 is also fine.
   const std::string ro = make_file(minimal(), 0400);
   assert_true(ptv::load_config_file(ro).has_value());
@@ -971,26 +971,26 @@ void test_load_reports_parse_errors_with_path(void**) {
 
 void test_send_limit_defaults(void**) {
   const Config c = ACCEPTED(minimal());
-  assert_int_equal(c.send_limit_count, 5);
-  assert_int_equal(c.send_limit_window_s, 3600);
-  assert_str_eq(c.state_dir, "/var/lib/pam_twilio_verify");
+  assert_int_equal(c.state.send_limit_count, 5);
+  assert_int_equal(c.state.send_limit_window_s, 3600);
+  assert_str_eq(c.state.state_dir, "/var/lib/pam_twilio_verify");
 }
 
 void test_send_limit_values(void**) {
   Config c = ACCEPTED(minimal("", "send_limit = { count = 1; window_s = 60; };\n"
                                   "state_dir = \"/run/ptv/\";\n"));
-  assert_int_equal(c.send_limit_count, 1);
-  assert_int_equal(c.send_limit_window_s, 60);
-  assert_str_eq(c.state_dir, "/run/ptv");  // trailing slash dropped
+  assert_int_equal(c.state.send_limit_count, 1);
+  assert_int_equal(c.state.send_limit_window_s, 60);
+  assert_str_eq(c.state.state_dir, "/run/ptv");  // trailing slash dropped
   c = ACCEPTED(minimal("", "send_limit = { window_s = 86400; count = 100; };\n"));
-  assert_int_equal(c.send_limit_count, 100);
-  assert_int_equal(c.send_limit_window_s, 86400);
+  assert_int_equal(c.state.send_limit_count, 100);
+  assert_int_equal(c.state.send_limit_window_s, 86400);
   // Each key is optional.
   c = ACCEPTED(minimal("", "send_limit = { count = 2; };\n"));
-  assert_int_equal(c.send_limit_count, 2);
-  assert_int_equal(c.send_limit_window_s, 3600);
+  assert_int_equal(c.state.send_limit_count, 2);
+  assert_int_equal(c.state.send_limit_window_s, 3600);
   c = ACCEPTED(minimal("", "send_limit = { };\n"));
-  assert_int_equal(c.send_limit_count, 5);
+  assert_int_equal(c.state.send_limit_count, 5);
 }
 
 void test_send_limit_refused(void**) {
@@ -1028,32 +1028,32 @@ void test_send_limit_refused(void**) {
 
 void test_services_unset_by_default(void**) {
   const Config c = ACCEPTED(minimal());
-  assert_false(c.services_set);
-  assert_true(c.services.empty());
+  assert_false(c.policy.services_set);
+  assert_true(c.policy.services.empty());
 }
 
 void test_services_accepted(void**) {
   Config c = ACCEPTED(minimal(
       "", "services = [ \"sshd\", \"login\", \"su\", \"su-l\", \"sudo\", "
           "\"sudo-i\" ];\n"));
-  assert_true(c.services_set);
+  assert_true(c.policy.services_set);
   const std::vector<std::string> want = {"sshd", "login", "su",
                                          "su-l", "sudo", "sudo-i"};
-  assert_int_equal(c.services.size(), want.size());
+  assert_int_equal(c.policy.services.size(), want.size());
   for (std::size_t i = 0; i < want.size(); ++i)
-    assert_str_eq(c.services[i], want[i]);
+    assert_str_eq(c.policy.services[i], want[i]);
   // A list works as well as an array; any printable ASCII but space and
   // '/', up to 64 characters.
   const std::string longest(64, 'x');
   c = ACCEPTED(minimal("", "services = ( \"gdm-password\", \"a.b_c@d+e:f~!\", \"" +
                                longest + "\" );\n"));
-  assert_int_equal(c.services.size(), 3);
-  assert_str_eq(c.services[0], "gdm-password");
-  assert_str_eq(c.services[1], "a.b_c@d+e:f~!");
-  assert_str_eq(c.services[2], longest);
+  assert_int_equal(c.policy.services.size(), 3);
+  assert_str_eq(c.policy.services[0], "gdm-password");
+  assert_str_eq(c.policy.services[1], "a.b_c@d+e:f~!");
+  assert_str_eq(c.policy.services[2], longest);
   c = ACCEPTED(minimal("", "services = [ \"sshd\" ];\n"));
-  assert_int_equal(c.services.size(), 1);
-  assert_true(c.services_set);
+  assert_int_equal(c.policy.services.size(), 1);
+  assert_true(c.policy.services_set);
 }
 
 void test_services_refused(void**) {

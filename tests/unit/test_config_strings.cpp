@@ -163,10 +163,10 @@ void test_adjacent_literals(void**) {
       "users = ( ( \"ali\" \"ce\", \"+1555\" \"1234567\" ) );\n",
       kName);
   if (!c) fail_msg("%s", c.error().message.c_str());
-  assert_str_eq(c->account_sid, kAccount);
-  assert_str_eq(c->auth_token.view(), "token-x");
-  assert_str_eq(c->users[0].first, "alice");
-  assert_str_eq(c->users[0].second, "+15551234567");
+  assert_str_eq(c->twilio.account_sid, kAccount);
+  assert_str_eq(c->twilio.auth_token.view(), "token-x");
+  assert_str_eq(c->phone.users[0].first, "alice");
+  assert_str_eq(c->phone.users[0].second, "+15551234567");
 }
 
 void test_unterminated_string(void**) {
@@ -203,9 +203,9 @@ void test_literal_holding_placeholder_syntax(void**) {
                   "\"+15557654321\" ) );\nlookup_command_user = \"@3;\";\n",
       kName);
   if (!c) fail_msg("%s", c.error().message.c_str());
-  assert_str_eq(c->users[0].first, "@0;");
-  assert_str_eq(c->users[1].first, "@1;@2;");
-  assert_str_eq(c->command.user, "@3;");
+  assert_str_eq(c->phone.users[0].first, "@0;");
+  assert_str_eq(c->phone.users[1].first, "@1;@2;");
+  assert_str_eq(c->phone.command.user, "@3;");
 }
 
 void test_multi_line_literals_keep_line_numbers(void**) {
@@ -219,7 +219,7 @@ void test_multi_line_literals_keep_line_numbers(void**) {
       "line three\"; };\n";                                         // 10
   auto c = ptv::parse_config_text(minimal() + ldap, kName);
   if (!c) fail_msg("%s", c.error().message.c_str());
-  assert_str_eq(c->ldap.bind_password.view(), "line one\nline two\nline three");
+  assert_str_eq(c->phone.ldap.bind_password.view(), "line one\nline two\nline three");
   const std::string users =
       "users = ( (\"a\n"                      // 11
       "b\", \"+15551234567\"),\n"              // 12
@@ -261,7 +261,7 @@ void test_masked_text_holds_no_value(void**) {
                    std::count(text.begin(), text.end(), '\n'));
   auto c = ptv::parse_config_text(text, kName);
   if (!c) fail_msg("%s", c.error().message.c_str());
-  assert_str_eq(c->auth_token.view(), token);
+  assert_str_eq(c->twilio.auth_token.view(), token);
 }
 
 void test_value_of_takes_only_placeholders(void**) {
@@ -468,11 +468,11 @@ void test_property_loader_values_equal_libconfig_alone(void**) {
         source_of(g, password) + "; };\n";
     auto c = ptv::parse_config_text(text, kName);
     if (!c) fail_msg("refused: %s\n%s", c.error().message.c_str(), text.c_str());
-    assert_str_eq(c->account_sid, kAccount);
-    assert_str_eq(c->auth_token.view(), token);
-    assert_str_eq(c->ldap.bind_password.view(), password);
-    assert_str_eq(c->ldap.base, base);
-    assert_str_eq(c->users.at(0).first, user);
+    assert_str_eq(c->twilio.account_sid, kAccount);
+    assert_str_eq(c->twilio.auth_token.view(), token);
+    assert_str_eq(c->phone.ldap.bind_password.view(), password);
+    assert_str_eq(c->phone.ldap.base, base);
+    assert_str_eq(c->phone.users.at(0).first, user);
     // And libconfig alone reads the same values from the same text.
     const std::string direct = ptv_test::describe_unmasked(text);
     std::string expected;

@@ -11,11 +11,13 @@
 #include <fstream>
 #include <string>
 
+#include "fakes.hpp"
 #include "phone/command_source.hpp"
 #include "unit_test.hpp"
 
-using ptv::SourceAnswer;
-using Kind = ptv::SourceAnswer::Kind;
+using SourceAnswer = ptv_fakes::Answer;
+using Kind = SourceAnswer::Kind;
+using ptv_fakes::answer_of;
 
 namespace {
 
@@ -36,7 +38,7 @@ SourceAnswer run(const std::string& path, const std::string& user = "alice",
   s.path = path;
   s.user = "nobody";
   s.timeout_ms = timeout_ms;
-  return ptv::run_lookup_command(s, user);
+  return answer_of(ptv::run_lookup_command(s, user));
 }
 
 const char* kind_name(Kind k) {
@@ -216,23 +218,23 @@ void test_command_user_must_exist(void**) {
   ptv::CommandSettings s;
   s.path = script("user_check", "echo +15550100001");
   s.user = "no-such-user-ptv";
-  SourceAnswer a = ptv::run_lookup_command(s, "alice");
+  SourceAnswer a = answer_of(ptv::run_lookup_command(s, "alice"));
   EXPECT_KIND(a, Kind::Misconfigured);
   assert_contains(a.problem, "does not exist");
   s.user = "root";
-  a = ptv::run_lookup_command(s, "alice");
+  a = answer_of(ptv::run_lookup_command(s, "alice"));
   EXPECT_KIND(a, Kind::Misconfigured);
   s.user = "nobody";
-  EXPECT_KIND(ptv::run_lookup_command(s, "alice"), Kind::Values);
+  EXPECT_KIND(answer_of(ptv::run_lookup_command(s, "alice")), Kind::Values);
 }
 
 void test_interpret_output(void**) {
-  EXPECT_KIND(ptv::interpret_command_output(""), Kind::NotFound);
-  EXPECT_KIND(ptv::interpret_command_output("\n\n"), Kind::NotFound);
-  SourceAnswer a = ptv::interpret_command_output("  +15550100001  \r\nrest");
+  EXPECT_KIND(answer_of(ptv::interpret_command_output("")), Kind::NotFound);
+  EXPECT_KIND(answer_of(ptv::interpret_command_output("\n\n")), Kind::NotFound);
+  SourceAnswer a = answer_of(ptv::interpret_command_output("  +15550100001  \r\nrest"));
   EXPECT_KIND(a, Kind::Values);
   assert_str_eq(a.values[0], "+15550100001");
-  a = ptv::interpret_command_output(std::string_view("+1555\0" "0100001\n", 13));
+  a = answer_of(ptv::interpret_command_output(std::string_view("+1555\0" "0100001\n", 13)));
   EXPECT_KIND(a, Kind::Values);
   assert_true(a.values[0].find('?') != std::string::npos);
 }

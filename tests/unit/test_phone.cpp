@@ -6,11 +6,16 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "fakes.hpp"
+#include "phone/gecos_source.hpp"
+#include "phone/lookup.hpp"
 #include "phone/phone.hpp"
+#include "phone/users_source.hpp"
 #include "unit_test.hpp"
 
-using ptv::PhoneLookup;
 using ptv::PhoneSource;
+using ptv_fakes::Answer;
+using ptv_fakes::FakeSource;
 
 namespace {
 
@@ -113,36 +118,95 @@ void test_gecos_field_trim(void**) {
   assert_str_eq(ptv::gecos_field("a, \t ,c", 2), "");
 }
 
-// A GECOS reader over a map, counting its calls.
+// The accounts' GECOS strings, counting how often the gecos source is
+// asked.
 struct FakePasswd {
   std::map<std::string, std::string> gecos;
   int calls = 0;
-  ptv::GecosReader reader() {
-    return [this](const std::string& user) -> std::optional<std::string> {
-      ++calls;
-      auto it = gecos.find(user);
-      if (it == gecos.end()) return std::nullopt;
-      return it->second;
-    };
-  }
 };
+
+// The gecos source over FakePasswd: the real GecosSource, asked through a
+// counter.
+class CountingGecos final : public ptv::NumberSource {
+ public:
+  CountingGecos(FakePasswd& pw, int field) : pw_(pw), field_(field) {}
+  std::string_view name() const override { return "gecos"; }
+  ptv::SourceValues values(const std::string& account) override {
+    ++pw_.calls;
+    auto it = pw_.gecos.find(account);
+    if (it == pw_.gecos.end()) return std::vector<std::string>{};
+    return ptv::GecosSource(it->second, field_).values(account);
+  }
+
+ private:
+  FakePasswd& pw_;
+  int field_;
+};
+
+// The sources each test hands the lookup: FakePasswd for GECOS, fakes for
+// the directory and the command (null: that source is not listed here).
+struct Readers {
+  FakePasswd* pw = nullptr;
+  FakeSource* ldap = nullptr;
+  FakeSource* command = nullptr;
+};
+
+// The lookup's answer in one struct, as the cases below read it.
+struct Lookup {
+  enum class Kind { Found, NotFound, Invalid, Unavailable, Failed, Misconfigured, Internal };
+  Kind kind = Kind::NotFound;
+  std::string number, source, problem;
+};
+using PhoneLookup = Lookup;
+
+// The real lookup over the configured sources, in the configured order.
+Lookup lookup(const ptv::Config& c, const std::string& user, const Readers& r) {
+  ptv::UsersSource users(c.phone.users);
+  CountingGecos gecos(*r.pw, c.phone.gecos_field);
+  std::vector<ptv::NumberSource*> sources;
+  for (PhoneSource s : c.phone.sources) {
+    if (s == PhoneSource::Users) sources.push_back(&users);
+    if (s == PhoneSource::Gecos) sources.push_back(&gecos);
+    if (s == PhoneSource::Ldap) sources.push_back(r.ldap);
+    if (s == PhoneSource::Command) sources.push_back(r.command);
+  }
+  const ptv::PhoneLookup found = ptv::lookup_phone(sources, user);
+  Lookup out;
+  if (found && found->has_value()) {
+    out.kind = Lookup::Kind::Found;
+    out.number = (*found)->number;
+    out.source = (*found)->source;
+  } else if (!found) {
+    using E = ptv::PhoneErrorKind;
+    using K = Lookup::Kind;
+    const E e = found.error().kind;
+    out.kind = e == E::Invalid         ? K::Invalid
+               : e == E::Unavailable   ? K::Unavailable
+               : e == E::Failed        ? K::Failed
+               : e == E::Misconfigured ? K::Misconfigured
+                                       : K::Internal;
+    out.source = found.error().source;
+    out.problem = found.error().detail;
+  }
+  return out;
+}
 
 ptv::Config config_with(std::vector<PhoneSource> sources) {
   ptv::Config c;
-  c.phone_sources = std::move(sources);
-  c.users = {{"alice", "+15551234567"}, {"carol", "+15550000001"}};
+  c.phone.sources = std::move(sources);
+  c.phone.users = {{"alice", "+15551234567"}, {"carol", "+15550000001"}};
   return c;
 }
 
 void test_lookup_users_source(void**) {
   FakePasswd pw;
   const ptv::Config c = config_with({PhoneSource::Users});
-  const PhoneLookup r = ptv::lookup_phone(c, "alice", {pw.reader()});
+  const PhoneLookup r = lookup(c, "alice", {&pw});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.number, "+15551234567");
   assert_str_eq(r.source, "users");
   assert_int_equal(pw.calls, 0);
-  const PhoneLookup r2 = ptv::lookup_phone(c, "carol", {pw.reader()});
+  const PhoneLookup r2 = lookup(c, "carol", {&pw});
   assert_str_eq(r2.number, "+15550000001");
 }
 
@@ -150,32 +214,32 @@ void test_lookup_gecos_source(void**) {
   FakePasswd pw;
   pw.gecos["dave"] = "Dave,Room 1,+1 (555) 222-3333,";
   ptv::Config c = config_with({PhoneSource::Users, PhoneSource::Gecos});
-  PhoneLookup r = ptv::lookup_phone(c, "dave", {pw.reader()});
+  PhoneLookup r = lookup(c, "dave", {&pw});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.number, "+15552223333");
   assert_str_eq(r.source, "gecos");
   assert_int_equal(pw.calls, 1);
   // The configured field is the one read.
-  c.gecos_field = 2;
-  r = ptv::lookup_phone(c, "dave", {pw.reader()});
+  c.phone.gecos_field = 2;
+  r = lookup(c, "dave", {&pw});
   assert_true(r.kind == PhoneLookup::Kind::Invalid);
   pw.gecos["dave"] = "Dave,+15554445555,+1 (555) 222-3333";
-  r = ptv::lookup_phone(c, "dave", {pw.reader()});
+  r = lookup(c, "dave", {&pw});
   assert_str_eq(r.number, "+15554445555");
 }
 
 void test_lookup_order_matters(void**) {
   FakePasswd pw;
   pw.gecos["alice"] = "Alice,,+15559998888";
-  PhoneLookup r = ptv::lookup_phone(
+  PhoneLookup r = lookup(
       config_with({PhoneSource::Users, PhoneSource::Gecos}), "alice",
-      {pw.reader()});
+      {&pw});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.number, "+15551234567");
   assert_str_eq(r.source, "users");
 
-  r = ptv::lookup_phone(config_with({PhoneSource::Gecos, PhoneSource::Users}),
-                        "alice", {pw.reader()});
+  r = lookup(config_with({PhoneSource::Gecos, PhoneSource::Users}),
+                        "alice", {&pw});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.number, "+15559998888");
   assert_str_eq(r.source, "gecos");
@@ -184,9 +248,9 @@ void test_lookup_order_matters(void**) {
 void test_lookup_falls_through_empty_source(void**) {
   FakePasswd pw;
   pw.gecos["alice"] = "Alice,Room 1,,home";  // field 3 empty
-  const PhoneLookup r = ptv::lookup_phone(
+  const PhoneLookup r = lookup(
       config_with({PhoneSource::Gecos, PhoneSource::Users}), "alice",
-      {pw.reader()});
+      {&pw});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.source, "users");
 }
@@ -194,23 +258,23 @@ void test_lookup_falls_through_empty_source(void**) {
 void test_lookup_not_found(void**) {
   FakePasswd pw;
   pw.gecos["erin"] = "Erin";
-  PhoneLookup r = ptv::lookup_phone(
+  PhoneLookup r = lookup(
       config_with({PhoneSource::Users, PhoneSource::Gecos}), "erin",
-      {pw.reader()});
+      {&pw});
   assert_true(r.kind == PhoneLookup::Kind::NotFound);
   assert_true(r.number.empty());
   // Users only: the GECOS field is not consulted.
   pw.gecos["erin"] = "Erin,,+15551112222";
-  r = ptv::lookup_phone(config_with({PhoneSource::Users}), "erin", {pw.reader()});
+  r = lookup(config_with({PhoneSource::Users}), "erin", {&pw});
   assert_true(r.kind == PhoneLookup::Kind::NotFound);
   assert_int_equal(pw.calls, 1);
 }
 
 void test_lookup_unknown_user(void**) {
   FakePasswd pw;
-  const PhoneLookup r = ptv::lookup_phone(
+  const PhoneLookup r = lookup(
       config_with({PhoneSource::Users, PhoneSource::Gecos}), "nobody-here",
-      {pw.reader()});
+      {&pw});
   assert_true(r.kind == PhoneLookup::Kind::NotFound);
   assert_int_equal(pw.calls, 1);
 }
@@ -219,9 +283,9 @@ void test_lookup_invalid_not_skipped(void**) {
   FakePasswd pw;
   pw.gecos["alice"] = "Alice,,call me maybe";
   // GECOS first: its garbage must not fall through to the users entry.
-  PhoneLookup r = ptv::lookup_phone(
+  PhoneLookup r = lookup(
       config_with({PhoneSource::Gecos, PhoneSource::Users}), "alice",
-      {pw.reader()});
+      {&pw});
   assert_true(r.kind == PhoneLookup::Kind::Invalid);
   assert_true(r.number.empty());
   assert_str_eq(r.source, "gecos");
@@ -230,8 +294,8 @@ void test_lookup_invalid_not_skipped(void**) {
   for (const char* bad : {"5551234567", "+05551234567", "+1555", "+1 555 CALL",
                           "-", "+1555123456x", "+1555123456789012"}) {
     pw.gecos["alice"] = std::string("Alice,,") + bad;
-    r = ptv::lookup_phone(config_with({PhoneSource::Gecos, PhoneSource::Users}),
-                          "alice", {pw.reader()});
+    r = lookup(config_with({PhoneSource::Gecos, PhoneSource::Users}),
+                          "alice", {&pw});
     assert_true(r.kind == PhoneLookup::Kind::Invalid);
   }
 }
@@ -240,8 +304,8 @@ void test_lookup_invalid_users_entry(void**) {
   FakePasswd pw;
   pw.gecos["frank"] = "Frank,,+15557776666";
   ptv::Config c = config_with({PhoneSource::Users, PhoneSource::Gecos});
-  c.users.emplace_back("frank", "5557776666");
-  const PhoneLookup r = ptv::lookup_phone(c, "frank", {pw.reader()});
+  c.phone.users.emplace_back("frank", "5557776666");
+  const PhoneLookup r = lookup(c, "frank", {&pw});
   assert_true(r.kind == PhoneLookup::Kind::Invalid);
   assert_str_eq(r.source, "users");
   assert_not_contains(r.problem, "5557776666");
@@ -249,40 +313,19 @@ void test_lookup_invalid_users_entry(void**) {
 
 // ---------------------------------------------- directory and command sources
 
-using Answer = ptv::SourceAnswer;
-
-// A source that always gives the same answer, counting its calls.
-struct FakeSource {
-  explicit FakeSource(Answer a) : answer(std::move(a)) {}
-  Answer answer;
-  int calls = 0;
-  std::string asked;
-  ptv::SourceQuery query() {
-    return [this](const std::string& user) {
-      ++calls;
-      asked = user;
-      Answer copy;
-      copy.kind = answer.kind;
-      copy.values = answer.values;
-      copy.problem = answer.problem;
-      return copy;
-    };
-  }
-};
-
 void test_lookup_ldap_first_valid_value_wins(void**) {
   FakePasswd pw;
-  FakeSource ldap(Answer{Answer::Kind::Values, {"not a number", "+44 7700 900003",
+  FakeSource ldap("ldap", Answer{Answer::Kind::Values, {"not a number", "+44 7700 900003",
                                           "+15550100001"}, {}});
   const ptv::Config c = config_with({PhoneSource::Ldap, PhoneSource::Users});
-  PhoneLookup r = ptv::lookup_phone(c, "alice", {pw.reader(), ldap.query(), {}});
+  PhoneLookup r = lookup(c, "alice", {&pw, &ldap, nullptr});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.number, "+447700900003");
   assert_str_eq(r.source, "ldap");
   assert_str_eq(ldap.asked, "alice");
   // Only invalid values: Invalid, and the users list is not consulted.
   ldap.answer.values = {"555-0104", "call me"};
-  r = ptv::lookup_phone(c, "alice", {pw.reader(), ldap.query(), {}});
+  r = lookup(c, "alice", {&pw, &ldap, nullptr});
   assert_true(r.kind == PhoneLookup::Kind::Invalid);
   assert_str_eq(r.source, "ldap");
   assert_contains(r.problem, "2 values");
@@ -291,20 +334,20 @@ void test_lookup_ldap_first_valid_value_wins(void**) {
 
 void test_lookup_source_not_found_falls_through(void**) {
   FakePasswd pw;
-  FakeSource ldap(Answer{Answer::Kind::NotFound, {}, "no entry"});
-  FakeSource command(Answer{Answer::Kind::Values, {"+15550100077"}, {}});
+  FakeSource ldap("ldap", Answer{Answer::Kind::NotFound, {}, "no entry"});
+  FakeSource command("command", Answer{Answer::Kind::Values, {"+15550100077"}, {}});
   const ptv::Config c = config_with(
       {PhoneSource::Ldap, PhoneSource::Command, PhoneSource::Users});
   PhoneLookup r =
-      ptv::lookup_phone(c, "alice", {pw.reader(), ldap.query(), command.query()});
+      lookup(c, "alice", {&pw, &ldap, &command});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.number, "+15550100077");
   assert_str_eq(r.source, "command");
   command.answer = {Answer::Kind::NotFound, {}, "printed nothing"};
-  r = ptv::lookup_phone(c, "alice", {pw.reader(), ldap.query(), command.query()});
+  r = lookup(c, "alice", {&pw, &ldap, &command});
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.source, "users");
-  r = ptv::lookup_phone(c, "zoe", {pw.reader(), ldap.query(), command.query()});
+  r = lookup(c, "zoe", {&pw, &ldap, &command});
   assert_true(r.kind == PhoneLookup::Kind::NotFound);
 }
 
@@ -317,25 +360,17 @@ void test_lookup_failing_source_stops_the_lookup(void**) {
        {std::pair{Answer::Kind::Unavailable, PhoneLookup::Kind::Unavailable},
         std::pair{Answer::Kind::Failed, PhoneLookup::Kind::Failed},
         std::pair{Answer::Kind::Misconfigured, PhoneLookup::Kind::Misconfigured}}) {
-    FakeSource ldap(Answer{kind, {}, "what went wrong"});
-    const PhoneLookup r = ptv::lookup_phone(c, "alice", {pw.reader(), ldap.query(), {}});
+    FakeSource ldap("ldap", Answer{kind, {}, "what went wrong"});
+    const PhoneLookup r = lookup(c, "alice", {&pw, &ldap, nullptr});
     assert_true(r.kind == want);
     assert_str_eq(r.source, "ldap");
     assert_str_eq(r.problem, "what went wrong");
     assert_true(r.number.empty());
   }
   // The same source answering Values lets the lookup succeed.
-  FakeSource ok(Answer{Answer::Kind::Values, {"+15550100001"}, {}});
-  assert_true(ptv::lookup_phone(c, "alice", {pw.reader(), ok.query(), {}}).kind ==
+  FakeSource ok("ldap", Answer{Answer::Kind::Values, {"+15550100001"}, {}});
+  assert_true(lookup(c, "alice", {&pw, &ok, nullptr}).kind ==
               PhoneLookup::Kind::Found);
-}
-
-void test_lookup_source_without_reader_fails_closed(void**) {
-  FakePasswd pw;
-  const ptv::Config c = config_with({PhoneSource::Command, PhoneSource::Users});
-  const PhoneLookup r = ptv::lookup_phone(c, "alice", {pw.reader()});
-  assert_true(r.kind == PhoneLookup::Kind::Failed);
-  assert_str_eq(r.source, "command");
 }
 
 }  // namespace
@@ -346,7 +381,6 @@ int main() {
       cmocka_unit_test(test_lookup_ldap_first_valid_value_wins),
       cmocka_unit_test(test_lookup_source_not_found_falls_through),
       cmocka_unit_test(test_lookup_failing_source_stops_the_lookup),
-      cmocka_unit_test(test_lookup_source_without_reader_fails_closed),
       cmocka_unit_test(test_is_e164_invalid),
       cmocka_unit_test(test_normalise_phone),
       cmocka_unit_test(test_mask_phone),

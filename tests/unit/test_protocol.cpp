@@ -84,7 +84,11 @@ void test_every_message_round_trips(void**) {
   assert_int_equal(l.priority, 4);
   assert_int_equal(std::get<ptv::ReleaseMsg>(round_trip(ptv::ReleaseMsg{77})).stamp, 77);
   (void)std::get<ptv::ReserveMsg>(round_trip(ptv::ReserveMsg{}));
-  assert_str_eq(std::get<ptv::ReleasedMsg>(round_trip(ptv::ReleasedMsg{"x"})).problem, "x");
+  const auto refused = std::get<ptv::ReleasedMsg>(
+      round_trip(ptv::ReleasedMsg{std::unexpected(ptv::StateError{"x"})}));
+  assert_false(refused.released.has_value());
+  assert_str_eq(refused.released.error().detail, "x");
+  assert_true(std::get<ptv::ReleasedMsg>(round_trip(ptv::ReleasedMsg{})).released.has_value());
   assert_true(std::get<ptv::ConversationFailedMsg>(
                   round_trip(ptv::ConversationFailedMsg{ptv::ConversationError::NoReply}))
                   .error == ptv::ConversationError::NoReply);

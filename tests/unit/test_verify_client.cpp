@@ -1,9 +1,11 @@
 // The three requests of the Verify client, over a recording transport.
 #include <deque>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "unit_test.hpp"
+#include "config/config.hpp"
 #include "twilio/verify_client.hpp"
 
 using ptv::HttpResponse;
@@ -44,22 +46,38 @@ HttpResponse json(long status, std::string body) {
   return HttpResponse{status, "application/json", std::move(body), -1};
 }
 
+// A reply of the client, read part by part.
+template <typename T>
+bool transport_failed(const std::expected<T, ptv::VerifyFailure>& r) {
+  return !r && std::holds_alternative<TransportError>(r.error());
+}
+template <typename T>
+TransportError transport_of(const std::expected<T, ptv::VerifyFailure>& r) {
+  return transport_failed(r) ? std::get<TransportError>(r.error()) : TransportError{};
+}
+// Twilio's refusal (a default, Malformed, one when there is none).
+template <typename T>
+ptv::Refusal refusal_of(const std::expected<T, ptv::VerifyFailure>& r) {
+  if (r || transport_failed(r)) return ptv::Refusal{};
+  return std::get<ptv::Refusal>(r.error());
+}
+
 ptv::Config make_config(const std::string& api_url = kBase) {
   ptv::Config c;
-  c.account_sid = "AC0123456789abcdef0123456789abcdef";
-  c.auth_token = ptv::Secret("token");
-  c.service_sid = kService;
-  c.api_url = api_url;
+  c.twilio.account_sid = "AC0123456789abcdef0123456789abcdef";
+  c.twilio.auth_token = ptv::Secret("token");
+  c.twilio.service_sid = kService;
+  c.twilio.api_url = api_url;
   return c;
 }
 
 void test_service_url(void**) {
   const ptv::Config c = make_config();
   RecordingTransport http;
-  ptv::VerifyClient client(c, http);
+  ptv::VerifyClient client(c.twilio, http);
   assert_str_eq(client.service_url(), kBase + "/v2/Services/" + kService);
   const ptv::Config prefixed = make_config("https://emu.example.test:8443/base");
-  ptv::VerifyClient client2(prefixed, http);
+  ptv::VerifyClient client2(prefixed.twilio, http);
   assert_str_eq(client2.service_url(),
                 "https://emu.example.test:8443/base/v2/Services/" + kService);
 }
@@ -69,23 +87,23 @@ void test_start_request(void**) {
   RecordingTransport http;
   http.replies.push_back(json(
       201, "{\"sid\":\"" + kSid + "\",\"status\":\"pending\"}"));
-  ptv::VerifyClient client(c, http);
-  const auto reply = client.start("+15551234567");
+  ptv::VerifyClient client(c.twilio, http);
+  const auto reply = client.start("+15551234567", c.policy.channel);
   assert_int_equal(http.requests.size(), 1);
   assert_str_eq(http.requests[0].url,
                 kBase + "/v2/Services/" + kService + "/Verifications");
   assert_str_eq(http.requests[0].body, "To=%2B15551234567&Channel=sms");
-  assert_false(reply.transport_failed);
-  assert_true(reply.answer.error == VerifyError::None);
-  assert_str_eq(reply.answer.sid, kSid);
+  assert_false(transport_failed(reply));
+  assert_true(reply.has_value());
+  assert_str_eq(reply.value_or(""), kSid);
 }
 
 void test_start_uses_configured_channel(void**) {
   ptv::Config c = make_config();
-  c.channel = "whatsapp";
+  c.policy.channel = "whatsapp";
   RecordingTransport http;
-  ptv::VerifyClient client(c, http);
-  (void)client.start("+442079460000");
+  ptv::VerifyClient client(c.twilio, http);
+  (void)client.start("+442079460000", c.policy.channel);
   assert_int_equal(http.requests.size(), 1);
   assert_str_eq(http.requests[0].body, "To=%2B442079460000&Channel=whatsapp");
 }
@@ -94,7 +112,7 @@ void test_check_request(void**) {
   const ptv::Config c = make_config();
   RecordingTransport http;
   http.replies.push_back(json(200, "{\"status\":\"approved\",\"valid\":true}"));
-  ptv::VerifyClient client(c, http);
+  ptv::VerifyClient client(c.twilio, http);
   const ptv::Secret code("123456");
   const auto reply = client.check(kSid, code);
   assert_int_equal(http.requests.size(), 1);
@@ -102,29 +120,29 @@ void test_check_request(void**) {
                 kBase + "/v2/Services/" + kService + "/VerificationCheck");
   assert_str_eq(http.requests[0].body,
                 "VerificationSid=" + kSid + "&Code=123456");
-  assert_false(reply.transport_failed);
-  assert_true(reply.answer.error == VerifyError::None);
-  assert_true(reply.answer.status == ptv::CheckStatus::Approved);
+  assert_false(transport_failed(reply));
+  assert_true(reply.has_value());
+  assert_true(reply == ptv::CheckStatus::Approved);
 }
 
 void test_cancel_request(void**) {
   const ptv::Config c = make_config();
   RecordingTransport http;
   http.replies.push_back(json(200, "{\"status\":\"canceled\"}"));
-  ptv::VerifyClient client(c, http);
+  ptv::VerifyClient client(c.twilio, http);
   const auto reply = client.cancel(kSid);
   assert_int_equal(http.requests.size(), 1);
   assert_str_eq(http.requests[0].url,
                 kBase + "/v2/Services/" + kService + "/Verifications/" + kSid);
   assert_str_eq(http.requests[0].body, "Status=canceled");
-  assert_false(reply.transport_failed);
-  assert_true(reply.answer == VerifyError::None);
+  assert_false(transport_failed(reply));
+  assert_true(reply.has_value());
 }
 
 void test_path_segments_encoded(void**) {
   const ptv::Config c = make_config();
   RecordingTransport http;
-  ptv::VerifyClient client(c, http);
+  ptv::VerifyClient client(c.twilio, http);
   (void)client.cancel("VE1/../x?y");
   assert_str_eq(http.requests[0].url, kBase + "/v2/Services/" + kService +
                                           "/Verifications/VE1%2F..%2Fx%3Fy");
@@ -136,15 +154,15 @@ void test_transport_failure_passed_on(void**) {
   http.replies.push_back(std::unexpected(
       TransportError{TransportErrorKind::Timeout, "timed out after 10000 ms"}));
   http.replies.push_back(json(404, "{\"code\":20404}"));
-  ptv::VerifyClient client(c, http);
-  const auto failed = client.start("+15551234567");
-  assert_true(failed.transport_failed);
-  assert_true(failed.transport.kind == TransportErrorKind::Timeout);
-  assert_str_eq(failed.transport.detail, "timed out after 10000 ms");
+  ptv::VerifyClient client(c.twilio, http);
+  const auto failed = client.start("+15551234567", c.policy.channel);
+  assert_true(transport_failed(failed));
+  assert_true(transport_of(failed).kind == TransportErrorKind::Timeout);
+  assert_str_eq(transport_of(failed).detail, "timed out after 10000 ms");
   const auto answered = client.check(kSid, ptv::Secret("1234"));
-  assert_false(answered.transport_failed);
-  assert_true(answered.answer.error == VerifyError::NotFound);
-  assert_int_equal(answered.answer.twilio_code, 20404);
+  assert_false(transport_failed(answered));
+  assert_true(refusal_of(answered).error == VerifyError::NotFound);
+  assert_int_equal(refusal_of(answered).twilio_code, 20404);
 }
 
 }  // namespace
@@ -170,18 +188,20 @@ std::string started_body() {
 }
 
 std::vector<long> g_slept;
-void record_sleep(std::chrono::milliseconds d) { g_slept.push_back(d.count()); }
+struct RecordSleep final : ptv::Sleeper {
+  void sleep(std::chrono::milliseconds d) override { g_slept.push_back(d.count()); }
+} g_record_sleep;
 
 void test_unreachable_retried_once_then_succeeds(void**) {
   const ptv::Config c = make_config();
   RecordingTransport http;
   http.replies.push_back(std::unexpected(unreachable()));
   http.replies.push_back(json(201, started_body()));
-  ptv::VerifyClient client(c, http, record_sleep);
-  const auto reply = client.start("+15551234567");
+  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
+  const auto reply = client.start("+15551234567", c.policy.channel);
   assert_int_equal(http.requests.size(), 2);
-  assert_false(reply.transport_failed);
-  assert_true(reply.answer.error == VerifyError::None);
+  assert_false(transport_failed(reply));
+  assert_true(reply.has_value());
 }
 
 void test_unreachable_twice_fails_after_two_tries(void**) {
@@ -190,11 +210,11 @@ void test_unreachable_twice_fails_after_two_tries(void**) {
   http.replies.push_back(std::unexpected(unreachable()));
   http.replies.push_back(std::unexpected(unreachable()));
   http.replies.push_back(json(201, started_body()));
-  ptv::VerifyClient client(c, http, record_sleep);
-  const auto reply = client.start("+15551234567");
+  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
+  const auto reply = client.start("+15551234567", c.policy.channel);
   assert_int_equal(http.requests.size(), 2);
-  assert_true(reply.transport_failed);
-  assert_true(reply.transport.kind == TransportErrorKind::Unreachable);
+  assert_true(transport_failed(reply));
+  assert_true(transport_of(reply).kind == TransportErrorKind::Unreachable);
 }
 
 void test_timeout_and_5xx_never_retried(void**) {
@@ -209,8 +229,8 @@ void test_timeout_and_5xx_never_retried(void**) {
       http.replies.push_back(std::unexpected(
           TransportError{TransportErrorKind::Protocol, "empty reply"}));
     http.replies.push_back(json(201, started_body()));
-    ptv::VerifyClient client(c, http, record_sleep);
-    (void)client.start("+15551234567");
+    ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
+    (void)client.start("+15551234567", c.policy.channel);
     assert_int_equal(http.requests.size(), 1);  // the SMS may have gone out
   }
 }
@@ -221,26 +241,26 @@ void test_429_with_retry_after_retried_after_waiting(void**) {
   http.replies.push_back(throttled(2));
   http.replies.push_back(json(201, started_body()));
   g_slept.clear();
-  ptv::VerifyClient client(c, http, record_sleep);
-  const auto reply = client.start("+15551234567");
+  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
+  const auto reply = client.start("+15551234567", c.policy.channel);
   assert_int_equal(http.requests.size(), 2);
   assert_int_equal(g_slept.size(), 1);
   assert_int_equal(g_slept[0], 2000);
-  assert_true(reply.answer.error == VerifyError::None);
+  assert_true(reply.has_value());
 }
 
 void test_429_retry_after_beyond_budget_not_retried(void**) {
   ptv::Config c = make_config();
-  c.timeout_ms = 3000;
+  c.twilio.timeout_ms = 3000;
   RecordingTransport http;
   http.replies.push_back(throttled(5));
   http.replies.push_back(json(201, started_body()));
   g_slept.clear();
-  ptv::VerifyClient client(c, http, record_sleep);
-  const auto reply = client.start("+15551234567");
+  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
+  const auto reply = client.start("+15551234567", c.policy.channel);
   assert_int_equal(http.requests.size(), 1);
   assert_int_equal(g_slept.size(), 0);
-  assert_true(reply.answer.error == VerifyError::Throttled);
+  assert_true(refusal_of(reply).error == VerifyError::Throttled);
 }
 
 void test_429_without_retry_after_not_retried(void**) {
@@ -248,10 +268,10 @@ void test_429_without_retry_after_not_retried(void**) {
   RecordingTransport http;
   http.replies.push_back(throttled(-1));
   http.replies.push_back(json(201, started_body()));
-  ptv::VerifyClient client(c, http, record_sleep);
-  const auto reply = client.start("+15551234567");
+  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
+  const auto reply = client.start("+15551234567", c.policy.channel);
   assert_int_equal(http.requests.size(), 1);
-  assert_true(reply.answer.error == VerifyError::Throttled);
+  assert_true(refusal_of(reply).error == VerifyError::Throttled);
 }
 
 // A rate limit of the service refused the start: never retried within the
@@ -265,12 +285,12 @@ void test_429_naming_a_rate_limit_never_retried(void**) {
   http.replies.push_back(limited);
   http.replies.push_back(json(201, started_body()));
   g_slept.clear();
-  ptv::VerifyClient client(c, http, record_sleep);
-  const auto reply = client.start("+15551234567");
+  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
+  const auto reply = client.start("+15551234567", c.policy.channel);
   assert_int_equal(http.requests.size(), 1);
   assert_int_equal(g_slept.size(), 0);
-  assert_true(reply.answer.error == VerifyError::RateLimited);
-  assert_str_eq(reply.answer.rate_limit, "pam_account");
+  assert_true(refusal_of(reply).error == VerifyError::RateLimited);
+  assert_str_eq(refusal_of(reply).rate_limit, "pam_account");
 }
 
 void test_429_retried_at_most_once(void**) {
@@ -279,21 +299,21 @@ void test_429_retried_at_most_once(void**) {
   http.replies.push_back(throttled(0));
   http.replies.push_back(throttled(0));
   http.replies.push_back(json(201, started_body()));
-  ptv::VerifyClient client(c, http, record_sleep);
-  const auto reply = client.start("+15551234567");
+  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
+  const auto reply = client.start("+15551234567", c.policy.channel);
   assert_int_equal(http.requests.size(), 2);
-  assert_true(reply.answer.error == VerifyError::Throttled);
+  assert_true(refusal_of(reply).error == VerifyError::Throttled);
 }
 
 void test_budgets_per_request(void**) {
   ptv::Config c = make_config();
-  c.timeout_ms = 8000;
+  c.twilio.timeout_ms = 8000;
   RecordingTransport http;
   http.replies.push_back(json(201, started_body()));
   http.replies.push_back(json(200, "{\"status\":\"pending\"}"));
   http.replies.push_back(json(200, "{\"status\":\"canceled\"}"));
-  ptv::VerifyClient client(c, http, record_sleep);
-  (void)client.start("+15551234567");
+  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
+  (void)client.start("+15551234567", c.policy.channel);
   (void)client.check(kSid, ptv::Secret("123456"));
   (void)client.cancel(kSid);
   assert_int_equal(http.budgets.size(), 3);

@@ -1,4 +1,5 @@
 // Interpretation of Twilio Verify answers.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,90 +35,117 @@ std::string error_body(int code) {
          "errors/" + std::to_string(code) + "\",\"status\":400}";
 }
 
+// An interpreted answer, read field by field: no error (nullopt) for an
+// answer, Twilio's code and rate limit name for a refusal.
+template <typename T>
+std::optional<VerifyError> error_of(const std::expected<T, ptv::Refusal>& r) {
+  if (r) return std::nullopt;
+  return r.error().error;
+}
+template <typename T>
+int code_of(const std::expected<T, ptv::Refusal>& r) {
+  return r ? 0 : r.error().twilio_code;
+}
+template <typename T>
+std::string rate_limit_of(const std::expected<T, ptv::Refusal>& r) {
+  return r ? std::string() : r.error().rate_limit;
+}
+template <typename T>
+const char* describe_of(const std::expected<T, ptv::Refusal>& r) {
+  return r ? "answer" : ptv::describe(r.error().error);
+}
+std::string sid_of(const std::expected<std::string, ptv::Refusal>& r) {
+  return r.value_or("");
+}
+std::optional<CheckStatus> status_of(const std::expected<CheckStatus, ptv::Refusal>& r) {
+  if (!r) return std::nullopt;
+  return *r;
+}
+
 void test_start_pending(void**) {
-  ptv::StartResult r = ptv::interpret_start(resp(201, kJson, start_body(kSid, "pending")));
-  assert_true(r.error == VerifyError::None);
-  assert_str_eq(r.sid, kSid);
+  auto r = ptv::interpret_start(resp(201, kJson, start_body(kSid, "pending")));
+  assert_true(r.has_value());
+  assert_str_eq(sid_of(r), kSid);
   r = ptv::interpret_start(resp(200, kJson, start_body(kSid, "pending")));
-  assert_true(r.error == VerifyError::None);
-  assert_str_eq(r.sid, kSid);
+  assert_true(r.has_value());
+  assert_str_eq(sid_of(r), kSid);
   const std::string upper = "VE0123456789ABCDEF0123456789ABCDEF";
   r = ptv::interpret_start(resp(201, kJson, start_body(upper, "pending")));
-  assert_true(r.error == VerifyError::None);
-  assert_str_eq(r.sid, upper);
+  assert_true(r.has_value());
+  assert_str_eq(sid_of(r), upper);
 }
 
 void test_start_bad_sid(void**) {
-  ptv::StartResult r = ptv::interpret_start(
+  auto r = ptv::interpret_start(
       resp(201, kJson, "{\"status\":\"pending\"}"));
-  assert_true(r.error == VerifyError::Malformed);
-  assert_true(r.sid.empty());
+  assert_true(error_of(r) == VerifyError::Malformed);
+  assert_true(sid_of(r).empty());
   for (const std::string& sid :
        {std::string("VE123"), std::string("VA") + kSid.substr(2),
         kSid.substr(0, 33), kSid + "0", std::string("VE0123456789abcdef0123456789abcdeg"),
         std::string("VE/../../Services/x"), std::string("")}) {
     r = ptv::interpret_start(resp(201, kJson, start_body(sid, "pending")));
-    assert_true(r.error == VerifyError::Malformed);
-    assert_true(r.sid.empty());
+    assert_true(error_of(r) == VerifyError::Malformed);
+    assert_true(sid_of(r).empty());
   }
   r = ptv::interpret_start(
       resp(201, kJson, "{\"sid\":12345,\"status\":\"pending\"}"));
-  assert_true(r.error == VerifyError::Malformed);
+  assert_true(error_of(r) == VerifyError::Malformed);
 }
 
 void test_start_status_not_pending(void**) {
   for (const char* status : {"approved", "canceled", "failed", "", "PENDING"}) {
-    const ptv::StartResult r =
+    const auto r =
         ptv::interpret_start(resp(201, kJson, start_body(kSid, status)));
-    assert_true(r.error == VerifyError::Malformed);
+    assert_true(error_of(r) == VerifyError::Malformed);
   }
-  const ptv::StartResult r = ptv::interpret_start(
+  const auto r = ptv::interpret_start(
       resp(201, kJson, "{\"sid\":\"" + kSid + "\"}"));
-  assert_true(r.error == VerifyError::Malformed);
+  assert_true(error_of(r) == VerifyError::Malformed);
 }
 
 void test_check_approved(void**) {
-  ptv::CheckResult r = ptv::interpret_check(
+  auto r = ptv::interpret_check(
       resp(200, kJson, "{\"status\":\"approved\",\"valid\":true}"));
-  assert_true(r.error == VerifyError::None);
-  assert_true(r.status == CheckStatus::Approved);
+  assert_true(r.has_value());
+  assert_true(status_of(r) == CheckStatus::Approved);
   r = ptv::interpret_check(resp(200, kJson, "{\"status\":\"approved\"}"));
-  assert_true(r.error == VerifyError::None);
-  assert_true(r.status == CheckStatus::Approved);
+  assert_true(r.has_value());
+  assert_true(status_of(r) == CheckStatus::Approved);
 }
 
 void test_check_approved_but_not_valid(void**) {
   for (const char* valid : {"false", "\"true\"", "1", "null"}) {
-    const ptv::CheckResult r = ptv::interpret_check(resp(
+    const auto r = ptv::interpret_check(resp(
         200, kJson,
         std::string("{\"status\":\"approved\",\"valid\":") + valid + "}"));
-    assert_true(r.error == VerifyError::Malformed);
-    assert_true(r.status != CheckStatus::Approved);
+    assert_true(error_of(r) == VerifyError::Malformed);
+    assert_true(status_of(r) != CheckStatus::Approved);
   }
 }
 
 void test_check_pending_and_other(void**) {
-  ptv::CheckResult r = ptv::interpret_check(
+  auto r = ptv::interpret_check(
       resp(200, kJson, "{\"status\":\"pending\",\"valid\":false}"));
-  assert_true(r.error == VerifyError::None);
-  assert_true(r.status == CheckStatus::Pending);
+  assert_true(r.has_value());
+  assert_true(status_of(r) == CheckStatus::Pending);
   for (const char* status : {"canceled", "failed", "expired", "Approved",
                              "approved ", "deleted"}) {
     r = ptv::interpret_check(resp(
         200, kJson, std::string("{\"status\":\"") + status + "\"}"));
-    assert_true(r.error == VerifyError::None);
-    assert_true(r.status == CheckStatus::Other);
+    assert_true(r.has_value());
+    assert_true(status_of(r) == CheckStatus::Other);
   }
   // An embedded NUL does not make "approved".
   r = ptv::interpret_check(
       resp(200, kJson, "{\"status\":\"approved\\u0000x\",\"valid\":true}"));
-  assert_true(r.status != CheckStatus::Approved);
+  assert_true(status_of(r) != CheckStatus::Approved);
   // No status at all, or a status that is not a string.
   r = ptv::interpret_check(resp(200, kJson, "{\"valid\":true}"));
-  assert_true(r.error == VerifyError::Malformed);
+  assert_true(error_of(r) == VerifyError::Malformed);
   r = ptv::interpret_check(resp(200, kJson, "{\"status\":true,\"valid\":true}"));
-  assert_true(r.error == VerifyError::Malformed);
-  assert_true(r.status != CheckStatus::Approved);
+  assert_true(error_of(r) == VerifyError::Malformed);
+  assert_true(status_of(r) != CheckStatus::Approved);
 }
 
 struct ErrorCase {
@@ -160,31 +188,31 @@ void test_error_classification(void**) {
     const HttpResponse r =
         c.code != 0 ? resp(c.status, kJson, error_body(c.code))
                     : resp(c.status, "text/html", "<html>error</html>");
-    const ptv::StartResult s = ptv::interpret_start(r);
-    const ptv::CheckResult k = ptv::interpret_check(r);
-    const VerifyError x = ptv::interpret_cancel(r);
-    if (s.error != c.want || k.error != c.want || x != c.want)
+    const auto s = ptv::interpret_start(r);
+    const auto k = ptv::interpret_check(r);
+    const auto x = ptv::interpret_cancel(r);
+    if (error_of(s) != c.want || error_of(k) != c.want || error_of(x) != c.want)
       fail_msg("HTTP %ld code %d: start \"%s\", check \"%s\", cancel \"%s\", "
                "expected \"%s\"",
-               c.status, c.code, ptv::describe(s.error), ptv::describe(k.error),
-               ptv::describe(x), ptv::describe(c.want));
-    assert_int_equal(s.twilio_code, c.code);
-    assert_int_equal(k.twilio_code, c.code);
-    assert_true(s.sid.empty());
+               c.status, c.code, describe_of(s), describe_of(k),
+               describe_of(x), ptv::describe(c.want));
+    assert_int_equal(code_of(s), c.code);
+    assert_int_equal(code_of(k), c.code);
+    assert_true(sid_of(s).empty());
   }
 }
 
 void test_error_code_needs_json(void**) {
   // The same body labelled as HTML: the Twilio code is not read.
-  ptv::StartResult r =
+  auto r =
       ptv::interpret_start(resp(429, "text/html", error_body(60203)));
-  assert_true(r.error == VerifyError::Throttled);
-  assert_int_equal(r.twilio_code, 0);
+  assert_true(error_of(r) == VerifyError::Throttled);
+  assert_int_equal(code_of(r), 0);
   r = ptv::interpret_start(resp(429, kJson, error_body(60203)));
-  assert_true(r.error == VerifyError::MaxSends);
+  assert_true(error_of(r) == VerifyError::MaxSends);
   // A code that is not an integer is ignored.
   r = ptv::interpret_start(resp(429, kJson, "{\"code\":\"60203\"}"));
-  assert_true(r.error == VerifyError::Throttled);
+  assert_true(error_of(r) == VerifyError::Throttled);
 }
 
 // A 429 that names one of the service's rate limits is a refusal that
@@ -194,30 +222,30 @@ void test_429_rate_limit_header(void**) {
   HttpResponse r = resp(429, kJson, error_body(20429));
   r.reached_rate_limit = true;
   r.rate_limit_name = "pam_account";
-  const ptv::StartResult s = ptv::interpret_start(r);
-  assert_true(s.error == VerifyError::RateLimited);
-  assert_str_eq(s.rate_limit, "pam_account");
-  const ptv::CheckResult k = ptv::interpret_check(r);
-  assert_true(k.error == VerifyError::RateLimited);
-  assert_str_eq(k.rate_limit, "pam_account");
+  const auto s = ptv::interpret_start(r);
+  assert_true(error_of(s) == VerifyError::RateLimited);
+  assert_str_eq(rate_limit_of(s), "pam_account");
+  const auto k = ptv::interpret_check(r);
+  assert_true(error_of(k) == VerifyError::RateLimited);
+  assert_str_eq(rate_limit_of(k), "pam_account");
   assert_false(ptv::is_unavailable(VerifyError::RateLimited));
   assert_false(ptv::is_unavailable(VerifyError::Throttled));
 
   r.reached_rate_limit = false;
-  assert_true(ptv::interpret_start(r).error == VerifyError::Throttled);
-  assert_str_eq(ptv::interpret_start(r).rate_limit, "");
+  assert_true(error_of(ptv::interpret_start(r)) == VerifyError::Throttled);
+  assert_str_eq(rate_limit_of(ptv::interpret_start(r)), "");
 
   HttpResponse m = resp(429, kJson, error_body(60203));
   m.reached_rate_limit = true;
-  assert_true(ptv::interpret_start(m).error == VerifyError::MaxSends);
+  assert_true(error_of(ptv::interpret_start(m)) == VerifyError::MaxSends);
   HttpResponse c = resp(429, kJson, error_body(60202));
   c.reached_rate_limit = true;
-  assert_true(ptv::interpret_check(c).error == VerifyError::MaxChecks);
+  assert_true(error_of(ptv::interpret_check(c)) == VerifyError::MaxChecks);
 }
 
 void test_malformed_json(void**) {
   const std::string ok = "{\"status\":\"approved\",\"valid\":true}";
-  assert_true(ptv::interpret_check(resp(200, kJson, ok)).status ==
+  assert_true(status_of(ptv::interpret_check(resp(200, kJson, ok))) ==
               CheckStatus::Approved);
   const std::vector<std::string> bad = {
       "",
@@ -241,22 +269,22 @@ void test_malformed_json(void**) {
           std::string(40, ']') + "}",
   };
   for (const std::string& body : bad) {
-    const ptv::CheckResult k = ptv::interpret_check(resp(200, kJson, body));
-    if (k.error != VerifyError::Malformed)
+    const auto k = ptv::interpret_check(resp(200, kJson, body));
+    if (error_of(k) != VerifyError::Malformed)
       fail_msg("check accepted body \"%s\"", body.c_str());
-    assert_true(ptv::interpret_start(resp(201, kJson, body)).error ==
+    assert_true(error_of(ptv::interpret_start(resp(201, kJson, body))) ==
                 VerifyError::Malformed);
   }
   // White space after the object is fine.
-  assert_true(ptv::interpret_check(resp(200, kJson, ok + " \r\n\t")).status ==
+  assert_true(status_of(ptv::interpret_check(resp(200, kJson, ok + " \r\n\t"))) ==
               CheckStatus::Approved);
 }
 
 // Only strict JSON is an answer: the lenient extensions of the parser
 // (single quotes, trailing commas, leading zeros) are not JSON.
 void test_json_must_be_strict(void**) {
-  assert_true(ptv::interpret_check(resp(200, kJson, "{\"status\":\"approved\"}"))
-                  .status == CheckStatus::Approved);
+  assert_true(status_of(ptv::interpret_check(
+                  resp(200, kJson, "{\"status\":\"approved\"}"))) == CheckStatus::Approved);
   const std::vector<std::string> lenient = {
       "{'status':'approved'}",
       "{\"status\":\"approved\",}",
@@ -264,8 +292,8 @@ void test_json_must_be_strict(void**) {
       "{\"status\":\"approved\",\"x\":01}",
   };
   for (const std::string& body : lenient) {
-    const ptv::CheckResult k = ptv::interpret_check(resp(200, kJson, body));
-    if (k.error != VerifyError::Malformed)
+    const auto k = ptv::interpret_check(resp(200, kJson, body));
+    if (error_of(k) != VerifyError::Malformed)
       fail_msg("check accepted non-JSON body \"%s\"", body.c_str());
   }
 }
@@ -275,36 +303,38 @@ void test_content_type(void**) {
   for (const char* ct : {"text/html", "text/plain", "", "application/jsonp",
                          "application/json-patch+json", "application/xml",
                          "json", "text/json"}) {
-    const ptv::CheckResult k = ptv::interpret_check(resp(200, ct, ok));
-    if (k.error != VerifyError::Malformed)
+    const auto k = ptv::interpret_check(resp(200, ct, ok));
+    if (error_of(k) != VerifyError::Malformed)
       fail_msg("check accepted content type \"%s\"", ct);
-    assert_true(ptv::interpret_start(resp(201, ct, start_body(kSid, "pending")))
-                    .error == VerifyError::Malformed);
+    assert_true(error_of(ptv::interpret_start(
+                    resp(201, ct, start_body(kSid, "pending")))) == VerifyError::Malformed);
   }
   for (const char* ct : {"application/json", "application/json; charset=utf-8",
                          "application/json;charset=UTF-8",
                          "Application/JSON"}) {
-    const ptv::CheckResult k = ptv::interpret_check(resp(200, ct, ok));
-    if (k.error != VerifyError::None || k.status != CheckStatus::Approved)
+    const auto k = ptv::interpret_check(resp(200, ct, ok));
+    if (!k.has_value() || status_of(k) != CheckStatus::Approved)
       fail_msg("check refused content type \"%s\"", ct);
     assert_true(ptv::interpret_start(resp(201, ct, start_body(kSid, "pending")))
-                    .error == VerifyError::None);
+                    .has_value());
   }
 }
 
 void test_cancel(void**) {
-  assert_true(ptv::interpret_cancel(resp(200, kJson, start_body(kSid, "canceled"))) ==
-              VerifyError::None);
-  assert_true(ptv::interpret_cancel(resp(204, "", "")) == VerifyError::None);
-  assert_true(ptv::interpret_cancel(resp(404, kJson, error_body(20404))) ==
+  assert_true(
+      ptv::interpret_cancel(resp(200, kJson, start_body(kSid, "canceled"))).has_value());
+  assert_true(ptv::interpret_cancel(resp(204, "", "")).has_value());
+  assert_true(error_of(ptv::interpret_cancel(resp(404, kJson, error_body(20404)))) ==
               VerifyError::NotFound);
-  assert_true(ptv::interpret_cancel(resp(500, "", "")) == VerifyError::Unavailable);
-  assert_true(ptv::interpret_cancel(resp(302, "", "")) == VerifyError::Malformed);
+  assert_true(error_of(ptv::interpret_cancel(resp(500, "", ""))) ==
+              VerifyError::Unavailable);
+  assert_true(error_of(ptv::interpret_cancel(resp(302, "", ""))) ==
+              VerifyError::Malformed);
 }
 
 void test_is_unavailable(void**) {
   const VerifyError all[] = {
-      VerifyError::None,       VerifyError::Unavailable,
+      VerifyError::Unavailable, VerifyError::Throttled, VerifyError::RateLimited,
       VerifyError::AuthFailed, VerifyError::NotFound,
       VerifyError::InvalidParameter, VerifyError::MaxChecks,
       VerifyError::MaxSends,   VerifyError::Landline,

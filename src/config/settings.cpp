@@ -1,0 +1,266 @@
+#include "config/settings.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "config/checks.hpp"
+#include "config/table.hpp"
+#include "phone/phone.hpp"
+#include "util/log.hpp"
+
+namespace ptv {
+
+namespace {
+
+using namespace table;
+
+bool is_list(const config_setting_t* s) {
+  const int type = config_setting_type(s);
+  return type == CONFIG_TYPE_LIST || type == CONFIG_TYPE_ARRAY;
+}
+
+// users = ( ("alice", "+15551234567"), ... ): distinct names, E.164 numbers.
+ConfigResult users(const Reader& r, const config_setting_t* list,
+                   PhoneSettings& phone) {
+  if (!is_list(list))
+    return std::unexpected(r.error(
+        list, "must be a list of pairs: ( (\"user\", \"+15551234567\"), ... )"));
+  std::set<std::string> seen;
+  const int n = config_setting_length(list);
+  for (int i = 0; i < n; ++i) {
+    const config_setting_t* pair = config_setting_get_elem(list, i);
+    const std::string entry = "entry " + std::to_string(i + 1);
+    if (!is_list(pair) || config_setting_length(pair) != 2)
+      return std::unexpected(r.error(
+          pair, entry + " must be a pair (\"user\", \"+15551234567\")"));
+    auto user = r.string(config_setting_get_elem(pair, 0));
+    if (!user) return std::unexpected(user.error());
+    auto number = r.string(config_setting_get_elem(pair, 1));
+    if (!number) return std::unexpected(number.error());
+    if (user->empty())
+      return std::unexpected(r.error(pair, entry + " has an empty user name"));
+    std::string normalised = normalise_phone(*number);
+    if (!is_e164(normalised))
+      return std::unexpected(r.error(
+          pair, "the number of user \"" + log_safe(*user) +
+                    "\" is not E.164 (\"+\", 7 to 15 digits, no leading "
+                    "zero)"));
+    if (!seen.insert(*user).second)
+      return std::unexpected(r.error(
+          pair, "user \"" + log_safe(*user) + "\" is listed twice"));
+    phone.users.emplace_back(std::move(*user), std::move(normalised));
+  }
+  return {};
+}
+
+constexpr Choice<PhoneSource> kSources[] = {
+    {"users", PhoneSource::Users},
+    {"gecos", PhoneSource::Gecos},
+    {"ldap", PhoneSource::Ldap},
+    {"command", PhoneSource::Command},
+};
+
+// phone_sources = [ "users", "gecos" ]: known, distinct, at least one.
+ConfigResult sources(const Reader& r, const config_setting_t* s,
+                     PhoneSettings& phone) {
+  if (!is_list(s))
+    return std::unexpected(
+        r.error(s, "must be a list such as [ \"users\", \"gecos\" ]"));
+  phone.sources.clear();
+  const int n = config_setting_length(s);
+  if (n == 0) return std::unexpected(r.error(s, "must name at least one source"));
+  for (int i = 0; i < n; ++i) {
+    auto v = r.string(config_setting_get_elem(s, i));
+    if (!v) return std::unexpected(v.error());
+    const auto* known = std::find_if(std::begin(kSources), std::end(kSources),
+                                     [&v](const auto& c) { return c.word == *v; });
+    if (known == std::end(kSources))
+      return std::unexpected(r.error(
+          s, "unknown source \"" + log_safe(*v) + "\" (use \"users\", "
+             "\"gecos\", \"ldap\" or \"command\")"));
+    if (std::find(phone.sources.begin(), phone.sources.end(), known->value) !=
+        phone.sources.end())
+      return std::unexpected(
+          r.error(s, "source \"" + *v + "\" is listed twice"));
+    phone.sources.push_back(known->value);
+  }
+  return {};
+}
+
+// The PAM services that ask for the code. An empty list would mean "no
+// service", which is what leaving the module out of the stack means:
+// refused, so that it cannot be mistaken for "every service".
+ConfigResult services(const Reader& r, const config_setting_t* s,
+                      PolicySettings& policy) {
+  if (!is_list(s))
+    return std::unexpected(
+        r.error(s, "must be a list such as [ \"sshd\", \"login\" ]"));
+  const int n = config_setting_length(s);
+  if (n == 0)
+    return std::unexpected(
+        r.error(s, "must name at least one service; leave the setting out "
+                   "to cover every service"));
+  policy.services.clear();
+  for (int i = 0; i < n; ++i) {
+    const config_setting_t* e = config_setting_get_elem(s, i);
+    auto v = r.string(e);
+    if (!v) return std::unexpected(v.error());
+    if (auto ok = service_name(r, e, i, *v); !ok) return ok;
+    if (std::find(policy.services.begin(), policy.services.end(), *v) !=
+        policy.services.end())
+      return std::unexpected(
+          r.error(e, "service \"" + log_safe(*v) + "\" is listed twice"));
+    policy.services.push_back(std::move(*v));
+  }
+  policy.services_set = true;
+  return {};
+}
+
+// ------------------------------------------------------------- twilio = {}
+
+ConfigResult twilio_check(const Reader& r, const config_setting_t* group,
+                          TwilioSettings& t) {
+  const auto refuse = [&](const char* what) {
+    return ConfigResult(std::unexpected(r.error(group, what)));
+  };
+  if (!t.api_key_sid.empty() && t.api_key_secret.empty())
+    return refuse("api_key_sid is set but api_key_secret is missing");
+  if (t.api_key_sid.empty() && !t.api_key_secret.empty())
+    return refuse("api_key_secret is set but api_key_sid is missing");
+  if (t.api_key_sid.empty() && t.auth_token.empty())
+    return refuse("no credential: set auth_token, or api_key_sid and "
+                  "api_key_secret");
+  if (t.connect_timeout_ms > t.timeout_ms)
+    return refuse("connect_timeout_ms must not be larger than timeout_ms");
+  return {};
+}
+
+constexpr Row<TwilioSettings> kTwilioRows[] = {
+    {"account_sid", sid<&TwilioSettings::account_sid, 'A', 'C'>},
+    {"auth_token", secret<&TwilioSettings::auth_token>},
+    {"api_key_sid", sid<&TwilioSettings::api_key_sid, 'S', 'K'>},
+    {"api_key_secret", secret<&TwilioSettings::api_key_secret>},
+    {"service_sid", sid<&TwilioSettings::service_sid, 'V', 'A'>},
+    {"api_url", text<&TwilioSettings::api_url, https_url>},
+    {"ca_file", text<&TwilioSettings::ca_file, readable_file>},
+    {"proxy", text<&TwilioSettings::proxy, proxy_url>},
+    {"connect_timeout_ms", integer<&TwilioSettings::connect_timeout_ms, 100, 60000>},
+    {"timeout_ms", integer<&TwilioSettings::timeout_ms, 500, 60000>},
+};
+constexpr std::string_view kTwilioRequired[] = {"account_sid", "service_sid"};
+constexpr Group<TwilioSettings> kTwilio{
+    kTwilioRows, "must be a group: twilio = { ... };", kTwilioRequired,
+    twilio_check};
+
+// --------------------------------------------------------------- ldap = {}
+
+ConfigResult ldap_check(const Reader& r, const config_setting_t* group,
+                        LdapSettings& l) {
+  if (!l.bind_dn.empty() && l.bind_password.empty())
+    return std::unexpected(
+        r.error(group, "bind_dn is set but bind_password is missing"));
+  if (l.bind_dn.empty() && !l.bind_password.empty())
+    return std::unexpected(
+        r.error(group, "bind_password is set but bind_dn is missing"));
+  const config_setting_t* starttls = config_setting_get_member(group, "starttls");
+  if (starttls != nullptr && l.starttls && !l.uri.starts_with("ldap://"))
+    return std::unexpected(r.error(
+        starttls, "applies to ldap:// URIs only (ldaps:// is TLS from the "
+                  "start; ldapi:// is a local socket)"));
+  if (!l.uri.starts_with("ldap://")) l.starttls = false;
+  return {};
+}
+
+constexpr Row<LdapSettings> kLdapRows[] = {
+    {"uri", text<&LdapSettings::uri, ldap_uris>},
+    {"starttls", boolean<&LdapSettings::starttls>},
+    {"ca_file", text<&LdapSettings::ca_file, readable_file>},
+    {"base", text<&LdapSettings::base, not_empty>},
+    {"filter", text<&LdapSettings::filter, ldap_filter>},
+    {"attribute", text<&LdapSettings::attribute, ldap_attribute>},
+    {"bind_dn", text<&LdapSettings::bind_dn, bind_dn>},
+    {"bind_password", secret<&LdapSettings::bind_password, SecretKind::Password>},
+    {"timeout_ms", integer<&LdapSettings::timeout_ms, 100, 60000>},
+};
+constexpr std::string_view kLdapRequired[] = {"uri", "base"};
+constexpr Group<LdapSettings> kLdap{
+    kLdapRows,
+    "must be a group: ldap = { uri = \"ldaps://...\"; base = \"...\"; };",
+    kLdapRequired, ldap_check};
+
+ConfigResult ldap(const Reader& r, const config_setting_t* s, PhoneSettings& p) {
+  if (auto ok = group<kLdap>(r, s, p.ldap); !ok) return ok;
+  p.has_ldap = true;
+  return {};
+}
+
+// --------------------------------------------------------- send_limit = {}
+
+constexpr Row<StateSettings> kSendLimitRows[] = {
+    {"count", integer<&StateSettings::send_limit_count, 1, 100>},
+    {"window_s", integer<&StateSettings::send_limit_window_s, 60, 86400>},
+};
+constexpr Group<StateSettings> kSendLimit{
+    kSendLimitRows,
+    "must be a group: send_limit = { count = 5; window_s = 3600; };", {}, nullptr};
+
+// -------------------------------------------------------------- the root
+
+constexpr Choice<std::string_view> kChannels[] = {
+    {"sms", "sms"}, {"call", "call"}, {"whatsapp", "whatsapp"}};
+constexpr Choice<FailMode> kFailModes[] = {{"secure", FailMode::Secure},
+                                           {"safe", FailMode::Safe}};
+constexpr Choice<NoPhone> kNoPhone[] = {{"deny", NoPhone::Deny},
+                                        {"skip", NoPhone::Skip}};
+
+// The twilio group is required, and the sources that need settings have them.
+ConfigResult root_check(const Reader& r, const config_setting_t* root,
+                        Config& c) {
+  if (config_setting_get_member(root, "twilio") == nullptr)
+    return std::unexpected(r.file_error("the twilio = { ... }; group is missing"));
+  for (PhoneSource source : c.phone.sources) {
+    if (source == PhoneSource::Ldap && !c.phone.has_ldap)
+      return std::unexpected(r.file_error(
+          "phone_sources lists \"ldap\" but the ldap = { ... }; group is "
+          "missing"));
+    if (source == PhoneSource::Command && c.phone.command.path.empty())
+      return std::unexpected(r.file_error(
+          "phone_sources lists \"command\" but lookup_command is not set"));
+  }
+  return {};
+}
+
+using Phone = PhoneSettings;
+using Command = CommandSettings;
+using Policy = PolicySettings;
+
+constexpr Row<Config> kRootRows[] = {
+    {"twilio", in<&Config::twilio, group<kTwilio>>},
+    {"channel", in<&Config::policy, choice<&Policy::channel, kChannels>>},
+    {"failmode", in<&Config::policy, choice<&Policy::failmode, kFailModes>>},
+    {"no_phone", in<&Config::policy, choice<&Policy::no_phone, kNoPhone>>},
+    {"max_attempts", in<&Config::policy, integer<&Policy::max_attempts, 1, 5>>},
+    {"services", in<&Config::policy, services>},
+    {"phone_sources", in<&Config::phone, sources>},
+    {"gecos_field", in<&Config::phone, integer<&Phone::gecos_field, 1, 5>>},
+    {"users", in<&Config::phone, users>},
+    {"ldap", in<&Config::phone, ldap>},
+    {"lookup_command",
+     in<&Config::phone, in<&Phone::command, text<&Command::path, command_path>>>},
+    {"lookup_command_user",
+     in<&Config::phone, in<&Phone::command, text<&Command::user, command_user>>>},
+    {"lookup_timeout_ms",
+     in<&Config::phone, in<&Phone::command, integer<&Command::timeout_ms, 100, 60000>>>},
+    {"send_limit", in<&Config::state, group<kSendLimit>>},
+    {"state_dir", in<&Config::state, text<&StateSettings::state_dir, state_directory>>},
+};
+constexpr Group<Config> kRoot{kRootRows, "", {}, root_check};
+
+}  // namespace
+
+ConfigResult read_settings(const Reader& r, const config_setting_t* root,
+                           Config& config) {
+  return read_group(r, root, kRoot, config);
+}
+
+}  // namespace ptv
