@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/network.hpp"
 #include "phone/ldap_filter.hpp"
 #include "util/log.hpp"
 
@@ -212,21 +213,47 @@ ConfigResult bind_dn(const Reader& r, const config_setting_t* s,
   return {};
 }
 
-ConfigResult service_name(const Reader& r, const config_setting_t* e, int index,
-                          std::string_view name) {
+namespace {
+
+// A name of `noun` (a service, a group): not empty, not too long,
+// printable ASCII without spaces or the `forbidden` characters (`rule`
+// says which).
+ConfigResult printable_name(const Reader& r, const config_setting_t* e,
+                            int index, std::string_view name,
+                            std::string_view noun, std::string_view forbidden,
+                            std::string_view rule) {
   if (name.empty())
     return refuse(r, e, "entry " + std::to_string(index + 1) + " is empty");
+  const std::string quoted = std::string(noun) + " \"" + log_safe(name) + "\"";
   if (name.size() > kMaxServiceNameLength)
-    return refuse(r, e,
-                  "service \"" + log_safe(name) + "\" is longer than " +
-                      std::to_string(kMaxServiceNameLength) + " characters");
+    return refuse(r, e, quoted + " is longer than " +
+                            std::to_string(kMaxServiceNameLength) + " characters");
   for (char ch : name) {
     const auto u = static_cast<unsigned char>(ch);
-    if (u < 0x21 || u > 0x7e || ch == '/')
-      return refuse(r, e,
-                    "service \"" + log_safe(name) +
-                        "\" must be printable ASCII without spaces or '/'");
+    if (u < 0x21 || u > 0x7e || forbidden.find(ch) != std::string_view::npos)
+      return refuse(r, e, quoted + " must be printable ASCII without spaces" +
+                              std::string(rule));
   }
+  return {};
+}
+
+}  // namespace
+
+ConfigResult service_name(const Reader& r, const config_setting_t* e, int index,
+                          std::string_view name) {
+  return printable_name(r, e, index, name, "service", "/", " or '/'");
+}
+
+ConfigResult group_name(const Reader& r, const config_setting_t* e, int index,
+                        std::string_view name) {
+  return printable_name(r, e, index, name, "group", ":,", ", ':' or ','");
+}
+
+ConfigResult network_text(const Reader& r, const config_setting_t* e, int,
+                          std::string_view text) {
+  auto network = parse_network(text);
+  if (!network)
+    return refuse(r, e, "\"" + log_safe(text) + "\" " + network.error());
   return {};
 }
 

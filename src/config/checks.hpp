@@ -62,5 +62,12 @@ ConfigResult bind_dn(const Reader&, const config_setting_t*, std::string&);
 // name in /etc/pam.d).
 ConfigResult service_name(const Reader& r, const config_setting_t* e, int index,
                           std::string_view name);
+// An entry of exempt_groups: a name NSS could know (printable ASCII, no
+// spaces, ':' or ',').
+ConfigResult group_name(const Reader& r, const config_setting_t* e, int index,
+                        std::string_view name);
+// An entry of exempt_networks: an IPv4 or IPv6 network (core/network.hpp).
+ConfigResult network_text(const Reader& r, const config_setting_t* e, int index,
+                          std::string_view text);
 
 }  // namespace ptv

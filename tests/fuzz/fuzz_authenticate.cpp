@@ -836,8 +836,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = "/fuzz/ptv.conf";
   ptv::HelperVerifier helper({start, path, ptv::helper_wait_bound(cfg.twilio, cfg.phone), conv, log,
                               nullptr});
-  const ptv::ClientRequest request{{cfg.policy, cfg.phone}, {log, accounts, helper},
-                                   user, set_id};
+  ptv_fakes::FakeGroups groups;
+  ptv_fakes::FakeGrace grace;
+  const ptv::ClientRequest request{{cfg.policy, cfg.phone},
+                                   {log, accounts, helper, groups, grace},
+                                   user, set_id, ""};
   const ptv::AuthResult result = ptv::authenticate_client(request);
   ptv::log_outcome(log, user, result, 42);
 
