@@ -454,7 +454,10 @@ def pamtester(pw, user, answers, em, phone, extra_env=None, cwd=None,
     list to which the service and the user are added (tests/pam/pam_host.c
     with its options)."""
     import pexpect
-    prompt = r"(SMS code sent to \+[0-9*]+: )"
+    # The first prompt names the words that send the code again; after a
+    # call the prompt speaks of the call.
+    prompt = (r"((?:SMS code sent to|Code from the call to) \+[0-9*]+"
+              r"(?: \(or type resend, call\))?: )")
     if host is not None:
         argv = list(prefix) + list(host) + [pw.service, user]
     else:
