@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -111,6 +112,37 @@ ConfigResult readable_file(const Reader& r, const config_setting_t* s,
 ConfigResult not_empty(const Reader& r, const config_setting_t* s,
                        std::string& value) {
   if (value.empty()) return refuse(r, s, "must not be empty");
+  return {};
+}
+
+// locale: "" (Twilio chooses by the number's country) or a language tag
+// by its form only: 2 or 3 letters, then subtags of 2 to 8 letters or
+// digits, each after a "-" (fr, pt-BR, zh-HK); at most 35 characters.
+ConfigResult language_tag(const Reader& r, const config_setting_t* s,
+                          std::string& value) {
+  if (value.empty()) return {};
+  const auto alpha = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  };
+  const auto alnum = [&alpha](char c) { return alpha(c) || (c >= '0' && c <= '9'); };
+  bool ok = value.size() <= 35;
+  std::size_t start = 0;
+  for (bool first = true; ok; first = false) {
+    const std::size_t end = std::min(value.find('-', start), value.size());
+    const std::string_view part(value.data() + start, end - start);
+    ok = first ? part.size() >= 2 && part.size() <= 3 &&
+                     std::all_of(part.begin(), part.end(), alpha)
+               : part.size() >= 2 && part.size() <= 8 &&
+                     std::all_of(part.begin(), part.end(), alnum);
+    if (end == value.size()) break;
+    start = end + 1;
+  }
+  if (!ok)
+    return refuse(r, s,
+                  "must be a language tag such as \"fr\", \"pt-BR\" or "
+                  "\"zh-HK\" (2 or 3 letters, then subtags of 2 to 8 letters "
+                  "or digits after \"-\", at most 35 characters), or \"\" to "
+                  "let Twilio choose by the number's country");
   return {};
 }
 

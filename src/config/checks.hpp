@@ -57,6 +57,7 @@ ConfigResult ldap_uris(const Reader&, const config_setting_t*, std::string&);
 ConfigResult ldap_filter(const Reader&, const config_setting_t*, std::string&);
 ConfigResult ldap_attribute(const Reader&, const config_setting_t*, std::string&);
 ConfigResult bind_dn(const Reader&, const config_setting_t*, std::string&);
+ConfigResult language_tag(const Reader&, const config_setting_t*, std::string&);
 
 // One name of the services list: a PAM service name (PAM_SERVICE, the file
 // name in /etc/pam.d).

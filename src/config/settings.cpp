@@ -275,6 +275,7 @@ using Policy = PolicySettings;
 constexpr Row<Config> kRootRows[] = {
     {"twilio", in<&Config::twilio, group<kTwilio>>},
     {"channel", in<&Config::policy, choice<&Policy::channel, kChannels>>},
+    {"locale", in<&Config::policy, text<&Policy::locale, language_tag>>},
     {"failmode", in<&Config::policy, choice<&Policy::failmode, kFailModes>>},
     {"no_phone", in<&Config::policy, choice<&Policy::no_phone, kNoPhone>>},
     {"max_attempts", in<&Config::policy, integer<&Policy::max_attempts, 1, 5>>},

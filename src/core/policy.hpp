@@ -18,6 +18,8 @@ enum class NoPhone { Deny, Skip };
 
 struct PolicySettings {
   std::string channel = "sms";  // "sms", "call" or "whatsapp"
+  // Sent as Locale when starting; empty: Twilio chooses by the country.
+  std::string locale;
   FailMode failmode = FailMode::Secure;
   NoPhone no_phone = NoPhone::Deny;
   int max_attempts = 3;

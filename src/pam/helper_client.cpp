@@ -198,7 +198,10 @@ struct Answerer {
 
   void operator()(const PromptMsg& m) {
     auto code = call.conversation.ask_code(log_safe(m.text, 1024));
-    if (code) {
+    if (code && code->request != CodeRequest::None) {
+      // A word, checked here: it crosses as a request, never as a code.
+      ok = ch.send(ResendMsg{code->request}, call.wait_bound).has_value();
+    } else if (code) {
       ok = ch.send(CodeMsg{code->problem, std::move(code->code)}, call.wait_bound)
                .has_value();
     } else {

@@ -456,7 +456,10 @@ def pamtester(pw, user, answers, em, phone, extra_env=None, cwd=None,
     with its options). items: PAM items pamtester sets ("rhost=10.1.2.3",
     "tty=pts/1"). service: another service of pw than its own."""
     import pexpect
-    prompt = r"(SMS code sent to \+[0-9*]+: )"
+    # The first prompt names the words that send the code again; after a
+    # call the prompt speaks of the call.
+    prompt = (r"((?:SMS code sent to|Code from the call to) \+[0-9*]+"
+              r"(?: \(or type resend, call\))?: )")
     if host is not None:
         argv = list(prefix) + list(host) + [service or pw.service, user]
     else:

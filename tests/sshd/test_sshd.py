@@ -52,7 +52,7 @@ DEV_LOG = "/dev/log"
 PAM_DIR = "/etc/pam.d"
 
 PHONE = "+15551230042"
-CODE_PROMPT = r"SMS code sent to \+1\*\*\*\*\*\*0042: "
+CODE_PROMPT = r"SMS code sent to \+1\*\*\*\*\*\*0042(?: \(or type resend, call\))?: "
 PASSWORD_PROMPT = r"Password: "
 DENIED = r"Permission denied"
 PARTIAL = r'Authenticated using "publickey" with partial success'

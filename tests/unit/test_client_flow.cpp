@@ -182,6 +182,36 @@ void test_password_never_crosses(void**) {
     assert_not_contains(q.body, "20240607");
 }
 
+// resend and call are recognised where they are typed and cross as a
+// request: the helper sends the code again; nothing typed reaches Twilio
+// but the code.
+void test_resend_crosses_as_a_request(void**) {
+  Harness h;
+  h.conv.script = {" Resend ", "call", kGoodCode};
+  h.http.check_replies = {approved()};
+  const AuthResult r = h.run();
+  expect(r, Outcome::Approved);
+  assert_int_equal(h.http.count(Kind::Start), 3);
+  assert_contains(h.http.requests[1].body, "Channel=sms");
+  assert_contains(h.http.requests[2].body, "Channel=call");
+  assert_int_equal(h.http.count(Kind::Check), 1);
+  assert_int_equal(r.attempts, 1);
+  assert_str_eq(h.conv.prompts[0], "SMS code sent to +1******4567 (or type resend, call): ");
+  assert_str_eq(h.conv.prompts[2],
+                "Calling you with the code. Code from the call to +1******4567: ");
+  for (const auto& q : h.http.requests) {
+    assert_not_contains(q.body, "Resend");
+    assert_not_contains(q.body, "resend");
+  }
+  // The password is never taken for a word, even when it is one.
+  Harness p;
+  p.conv.password = "call";
+  p.conv.script = {"call", kGoodCode};
+  p.http.check_replies = {approved()};
+  expect(p.run(), Outcome::Approved);
+  assert_int_equal(p.http.count(Kind::Start), 1);
+}
+
 // The directory is the helper's: asked for the account's own name, from
 // the first source the module could not answer.
 void test_remote_source_in_the_helper(void**) {
@@ -451,6 +481,7 @@ int main() {
       cmocka_unit_test(test_no_code_no_helper),
       cmocka_unit_test(test_code_login_through_the_helper),
       cmocka_unit_test(test_password_never_crosses),
+      cmocka_unit_test(test_resend_crosses_as_a_request),
       cmocka_unit_test(test_remote_source_in_the_helper),
       cmocka_unit_test(test_what_the_module_takes_from_the_helper),
       cmocka_unit_test(test_helper_that_cannot_start),

@@ -551,6 +551,37 @@ void test_enumerations(void**) {
               NoPhone::Skip);
 }
 
+// locale: "" or a language tag, checked for its form only.
+void test_locale(void**) {
+  assert_str_eq(ACCEPTED(minimal()).policy.locale, "");
+  for (const char* tag : {"", "fr", "pt-BR", "zh-HK", "es-419", "sr-Latn-RS",
+                          "yue", "en-GB-oxendict", "ZH-hk"})
+    assert_str_eq(
+        ACCEPTED(minimal("", std::string("locale = \"") + tag + "\";\n"))
+            .policy.locale,
+        tag);
+  const std::string form =
+      "locale: must be a language tag such as \"fr\", \"pt-BR\" or \"zh-HK\" "
+      "(2 or 3 letters, then subtags of 2 to 8 letters or digits after \"-\", "
+      "at most 35 characters), or \"\" to let Twilio choose by the number's "
+      "country";
+  for (const char* tag :
+       {"f", "fren", "french", "pt_BR", "pt-", "-pt", "pt--BR", "pt-B", "p1",
+        "zh-toolongtag", "fr ", " fr", "fr\\tCA", "de-DE-1996-a", "\\u00e9s",
+        "en-GB-oxendict-oxendict-oxendict-x"}) {
+    // The line of the setting: the twilio group takes lines 1 to 5.
+    const std::string msg =
+        REFUSED(minimal("", std::string("locale = \"") + tag + "\";\n"));
+    assert_str_eq(msg, std::string("test.conf:6: ") + form);
+  }
+  assert_str_eq(REFUSED(minimal("", "channel = \"sms\";\n\nlocale = \"x\";\n")),
+                std::string("test.conf:8: ") + form);
+  assert_str_eq(REFUSED(minimal("", "locale = 5;\n")),
+                "test.conf:6: locale: must be a string in double quotes");
+  assert_str_eq(REFUSED(minimal("  locale = \"fr\";\n")),
+                "test.conf:5: twilio.locale: unknown setting");
+}
+
 void test_phone_sources(void**) {
   std::string msg =
       REFUSED(minimal("", "phone_sources = [ \"users\", \"sql\" ];\n"));
@@ -1196,6 +1227,7 @@ int main() {
       cmocka_unit_test(test_ca_file_rules),
       cmocka_unit_test(test_proxy_rules),
       cmocka_unit_test(test_enumerations),
+      cmocka_unit_test(test_locale),
       cmocka_unit_test(test_phone_sources),
       cmocka_unit_test(test_gecos_field_range),
       cmocka_unit_test(test_users_entries),
