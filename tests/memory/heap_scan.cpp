@@ -48,6 +48,7 @@
 #include <security/pam_appl.h>
 
 #include "emulator_process.hpp"
+#include "memory_login.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define PTV_HEAP_SCAN_ASAN 1
@@ -135,14 +136,7 @@ std::string read_line(int fd) {
 bool write_config(const std::string& work, ptv_test::EmulatorProcess& em,
                   const std::string& token, const std::string& password) {
   std::ostringstream c;
-  c << "twilio = {\n"
-    << "  account_sid = \"" << kAccount << "\";\n"
-    << "  auth_token = \"" << token << "\";\n"
-    << "  service_sid = \"" << kService << "\";\n"
-    << "  api_url = \"" << em.api_url() << "\";\n"
-    << "  ca_file = \"" << em.ca_file() << "\";\n"
-    << "};\n"
-    << "phone_sources = [ \"users\" ];\n"
+  c << ptv_memory::config_head(kAccount, token, kService, em)
     << "users = ( (\"" << kUser << "\", \"" << kPhone << "\") );\n"
     << "# present, not used: its password is parsed like any secret\n"
     << "ldap = {\n"
@@ -157,12 +151,7 @@ bool write_config(const std::string& work, ptv_test::EmulatorProcess& em,
   std::error_code ignored;
   std::filesystem::remove_all(work + "/state", ignored);
   mkdir((work + "/state").c_str(), 0700);
-  const std::string path = work + "/ptv.conf";
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) return false;
-  const bool ok = write_all(fd, c.str());
-  close(fd);
-  return ok;
+  return ptv_memory::write_private_file(work + "/ptv.conf", c.str());
 }
 
 // The helper: starts the emulator and writes the configuration with the
@@ -228,33 +217,16 @@ void stop_helper(Helper& h) {
 
 // ------------------------------------------------------------- the login
 
-struct ConvState {
-  Helper* helper = nullptr;
-  int prompts = 0;
-  bool no_code = false;
-};
-
-int conversation(int n, const struct pam_message** msg,
-                 struct pam_response** resp, void* data) {
-  auto* st = static_cast<ConvState*>(data);
-  auto* replies =
-      static_cast<pam_response*>(std::calloc(n, sizeof(struct pam_response)));
-  if (replies == nullptr) return PAM_BUF_ERR;
-  for (int i = 0; i < n; ++i) {
-    if (msg[i]->msg_style != PAM_PROMPT_ECHO_OFF &&
-        msg[i]->msg_style != PAM_PROMPT_ECHO_ON)
-      continue;
-    ++st->prompts;
-    write_all(st->helper->to, "code " + kPhone + "\n");
-    std::string code = read_line(st->helper->from);
-    if (code.empty()) {
-      st->no_code = true;
-      code = "0000";
-    }
-    replies[i].resp = strdup(code.c_str());
+// The code the helper's emulator sent, asked for over the pipe ("0000",
+// and `no_code` set, when there is none).
+std::string code_from(Helper& helper, bool& no_code) {
+  write_all(helper.to, "code " + kPhone + "\n");
+  std::string code = read_line(helper.from);
+  if (code.empty()) {
+    no_code = true;
+    code = "0000";
   }
-  *resp = replies;
-  return PAM_SUCCESS;
+  return code;
 }
 
 // ------------------------------------------------------------- the scan
@@ -360,9 +332,10 @@ bool login(const std::string& work, Helper& helper) {
   if (saved_stderr < 0 || logfd < 0) return false;
   dup2(logfd, 2);
   close(logfd);
-  ConvState st;
-  st.helper = &helper;
-  const struct pam_conv conv = {conversation, &st};
+  bool no_code = false;
+  ptv_memory::Prompter prompter{
+      [&](int) { return code_from(helper, no_code); }};
+  const struct pam_conv conv = {ptv_memory::answer_prompts, &prompter};
   pam_handle_t* pamh = nullptr;
   int rc = pam_start("ptv_heap", kUser.c_str(), &conv, &pamh);
   if (rc == PAM_SUCCESS) rc = pam_authenticate(pamh, 0);
@@ -370,10 +343,10 @@ bool login(const std::string& work, Helper& helper) {
   std::fflush(stderr);
   dup2(saved_stderr, 2);
   close(saved_stderr);
-  if (rc == PAM_SUCCESS && st.prompts == 1 && !st.no_code) return true;
+  if (rc == PAM_SUCCESS && prompter.prompts == 1 && !no_code) return true;
   std::printf("FAIL: the login was not approved (rc %d, %d prompts%s); see "
               "%s/heap.log\n",
-              rc, st.prompts, st.no_code ? ", no code in the outbox" : "",
+              rc, prompter.prompts, no_code ? ", no code in the outbox" : "",
               work.c_str());
   return false;
 }
@@ -451,20 +424,8 @@ int main(int argc, char** argv) {
               "quarantine and its shadow spans terabytes\n");
   return 77;
 #else
-  if (geteuid() != 0) {
-    std::printf("skipped: the module accepts only a root-owned config file\n");
-    return 77;
-  }
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: heap_scan MODULE_SO\n");
-    return 2;
-  }
-  const char* work = std::getenv("PTV_MEMORY_WORK");
-  if (work == nullptr) {
-    std::fprintf(stderr, "PTV_MEMORY_WORK is not set\n");
-    return 2;
-  }
-  mkdir(work, 0700);
-  return run(argv[1], work);
+  const auto work = ptv_memory::work_directory(argc, "heap_scan MODULE_SO");
+  if (!work) return work.error();
+  return run(argv[1], *work);
 #endif
 }

@@ -47,6 +47,7 @@
 #include <security/pam_appl.h>
 
 #include "emulator_process.hpp"
+#include "memory_login.hpp"
 
 namespace {
 
@@ -76,41 +77,23 @@ struct ConvState {
   std::FILE* secrets = nullptr;  // where the codes are recorded
   std::string phone;
   Kind kind = Kind::Right;
-  int prompts = 0;
   bool failed_fetch = false;
 };
 
-int conversation(int n, const struct pam_message** msg,
-                 struct pam_response** resp, void* data) {
-  auto* st = static_cast<ConvState*>(data);
-  auto* replies =
-      static_cast<pam_response*>(std::calloc(n, sizeof(struct pam_response)));
-  if (replies == nullptr) return PAM_BUF_ERR;
-  for (int i = 0; i < n; ++i) {
-    if (msg[i]->msg_style != PAM_PROMPT_ECHO_OFF &&
-        msg[i]->msg_style != PAM_PROMPT_ECHO_ON)
-      continue;
-    ++st->prompts;
-    std::string code = st->em->last_code(st->phone);
-    if (code.empty()) {
-      st->failed_fetch = true;
-      code = "0000";
-    } else if (st->secrets != nullptr) {
-      std::fprintf(st->secrets, "code %s\n", code.c_str());
-    }
-    const bool wrong =
-        st->kind == Kind::AllWrong ||
-        (st->kind == Kind::WrongThenRight && st->prompts == 1);
-    if (wrong) code.back() = code.back() == '0' ? '1' : '0';
-    replies[i].resp = strdup(code.c_str());
-    if (replies[i].resp == nullptr) {
-      for (int j = 0; j < i; ++j) std::free(replies[j].resp);
-      std::free(replies);
-      return PAM_BUF_ERR;
-    }
+// The reply to prompt number `prompt` of a login of `st.kind`: the code the
+// emulator sent, or a wrong one.
+std::string code_for(ConvState& st, int prompt) {
+  std::string code = st.em->last_code(st.phone);
+  if (code.empty()) {
+    st.failed_fetch = true;
+    code = "0000";
+  } else if (st.secrets != nullptr) {
+    std::fprintf(st.secrets, "code %s\n", code.c_str());
   }
-  *resp = replies;
-  return PAM_SUCCESS;
+  const bool wrong = st.kind == Kind::AllWrong ||
+                     (st.kind == Kind::WrongThenRight && prompt == 1);
+  if (wrong) code.back() = code.back() == '0' ? '1' : '0';
+  return code;
 }
 
 long rss_kib() {
@@ -157,15 +140,7 @@ bool module_knows(const std::string& module, const std::string& word) {
 bool write_config(const std::string& work, const std::string& module,
                   ptv_test::EmulatorProcess& em) {
   std::ostringstream c;
-  c << "twilio = {\n"
-    << "  account_sid = \"" << kAccount << "\";\n"
-    << "  auth_token = \"" << kToken << "\";\n"
-    << "  service_sid = \"" << kService << "\";\n"
-    << "  api_url = \"" << em.api_url() << "\";\n"
-    << "  ca_file = \"" << em.ca_file() << "\";\n"
-    << "};\n"
-    << "phone_sources = [ \"users\" ];\n"
-    << "users = (\n";
+  c << ptv_memory::config_head(kAccount, kToken, kService, em) << "users = (\n";
   for (int u = 1; u <= kUsers; ++u)
     c << "  (\"" << user_name(u) << "\", \"" << phone_of(u) << "\")"
       << (u < kUsers ? ",\n" : "\n");
@@ -179,40 +154,22 @@ bool write_config(const std::string& work, const std::string& module,
     mkdir(state.c_str(), 0700);
     c << "state_dir = \"" << state << "\";\n";
   }
-  const std::string path = work + "/ptv.conf";
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) return false;
-  const std::string text = c.str();
-  const bool ok = write(fd, text.data(), text.size()) ==
-                  static_cast<ssize_t>(text.size());
-  close(fd);
-  return ok;
+  return ptv_memory::write_private_file(work + "/ptv.conf", c.str());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (geteuid() != 0) {
-    std::printf("skipped: the module accepts only a root-owned config file\n");
-    return 77;
-  }
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: loop_auth MODULE_SO [ITERATIONS [WARMUP]]\n");
-    return 2;
-  }
+  const auto work_dir = ptv_memory::work_directory(
+      argc, "loop_auth MODULE_SO [ITERATIONS [WARMUP]]");
+  if (!work_dir) return work_dir.error();
+  const std::string& work = *work_dir;
   const std::string module = argv[1];
   const int iterations = argc > 2 ? std::atoi(argv[2]) : 1000;
   const int warmup = argc > 3 ? std::atoi(argv[3]) : 50;
-  const char* work_env = std::getenv("PTV_MEMORY_WORK");
-  if (work_env == nullptr) {
-    std::fprintf(stderr, "PTV_MEMORY_WORK is not set\n");
-    return 2;
-  }
-  const std::string work = work_env;
   const char* bound_env = std::getenv("PTV_LOOP_RSS_BOUND_KIB");
   const long bound_kib = bound_env ? std::atol(bound_env) : 1024;
 
-  mkdir(work.c_str(), 0700);
   // The run's secrets, for the suite's final scan of the logs.
   std::FILE* secrets = nullptr;
   if (const char* dir = std::getenv("PTV_TEST_SECRETS_DIR")) {
@@ -262,7 +219,8 @@ int main(int argc, char** argv) {
     st.secrets = secrets;
     st.phone = phone_of(user);
     st.kind = kind_of(i);
-    const struct pam_conv conv = {conversation, &st};
+    ptv_memory::Prompter prompter{[&st](int prompt) { return code_for(st, prompt); }};
+    const struct pam_conv conv = {ptv_memory::answer_prompts, &prompter};
     pam_handle_t* pamh = nullptr;
     int rc = pam_start("ptv_loop", user_name(user).c_str(), &conv, &pamh);
     if (rc == PAM_SUCCESS) rc = pam_authenticate(pamh, 0);
@@ -271,11 +229,12 @@ int main(int argc, char** argv) {
     const int expected_prompts = st.kind == Kind::Right            ? 1
                                  : st.kind == Kind::WrongThenRight ? 2
                                                                    : 3;
-    if (rc != expected || st.prompts != expected_prompts || st.failed_fetch) {
+    if (rc != expected || prompter.prompts != expected_prompts ||
+        st.failed_fetch) {
       if (failures < 10)
         std::printf("iteration %d (%s): rc %d expected %d, %d prompts "
                     "expected %d%s\n",
-                    i, user_name(user).c_str(), rc, expected, st.prompts,
+                    i, user_name(user).c_str(), rc, expected, prompter.prompts,
                     expected_prompts,
                     st.failed_fetch ? ", no code in the outbox" : "");
       ++failures;

@@ -42,6 +42,20 @@ std::string member(json_object* o, const char* key) {
   return {};
 }
 
+// Each element of the JSON array `text` as `row` reads it (nothing when
+// `text` is not an array).
+template <typename T, typename Row>
+std::vector<T> array_of(const std::string& text, Row row) {
+  std::vector<T> out;
+  json_object* list = json_tokener_parse(text.c_str());
+  if (list == nullptr) return out;
+  if (json_object_is_type(list, json_type_array))
+    for (size_t i = 0; i < json_object_array_length(list); ++i)
+      out.push_back(row(json_object_array_get_idx(list, i)));
+  json_object_put(list);
+  return out;
+}
+
 }  // namespace
 
 EmulatorProcess::EmulatorProcess(std::string workdir, std::string account_sid,
@@ -178,43 +192,27 @@ bool EmulatorProcess::advance_clock(int seconds) {
 }
 
 std::vector<OutboxMessage> EmulatorProcess::outbox() {
-  std::vector<OutboxMessage> out;
   std::string text;
-  if (!control("GET", "/outbox", "", &text)) return out;
-  json_object* list = json_tokener_parse(text.c_str());
-  if (list == nullptr) return out;
-  if (json_object_is_type(list, json_type_array)) {
-    for (size_t i = 0; i < json_object_array_length(list); ++i) {
-      json_object* m = json_object_array_get_idx(list, i);
-      out.push_back({member(m, "to"), member(m, "code"),
-                     member(m, "verification_sid")});
-    }
-  }
-  json_object_put(list);
-  return out;
+  if (!control("GET", "/outbox", "", &text)) return {};
+  return array_of<OutboxMessage>(text, [](json_object* m) {
+    return OutboxMessage{member(m, "to"), member(m, "code"),
+                         member(m, "verification_sid")};
+  });
 }
 
 std::vector<RecordedRequest> EmulatorProcess::requests() {
-  std::vector<RecordedRequest> out;
   std::string text;
-  if (!control("GET", "/requests", "", &text)) return out;
-  json_object* list = json_tokener_parse(text.c_str());
-  if (list == nullptr) return out;
-  if (json_object_is_type(list, json_type_array)) {
-    for (size_t i = 0; i < json_object_array_length(list); ++i) {
-      json_object* r = json_object_array_get_idx(list, i);
-      RecordedRequest req{member(r, "method"), member(r, "path"), {}, 0};
-      json_object* form = nullptr;
-      if (json_object_object_get_ex(r, "form", &form))
-        req.status_field = member(form, "Status");
-      json_object* st = nullptr;
-      if (json_object_object_get_ex(r, "status", &st))
-        req.status = json_object_get_int(st);
-      out.push_back(req);
-    }
-  }
-  json_object_put(list);
-  return out;
+  if (!control("GET", "/requests", "", &text)) return {};
+  return array_of<RecordedRequest>(text, [](json_object* r) {
+    RecordedRequest req{member(r, "method"), member(r, "path"), {}, 0};
+    json_object* form = nullptr;
+    if (json_object_object_get_ex(r, "form", &form))
+      req.status_field = member(form, "Status");
+    json_object* st = nullptr;
+    if (json_object_object_get_ex(r, "status", &st))
+      req.status = json_object_get_int(st);
+    return req;
+  });
 }
 
 std::string EmulatorProcess::last_code(const std::string& to) {

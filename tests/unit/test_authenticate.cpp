@@ -142,6 +142,12 @@ struct Harness {
     FakeSource ldap_;
   };
 
+  // The right code typed, and Twilio approving it.
+  void right_code_approved() {
+    conv.script = {kGoodCode};
+    http.check_replies = {approved()};
+  }
+
   AuthResult run() {
     Accounts accounts(*this);
     // The account is resolved first; its GECOS string is the gecos source's.
@@ -204,6 +210,25 @@ void expect_clean_log(const Harness& h, const char* file, int line) {
 }
 #define EXPECT_CLEAN_LOG(h) expect_clean_log((h), __FILE__, __LINE__)
 
+// A login with the right code: approved, the code sent by SMS to the
+// (form-encoded) number.
+void expect_approved_sms_to(Harness& h, const std::string& to, const char* file,
+                            int line) {
+  h.right_code_approved();
+  expect_outcome(h.run(), Outcome::Approved, PAM_SUCCESS, file, line);
+  const std::string body = h.http.requests.empty() ? "" : h.http.requests[0].body;
+  ptv_test::check_equal(body, "To=" + to + "&Channel=sms", "the start's body",
+                        file, line);
+}
+#define EXPECT_APPROVED_SMS_TO(h, to) \
+  expect_approved_sms_to((h), (to), __FILE__, __LINE__)
+
+// A start refused twice: the first attempt and its one retry.
+std::deque<Reply> refused_twice() {
+  return {transport_error(TransportErrorKind::Unreachable, "connection refused"),
+          transport_error(TransportErrorKind::Unreachable, "connection refused")};
+}
+
 void expect_cancel_last(const Harness& h, const char* file, int line) {
   if (h.http.requests.empty() || h.http.requests.back().kind != Kind::Cancel) {
     print_error("the last request is not a cancel\n");
@@ -221,8 +246,7 @@ void expect_cancel_last(const Harness& h, const char* file, int line) {
 
 void test_right_code_first_try(void**) {
   Harness h;
-  h.conv.script = {kGoodCode};
-  h.http.check_replies = {approved()};
+  h.right_code_approved();
   const AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
   assert_int_equal(h.http.requests.size(), 2);
@@ -242,8 +266,7 @@ void test_right_code_first_try(void**) {
 
 void test_prompt_text(void**) {
   Harness h;
-  h.conv.script = {kGoodCode};
-  h.http.check_replies = {approved()};
+  h.right_code_approved();
   (void)h.run();
   assert_int_equal(h.conv.prompts.size(), 1);
   // The first prompt names the words that send the code again.
@@ -252,8 +275,7 @@ void test_prompt_text(void**) {
 
   Harness w;
   w.config.policy.channel = "whatsapp";
-  w.conv.script = {kGoodCode};
-  w.http.check_replies = {approved()};
+  w.right_code_approved();
   (void)w.run();
   assert_str_eq(w.conv.prompts[0],
                 "WhatsApp code sent to +1******4567 (or type resend, call): ");
@@ -362,13 +384,26 @@ void test_conversation_error_after_wrong_code(void**) {
   EXPECT_CANCEL_LAST(h);
 }
 
+// A login with `typed` whose check Twilio answers with `reply`: denied,
+// and no cancel (the verification is over).
+AuthResult denied_at_check(Harness& h, const std::string& typed, Reply reply,
+                           const char* file, int line) {
+  h.conv.script = {typed};
+  h.http.check_replies = {std::move(reply)};
+  AuthResult r = h.run();
+  expect_outcome(r, Outcome::Denied, PAM_AUTH_ERR, file, line);
+  if (h.http.count(Kind::Cancel) != 0) {
+    print_error("%zu cancels, expected none\n", h.http.count(Kind::Cancel));
+    _fail(file, line);
+  }
+  return r;
+}
+#define DENIED_AT_CHECK(h, typed, reply) \
+  denied_at_check((h), (typed), (reply), __FILE__, __LINE__)
+
 void test_not_found_on_check(void**) {
   Harness h;
-  h.conv.script = {kGoodCode};
-  h.http.check_replies = {twilio_error(404, 20404)};
-  const AuthResult r = h.run();
-  EXPECT_OUTCOME(r, Outcome::Denied, PAM_AUTH_ERR);
-  assert_int_equal(h.http.count(Kind::Cancel), 0);
+  const AuthResult r = DENIED_AT_CHECK(h, kGoodCode, twilio_error(404, 20404));
   assert_int_equal(h.http.requests.size(), 2);
   assert_int_equal(h.conv.errors.size(), 1);
   assert_contains(h.conv.errors[0], "expired");
@@ -377,11 +412,7 @@ void test_not_found_on_check(void**) {
 
 void test_max_checks_on_check(void**) {
   Harness h;
-  h.conv.script = {kBadCode};
-  h.http.check_replies = {twilio_error(429, 60202)};
-  const AuthResult r = h.run();
-  EXPECT_OUTCOME(r, Outcome::Denied, PAM_AUTH_ERR);
-  assert_int_equal(h.http.count(Kind::Cancel), 0);
+  DENIED_AT_CHECK(h, kBadCode, twilio_error(429, 60202));
   assert_int_equal(h.conv.prompts.size(), 1);  // no further attempt
   assert_contains(h.conv.errors[0], "Too many wrong codes");
 }
@@ -433,11 +464,8 @@ void test_no_phone_deny(void**) {
   Harness g;
   g.user = "bob";
   g.gecos["bob"] = "Bob,,+1 555 000 1111";
-  g.conv.script = {kGoodCode};
-  g.http.check_replies = {approved()};
-  EXPECT_OUTCOME(g.run(), Outcome::Approved, PAM_SUCCESS);
+  EXPECT_APPROVED_SMS_TO(g, "%2B15550001111");
   assert_int_equal(g.factory_calls, 1);
-  assert_str_eq(g.http.requests[0].body, "To=%2B15550001111&Channel=sms");
 }
 
 void test_no_phone_skip(void**) {
@@ -474,29 +502,31 @@ void test_transport_factory_failure(void**) {
   assert_true(h.conv.prompts.empty());
 }
 
+// A login under `mode` whose start is refused twice ends as `want`
+// without a prompt.
+void expect_unreachable(Harness& h, ptv::FailMode mode, Outcome want, int pam,
+                        const char* file, int line) {
+  h.config.policy.failmode = mode;
+  h.http.start_replies = refused_twice();
+  expect_outcome(h.run(), want, pam, file, line);
+  if (!h.conv.prompts.empty()) {
+    print_error("prompted \"%s\", expected no prompt\n", h.conv.prompts[0].c_str());
+    _fail(file, line);
+  }
+}
+#define EXPECT_UNREACHABLE(h, mode, want, pam) \
+  expect_unreachable((h), (mode), (want), (pam), __FILE__, __LINE__)
+
 void test_unreachable_secure(void**) {
   Harness h;
-  h.config.policy.failmode = ptv::FailMode::Secure;
-  // Refused twice: the first attempt and its one retry.
-  h.http.start_replies = {
-      transport_error(TransportErrorKind::Unreachable, "connection refused"),
-      transport_error(TransportErrorKind::Unreachable, "connection refused")};
-  const AuthResult r = h.run();
-  EXPECT_OUTCOME(r, Outcome::Unavailable, PAM_AUTHINFO_UNAVAIL);
-  assert_true(h.conv.prompts.empty());
+  EXPECT_UNREACHABLE(h, ptv::FailMode::Secure, Outcome::Unavailable,
+                     PAM_AUTHINFO_UNAVAIL);
   assert_false(h.log.has(LOG_WARNING, "WITHOUT"));
 }
 
 void test_unreachable_safe(void**) {
   Harness h;
-  h.config.policy.failmode = ptv::FailMode::Safe;
-  // Refused twice: the first attempt and its one retry.
-  h.http.start_replies = {
-      transport_error(TransportErrorKind::Unreachable, "connection refused"),
-      transport_error(TransportErrorKind::Unreachable, "connection refused")};
-  const AuthResult r = h.run();
-  EXPECT_OUTCOME(r, Outcome::FailOpen, PAM_SUCCESS);
-  assert_true(h.conv.prompts.empty());
+  EXPECT_UNREACHABLE(h, ptv::FailMode::Safe, Outcome::FailOpen, PAM_SUCCESS);
   assert_true(h.log.has(LOG_WARNING, "failmode = safe"));
   assert_true(h.log.has(LOG_WARNING, "alice"));
   EXPECT_CLEAN_LOG(h);
@@ -506,8 +536,7 @@ void test_unreachable_once_is_retried(void**) {
   Harness h;
   h.http.start_replies = {
       transport_error(TransportErrorKind::Unreachable, "connection refused")};
-  h.conv.script = {kGoodCode};
-  h.http.check_replies = {approved()};
+  h.right_code_approved();
   const AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
   assert_int_equal(h.http.count(Kind::Start), 2);
@@ -649,8 +678,7 @@ void test_log_never_holds_secrets(void**) {
 
 void test_outcome_line(void**) {
   Harness h;
-  h.conv.script = {kGoodCode};
-  h.http.check_replies = {approved()};
+  h.right_code_approved();
   (void)h.run();
   const Line& last = h.log.lines.back();
   assert_int_equal(last.priority, LOG_INFO);
@@ -693,11 +721,8 @@ void test_directory_number_used(void**) {
   Harness h;
   h.config.phone.sources = {ptv::PhoneSource::Ldap};
   h.directory = {Answer::Kind::Values, {"bogus", "+1 555 000 2222"}, {}};
-  h.conv.script = {kGoodCode};
-  h.http.check_replies = {approved()};
-  EXPECT_OUTCOME(h.run(), Outcome::Approved, PAM_SUCCESS);
+  EXPECT_APPROVED_SMS_TO(h, "%2B15550002222");
   assert_int_equal(h.directory_calls, 1);
-  assert_str_eq(h.http.requests[0].body, "To=%2B15550002222&Channel=sms");
 }
 
 void test_directory_unavailable_follows_failmode(void**) {
@@ -809,9 +834,7 @@ void test_local_resource_failure_denies(void**) {
     Harness u;
     u.config.policy.failmode = mode;
     u.use_gate = true;
-    u.http.start_replies = {
-        transport_error(TransportErrorKind::Unreachable, "connection refused"),
-        transport_error(TransportErrorKind::Unreachable, "connection refused")};
+    u.http.start_replies = refused_twice();
     EXPECT_OUTCOME(u.run(),
                    mode == ptv::FailMode::Safe ? Outcome::FailOpen
                                                : Outcome::Unavailable,
@@ -877,8 +900,7 @@ void test_account_name_used_everywhere(void**) {
   h.user = "ALICE";
   h.canonical["ALICE"] = "alice";
   h.use_gate = true;
-  h.conv.script = {kGoodCode};
-  h.http.check_replies = {approved()};
+  h.right_code_approved();
   const AuthResult r = h.run();
   EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
   assert_str_eq(r.account, "alice");
@@ -887,8 +909,7 @@ void test_account_name_used_everywhere(void**) {
   assert_contains(h.log.lines.back().text, "user=alice login_name=ALICE ");
   // The same spelling: no login_name field.
   Harness same;
-  same.conv.script = {kGoodCode};
-  same.http.check_replies = {approved()};
+  same.right_code_approved();
   (void)same.run();
   assert_not_contains(same.log.lines.back().text, "login_name=");
 }
@@ -977,8 +998,7 @@ struct LimitedLogin {
   ptv::StateDirSendGate gate;
   explicit LimitedLogin(const StateDir& dir) : gate(dir.settings) {
     h.state_gate = &gate;
-    h.conv.script = {kGoodCode};
-    h.http.check_replies = {approved()};
+    h.right_code_approved();
   }
 };
 

@@ -27,6 +27,32 @@ std::string config_text(const std::string& extra) {
          kBase + "\";\n};\nusers = ( (\"alice\", \"" + kPhone + "\") );\n" + extra;
 }
 
+// What a login of the module's side runs with.
+struct Sides {
+  const ptv::Config& config;
+  ptv::HelperStarter& starter;
+  ptv::Conversation& conv;
+  ptv::Logger& log;
+  ptv::AccountDirectory& accounts;
+  ptv::GroupDirectory& groups;
+  ptv::GraceStore& grace;
+  std::string_view rhost = {};  // PAM_RHOST
+};
+
+// One login of the module's side, the helper started by `s.starter`.
+AuthResult login(const Sides& s, const std::string& user, bool set_id) {
+  const std::string path = "/test/ptv.conf";
+  ptv::HelperVerifier helper({s.starter, path,
+                              ptv::helper_wait_bound(s.config.twilio, s.config.phone),
+                              s.conv, s.log, nullptr});
+  const ptv::ClientRequest request{{s.config.policy, s.config.phone},
+                                   {s.log, s.accounts, helper, s.groups, s.grace},
+                                   user,
+                                   set_id,
+                                   s.rhost};
+  return ptv::authenticate_client(request);
+}
+
 // A helper that answers from a script, for what a broken one may say.
 class ScriptedHelper final : public ptv::HelperLink {
  public:
@@ -88,15 +114,8 @@ struct Harness {
       if (!scripted.empty()) return std::make_unique<ScriptedHelper>(scripted);
       return std::make_unique<ThreadHelper>(world());
     };
-    const std::string path = "/test/ptv.conf";
-    ptv::HelperVerifier helper({start, path, ptv::helper_wait_bound(config->twilio, config->phone), conv,
-                                log, nullptr});
-    const ptv::ClientRequest request{{config->policy, config->phone},
-                                     {log, accounts, helper, groups, grace},
-                                     user,
-                                     set_id,
-                                     rhost};
-    AuthResult r = ptv::authenticate_client(request);
+    AuthResult r = login({*config, start, conv, log, accounts, groups, grace, rhost},
+                         user, set_id);
     helper_starts += start.starts;
     return r;
   }
@@ -126,29 +145,29 @@ void expect(const AuthResult& r, Outcome want) {
 
 // A login that needs no code never starts the helper.
 void test_no_code_no_helper(void**) {
-  Harness skip;
-  skip.user = "bob";
-  skip.extra = "no_phone = \"skip\";\n";
-  expect(skip.run(), Outcome::NoPhoneSkipped);
-  assert_int_equal(skip.helper_starts, 0);
-
-  Harness deny;
-  deny.user = "bob";
-  expect(deny.run(), Outcome::NoPhoneDenied);
-  assert_int_equal(deny.helper_starts, 0);
-
-  Harness invalid;
-  invalid.user = "bob";
-  invalid.gecos = "Bob,,555-0100,,";
-  invalid.extra = "phone_sources = [ \"gecos\", \"ldap\" ];\n"
-                  "ldap = { uri = \"ldaps://d.example\"; base = \"dc=x\"; };\n";
-  expect(invalid.run(), Outcome::InvalidPhone);
-  assert_int_equal(invalid.helper_starts, 0);
-
-  Harness unknown;
-  unknown.user = "nobody-here";
-  expect(unknown.run(), Outcome::UnknownUser);
-  assert_int_equal(unknown.helper_starts, 0);
+  struct Case {
+    const char* user;
+    const char* gecos;
+    const char* extra;
+    Outcome want;
+  };
+  const Case cases[] = {
+      {"bob", "", "no_phone = \"skip\";\n", Outcome::NoPhoneSkipped},
+      {"bob", "", "", Outcome::NoPhoneDenied},
+      {"bob", "Bob,,555-0100,,",
+       "phone_sources = [ \"gecos\", \"ldap\" ];\n"
+       "ldap = { uri = \"ldaps://d.example\"; base = \"dc=x\"; };\n",
+       Outcome::InvalidPhone},
+      {"nobody-here", "", "", Outcome::UnknownUser},
+  };
+  for (const Case& c : cases) {
+    Harness h;
+    h.user = c.user;
+    h.gecos = c.gecos;
+    h.extra = c.extra;
+    expect(h.run(), c.want);
+    assert_int_equal(h.helper_starts, 0);
+  }
 }
 
 // A code to send: the helper does the Twilio part, the code typed here
@@ -294,17 +313,10 @@ void test_helper_that_cannot_start(void**) {
   CapturingLogger log;
   Harness::Accounts accounts("");
   ptv::HelperProgram program("/nonexistent/twilio-verify-helper");
-  const std::string user = "alice", path = "/test/ptv.conf";
-  ptv::HelperVerifier helper({program, path, ptv::helper_wait_bound(config->twilio, config->phone), conv,
-                              log, nullptr});
   FakeGroups groups;
   FakeGrace grace;
-  const ptv::ClientRequest request{{config->policy, config->phone},
-                                   {log, accounts, helper, groups, grace},
-                                   user,
-                                   false,
-                                   ""};
-  const AuthResult r = ptv::authenticate_client(request);
+  const AuthResult r =
+      login({*config, program, conv, log, accounts, groups, grace}, "alice", false);
   expect(r, Outcome::InternalError);
   assert_contains(r.detail, "cannot start the helper: helper /nonexistent");
 }

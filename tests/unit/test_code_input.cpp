@@ -1,5 +1,7 @@
 // Validation of the typed code before anything reaches the network.
+#include <initializer_list>
 #include <string>
+#include <string_view>
 
 #include "core/code_input.hpp"
 #include "unit_test.hpp"
@@ -20,21 +22,25 @@ void expect_valid(std::string_view typed, std::string_view code,
 }
 #define VALID(typed, code) expect_valid((typed), (code), __FILE__, __LINE__)
 
-void expect_problem(std::string_view typed, CodeProblem want, const char* file,
-                    int line) {
-  const ptv::CodeCheck r = ptv::check_typed_code(typed);
-  if (r.problem != want) {
-    print_error("got \"%s\", expected \"%s\"\n", ptv::describe(r.problem),
-                ptv::describe(want));
-    _fail(file, line);
-  }
-  if (!r.code.empty()) {
-    print_error("a refused input left a code behind\n");
-    _fail(file, line);
+// Every input of `typed` is refused for `want`, and leaves no code behind.
+void expect_problems(CodeProblem want, std::initializer_list<std::string_view> typed,
+                     const char* file, int line) {
+  for (std::string_view t : typed) {
+    const ptv::CodeCheck r = ptv::check_typed_code(t);
+    if (r.problem != want) {
+      print_error("\"%s\": got \"%s\", expected \"%s\"\n", std::string(t).c_str(),
+                  ptv::describe(r.problem), ptv::describe(want));
+      _fail(file, line);
+    }
+    if (!r.code.empty()) {
+      print_error("\"%s\": a refused input left a code behind\n",
+                  std::string(t).c_str());
+      _fail(file, line);
+    }
   }
 }
-#define PROBLEM(typed, want) \
-  expect_problem((typed), (want), __FILE__, __LINE__)
+#define PROBLEMS(want, ...) \
+  expect_problems((want), {__VA_ARGS__}, __FILE__, __LINE__)
 
 void test_valid_lengths(void**) {
   VALID("1234", "1234");
@@ -51,59 +57,57 @@ void test_whitespace_trimmed(void**) {
 }
 
 void test_too_short_and_too_long(void**) {
-  PROBLEM("123", CodeProblem::TooShort);
-  PROBLEM("1", CodeProblem::TooShort);
-  PROBLEM("  123  ", CodeProblem::TooShort);
-  PROBLEM("12345678901", CodeProblem::TooLong);
-  PROBLEM(" 12345678901\n", CodeProblem::TooLong);
+  PROBLEMS(CodeProblem::TooShort, "123", "1", "  123  ");
+  PROBLEMS(CodeProblem::TooLong, "12345678901", " 12345678901\n");
 }
 
 void test_not_digits(void**) {
-  PROBLEM("12a456", CodeProblem::NotDigits);
-  PROBLEM("abcdef", CodeProblem::NotDigits);
-  PROBLEM("123 456", CodeProblem::NotDigits);    // inner space
-  PROBLEM("123\t456", CodeProblem::NotDigits);   // inner tab
-  PROBLEM("-123456", CodeProblem::NotDigits);
-  PROBLEM("+123456", CodeProblem::NotDigits);
-  PROBLEM("12345.6", CodeProblem::NotDigits);
-  PROBLEM("0x1234", CodeProblem::NotDigits);
+  PROBLEMS(CodeProblem::NotDigits,
+           "12a456",
+           "abcdef",
+           "123 456",  // inner space
+           "123\t456",  // inner tab
+           "-123456",
+           "+123456",
+           "12345.6",
+           "0x1234");
 }
 
 void test_empty(void**) {
-  PROBLEM("", CodeProblem::Empty);
-  PROBLEM(" ", CodeProblem::Empty);
-  PROBLEM("   \t\r\n  ", CodeProblem::Empty);
+  PROBLEMS(CodeProblem::Empty, "", " ", "   \t\r\n  ");
 }
 
 void test_non_ascii(void**) {
   // Full-width and Arabic-Indic digits are not ASCII digits.
-  PROBLEM("\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94", CodeProblem::NotDigits);
-  PROBLEM("\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4", CodeProblem::NotDigits);
-  PROBLEM("1234\xff", CodeProblem::NotDigits);
-  PROBLEM("\x80" "123456", CodeProblem::NotDigits);
-  PROBLEM("12\xc2\xa0" "3456", CodeProblem::NotDigits);  // no-break space
-  PROBLEM("\xc2\xa0" "123456", CodeProblem::NotDigits);
+  PROBLEMS(CodeProblem::NotDigits,
+           "\xef\xbc\x91\xef\xbc\x92\xef\xbc\x93\xef\xbc\x94",
+           "\xd9\xa1\xd9\xa2\xd9\xa3\xd9\xa4",
+           "1234\xff",
+           "\x80" "123456",
+           "12\xc2\xa0" "3456",  // no-break space
+           "\xc2\xa0" "123456");
 }
 
 void test_control_characters(void**) {
-  PROBLEM(std::string_view("1234\0" "56", 7), CodeProblem::NotDigits);
-  PROBLEM(std::string_view("\0" "123456", 7), CodeProblem::NotDigits);
-  PROBLEM("123456\x1b[A", CodeProblem::NotDigits);
-  PROBLEM("1234\x7f", CodeProblem::NotDigits);
-  PROBLEM("\x08" "123456", CodeProblem::NotDigits);
-  PROBLEM("123456\x03", CodeProblem::NotDigits);
+  PROBLEMS(CodeProblem::NotDigits,
+           std::string_view("1234\0" "56", 7),
+           std::string_view("\0" "123456", 7),
+           "123456\x1b[A",
+           "1234\x7f",
+           "\x08" "123456",
+           "123456\x03");
 }
 
 void test_huge_input(void**) {
-  PROBLEM(std::string(10000, '1'), CodeProblem::TooLong);
-  PROBLEM(std::string(10000, 'a'), CodeProblem::NotDigits);
-  PROBLEM(std::string(10000, ' '), CodeProblem::Empty);
+  PROBLEMS(CodeProblem::TooLong, std::string(10000, '1'));
+  PROBLEMS(CodeProblem::NotDigits, std::string(10000, 'a'));
+  PROBLEMS(CodeProblem::Empty, std::string(10000, ' '));
   VALID(std::string(5000, ' ') + "123456" + std::string(5000, '\n'), "123456");
 }
 
 // The SSH server sends this as the "password" of an invalid user.
 void test_ssh_invalid_user_password(void**) {
-  PROBLEM("\b\n\r\177INCORRECT", CodeProblem::NotDigits);
+  PROBLEMS(CodeProblem::NotDigits, "\b\n\r\177INCORRECT");
   VALID("\n\r123456\n\r", "123456");
 }
 

@@ -6,10 +6,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
+#include <source_location>
 #include <string>
 #include <vector>
 
 #include "config/config.hpp"
+#include "fakes.hpp"
 #include "unit_test.hpp"
 
 using ptv::Config;
@@ -17,10 +20,10 @@ using ptv::ConfigError;
 using ptv::FailMode;
 using ptv::NoPhone;
 using ptv::PhoneSource;
+using ptv_fakes::kAccount;
 
 namespace {
 
-const std::string kAccount = "AC0123456789abcdef0123456789abcdef";
 const std::string kService = "VA0123456789ABCDEF0123456789ABCDEF";
 const std::string kKeySid = "SKfedcba9876543210fedcba9876543210";
 const std::string kToken = "t0kenVALUEs3cret_4f2a9c81e7d3b6a5";
@@ -78,6 +81,36 @@ Config accepted(const std::string& text, const char* file, int line) {
 }
 #define ACCEPTED(text) accepted((text), __FILE__, __LINE__)
 
+// A case of a table of refusals: what the configuration is made from, and
+// what the refusal must say.
+struct Bad {
+  std::string input;
+  const char* says;
+};
+
+// Every case's configuration, make(input), is refused with a message that
+// contains the case's `says` and each of `also`.
+template <typename Make>
+void assert_refusals(
+    Make make, std::initializer_list<const char*> also,
+    std::initializer_list<Bad> bad,
+    std::source_location at = std::source_location::current()) {
+  for (const Bad& b : bad) {
+    const std::string msg = refused(make(b.input), at.file_name(), at.line());
+    const std::string expr = "refusal of \"" + b.input + "\"";
+    ptv_test::check_contains(msg, b.says, true, expr.c_str(), at.file_name(),
+                             at.line());
+    for (const char* a : also)
+      ptv_test::check_contains(msg, a, true, expr.c_str(), at.file_name(),
+                               at.line());
+  }
+}
+
+// The configuration that is the input itself.
+std::string as_is(const std::string& text) { return text; }
+// The minimal configuration with the input at the top level.
+std::string at_root(const std::string& root) { return minimal("", root); }
+
 int group_setup(void**) {
   char tmpl[] = "/tmp/ptv-unit-config-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return -1;
@@ -97,6 +130,24 @@ int group_teardown(void**) {
 }
 
 // ---------------------------------------------------------------- parsing
+
+// The timeouts and the policy a configuration parsed to.
+struct Settings {
+  long connect_timeout_ms;
+  long timeout_ms;
+  const char* channel;
+  FailMode failmode;
+  NoPhone no_phone;
+  int max_attempts;
+};
+void expect_settings(const Config& c, const Settings& want) {
+  assert_int_equal(c.twilio.connect_timeout_ms, want.connect_timeout_ms);
+  assert_int_equal(c.twilio.timeout_ms, want.timeout_ms);
+  assert_str_eq(c.policy.channel, want.channel);
+  assert_true(c.policy.failmode == want.failmode);
+  assert_true(c.policy.no_phone == want.no_phone);
+  assert_int_equal(c.policy.max_attempts, want.max_attempts);
+}
 
 void test_full_config_every_key(void**) {
   const std::string text =
@@ -130,12 +181,7 @@ void test_full_config_every_key(void**) {
   assert_str_eq(c.twilio.api_url, "https://verify.example.test:8443/base");
   assert_str_eq(c.twilio.ca_file, g_ca_file);
   assert_str_eq(c.twilio.proxy, "http://proxy.example.test:3128");
-  assert_int_equal(c.twilio.connect_timeout_ms, 1500);
-  assert_int_equal(c.twilio.timeout_ms, 7000);
-  assert_str_eq(c.policy.channel, "whatsapp");
-  assert_true(c.policy.failmode == FailMode::Safe);
-  assert_true(c.policy.no_phone == NoPhone::Skip);
-  assert_int_equal(c.policy.max_attempts, 5);
+  expect_settings(c, {1500, 7000, "whatsapp", FailMode::Safe, NoPhone::Skip, 5});
   assert_int_equal(c.phone.sources.size(), 2);
   assert_true(c.phone.sources[0] == PhoneSource::Gecos);
   assert_true(c.phone.sources[1] == PhoneSource::Users);
@@ -160,12 +206,7 @@ void test_minimal_config_defaults(void**) {
   assert_str_eq(c.twilio.api_url, "https://verify.twilio.com");
   assert_true(c.twilio.ca_file.empty());
   assert_true(c.twilio.proxy.empty());
-  assert_int_equal(c.twilio.connect_timeout_ms, 3000);
-  assert_int_equal(c.twilio.timeout_ms, 10000);
-  assert_str_eq(c.policy.channel, "sms");
-  assert_true(c.policy.failmode == FailMode::Secure);
-  assert_true(c.policy.no_phone == NoPhone::Deny);
-  assert_int_equal(c.policy.max_attempts, 3);
+  expect_settings(c, {3000, 10000, "sms", FailMode::Secure, NoPhone::Deny, 3});
   // GECOS is opt-in (users may edit it with chfn): the default is users only.
   assert_int_equal(c.phone.sources.size(), 1);
   assert_true(c.phone.sources[0] == PhoneSource::Users);
@@ -267,11 +308,7 @@ void test_is_sid(void**) {
 
 void test_malformed_sids(void**) {
   const std::string hex32 = "0123456789abcdef0123456789abcdef";
-  struct Case {
-    std::string text;
-    const char* setting;
-  };
-  const std::vector<Case> cases = {
+  assert_refusals(as_is, {"32 hexadecimal"}, {
       // wrong prefix
       {twilio(account_line("VA" + hex32) + token_line() + service_line()),
        "account_sid"},
@@ -299,12 +336,7 @@ void test_malformed_sids(void**) {
       // empty
       {twilio(account_line("") + token_line() + service_line()),
        "account_sid"},
-  };
-  for (const Case& c : cases) {
-    const std::string msg = REFUSED(c.text);
-    assert_contains(msg, c.setting);
-    assert_contains(msg, "32 hexadecimal");
-  }
+  });
   // Upper-case hex digits are fine.
   ACCEPTED(twilio(account_line("AC0123456789ABCDEF0123456789ABCDEF") +
                   token_line() + service_line()));
@@ -358,11 +390,7 @@ void test_unknown_twilio_key(void**) {
 }
 
 void test_wrong_types(void**) {
-  struct Case {
-    std::string text;
-    const char* setting;
-  };
-  const std::vector<Case> cases = {
+  assert_refusals(as_is, {}, {
       {minimal("", "max_attempts = \"3\";\n"), "max_attempts"},
       {minimal("", "max_attempts = 3.0;\n"), "max_attempts"},
       {minimal("", "gecos_field = true;\n"), "gecos_field"},
@@ -383,8 +411,7 @@ void test_wrong_types(void**) {
       {minimal("  api_url = 443;\n"), "api_url"},
       {minimal("  ca_file = [ \"/etc/ssl\" ];\n"), "ca_file"},
       {minimal("  proxy = false;\n"), "proxy"},
-  };
-  for (const Case& c : cases) assert_contains(REFUSED(c.text), c.setting);
+  });
   // 64-bit integers within range are fine.
   assert_int_equal(ACCEPTED(minimal("", "max_attempts = 2L;\n")).policy.max_attempts,
                    2);
@@ -456,11 +483,10 @@ void test_connect_timeout_larger_than_total(void**) {
 }
 
 void test_api_url_rules(void**) {
-  struct Bad {
-    const char* url;
-    const char* says;
+  const auto with_url = [](const std::string& url) {
+    return minimal("  api_url = \"" + url + "\";\n");
   };
-  const std::vector<Bad> bad = {
+  assert_refusals(with_url, {"api_url"}, {
       {"http://verify.twilio.com", "https://"},
       {"HTTP://verify.twilio.com", "https://"},
       {"ftp://verify.twilio.com", "https://"},
@@ -473,13 +499,7 @@ void test_api_url_rules(void**) {
       {"https://verify.twilio.com@evil.example", "credentials"},
       {"https://verify.twilio.com/a b", "query"},
       {"https://verify.twilio.com\\@evil", "query"},
-  };
-  for (const Bad& b : bad) {
-    const std::string msg = REFUSED(
-        minimal(std::string("  api_url = \"") + b.url + "\";\n"));
-    assert_contains(msg, "api_url");
-    assert_contains(msg, b.says);
-  }
+  });
   struct Good {
     const char* url;
     const char* parsed;
@@ -491,10 +511,7 @@ void test_api_url_rules(void**) {
       {"https://emu.example.test/prefix/", "https://emu.example.test/prefix"},
   };
   for (const Good& g : good)
-    assert_str_eq(
-        ACCEPTED(minimal(std::string("  api_url = \"") + g.url + "\";\n"))
-            .twilio.api_url,
-        g.parsed);
+    assert_str_eq(ACCEPTED(with_url(g.url)).twilio.api_url, g.parsed);
 }
 
 void test_ca_file_rules(void**) {
@@ -682,10 +699,7 @@ void test_ldap_bind_password_any_characters(void**) {
 
 void test_ldap_refused(void**) {
   // The ldap = { ... } group's body, and what the refusal must say.
-  const struct {
-    std::string body;
-    const char* says;
-  } cases[] = {
+  assert_refusals(with_ldap, {}, {
       {"  base = \"dc=example,dc=com\";\n", "uri is missing"},
       {"  uri = \"ldaps://d.example.com\";\n", "base is missing"},
       {"  uri = \"https://d.example.com\";\n  base = \"dc=x\";\n", "ldap.uri"},
@@ -702,8 +716,7 @@ void test_ldap_refused(void**) {
       {kLdapMinimal + "  timeout_ms = 50;\n", "ldap.timeout_ms"},
       {kLdapMinimal + "  ca_file = \"relative.pem\";\n", "absolute"},
       {kLdapMinimal + "  port = 389;\n", "unknown setting"},
-  };
-  for (const auto& c : cases) assert_contains(REFUSED(with_ldap(c.body)), c.says);
+  });
   assert_contains(REFUSED(minimal("", "phone_sources = [ \"ldap\" ];\n")),
                   "ldap = { ... }; group is missing");
   assert_contains(REFUSED(minimal("", "ldap = \"ldap://x\";\n")), "must be a group");
@@ -761,11 +774,10 @@ void test_gecos_field_range(void**) {
 }
 
 void test_users_entries(void**) {
-  struct Case {
-    const char* users;
-    const char* says;
+  const auto with_users = [](const std::string& users) {
+    return minimal("", users + "\n");
   };
-  const std::vector<Case> cases = {
+  assert_refusals(with_users, {"users"}, {
       {"users = ( \"alice\" );", "pair"},
       {"users = ( (\"alice\") );", "pair"},
       {"users = ( (\"alice\", \"+15551234567\", \"x\") );", "pair"},
@@ -780,12 +792,7 @@ void test_users_entries(void**) {
       {"users = ( (\"alice\", \"+15551234567\"), (\"alice\", \"+15557654321\") "
        ");",
        "twice"},
-  };
-  for (const Case& c : cases) {
-    const std::string msg = REFUSED(minimal("", std::string(c.users) + "\n"));
-    assert_contains(msg, "users");
-    assert_contains(msg, c.says);
-  }
+  });
   const std::string bad_number =
       REFUSED(minimal("", "users = ( (\"carol\", \"12345\") );\n"));
   assert_contains(bad_number, "carol");
@@ -1025,11 +1032,7 @@ void test_send_limit_values(void**) {
 }
 
 void test_send_limit_refused(void**) {
-  struct Bad {
-    std::string root;
-    const char* message;
-  };
-  const std::vector<Bad> bad = {
+  assert_refusals(at_root, {kName}, {
       {"send_limit = { count = 0; };\n", "send_limit.count: must be between 1 and 100"},
       {"send_limit = { count = 101; };\n", "send_limit.count: must be between 1 and 100"},
       {"send_limit = { count = 4294967301; };\n", "between 1 and 100"},
@@ -1047,12 +1050,7 @@ void test_send_limit_refused(void**) {
       {"state_dir = \"/var//lib\";\n", "state_dir: must be a plain absolute path"},
       {"state_dir = \"/var/lib/a\\nb\";\n", "state_dir: must not contain control"},
       {"state_dir = 5;\n", "state_dir: must be a string"},
-  };
-  for (const Bad& b : bad) {
-    const std::string message = REFUSED(minimal("", b.root));
-    assert_contains(message, b.message);
-    assert_contains(message, kName);
-  }
+  });
 }
 
 // ------------------------------------------------------------- services
@@ -1088,11 +1086,7 @@ void test_services_accepted(void**) {
 }
 
 void test_services_refused(void**) {
-  struct Bad {
-    std::string root;
-    const char* message;
-  };
-  const std::vector<Bad> bad = {
+  assert_refusals(at_root, {}, {
       {"services = [ ];\n",
        "test.conf:6: services: must name at least one service; leave the "
        "setting out to cover every service"},
@@ -1116,11 +1110,7 @@ void test_services_refused(void**) {
        "test.conf:8: services: service \"sshd\" is listed twice"},
       {"services = [ \"sshd\" ];\nservices = [ \"login\" ];\n",
        "test.conf:7: parse error: duplicate setting name"},
-  };
-  for (const Bad& b : bad) {
-    const std::string message = REFUSED(minimal("", b.root));
-    assert_contains(message, b.message);
-  }
+  });
 }
 
 // ------------------------------------------------- exemptions and grace

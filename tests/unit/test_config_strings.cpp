@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iterator>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -13,9 +14,12 @@
 #include "config/config.hpp"
 #include "config/config_strings.hpp"
 #include "config_tree.hpp"
+#include "fakes.hpp"
 #include "unit_test.hpp"
 
 using ptv::ConfigStrings;
+using ptv_fakes::kAccount;
+using ptv_fakes::kService;
 
 // libconfig 1.5 leaks the buffer of a string literal that stands where a
 // setting name belongs (the generated texts below have such mistakes, in
@@ -28,8 +32,6 @@ __lsan_default_suppressions() {
 
 namespace {
 
-const std::string kAccount = "AC0123456789abcdef0123456789abcdef";
-const std::string kService = "VA0123456789abcdef0123456789abcdef";
 const char* kName = "test.conf";
 
 // libconfig alone and libconfig behind the masking agree on `text`.
@@ -54,21 +56,47 @@ std::vector<std::string> literals(const std::string& text) {
   return out;
 }
 
-// The value our table gives for the string setting `path` of `text`.
-std::string masked_value(const std::string& text, const char* path) {
-  const ConfigStrings s = ConfigStrings::mask(text);
+// What libconfig reads for the string setting `path` of the masked text
+// of `s`: its placeholders, or nothing when it reads none.
+std::optional<std::string> placeholders(const ConfigStrings& s,
+                                        const char* path) {
   config_t cfg;
   config_init(&cfg);
-  std::string out = "<no such string>";
+  std::optional<std::string> out;
   const char* v = nullptr;
   if (config_read_string(&cfg, s.masked_text().c_str()) == CONFIG_TRUE &&
-      config_lookup_string(&cfg, path, &v) == CONFIG_TRUE) {
-    auto real = s.value_of(v);
-    out = real ? std::string(real->view()) : "<unresolved>";
-  }
+      config_lookup_string(&cfg, path, &v) == CONFIG_TRUE)
+    out = v;
   config_destroy(&cfg);
   return out;
 }
+
+// The value our table gives for the string setting `path` of `text`.
+std::string masked_value(const std::string& text, const char* path) {
+  const ConfigStrings s = ConfigStrings::mask(text);
+  const auto p = placeholders(s, path);
+  if (!p) return "<no such string>";
+  auto real = s.value_of(*p);
+  return real ? std::string(real->view()) : "<unresolved>";
+}
+
+// The string settings of `text` have these values through the masking,
+// and libconfig alone agrees with libconfig behind it on `text`.
+struct Setting {
+  const char* path;
+  const char* value;
+};
+void check_values(const std::string& text, std::initializer_list<Setting> settings,
+                  const char* file, int line) {
+  for (const Setting& s : settings) {
+    const std::string expr = std::string("masked_value(text, \"") + s.path + "\")";
+    ptv_test::check_equal(masked_value(text, s.path), s.value, expr.c_str(), file,
+                          line);
+  }
+  check_same_as_libconfig(text, file, line);
+}
+#define assert_values(text, ...) \
+  check_values((text), {__VA_ARGS__}, __FILE__, __LINE__)
 
 std::string minimal() {
   return "twilio = {\n"
@@ -99,9 +127,7 @@ void test_comments_with_quotes(void**) {
   assert_int_equal(l.size(), 2);
   assert_str_eq(l[0], "value");
   assert_str_eq(l[1], "c-value");
-  assert_str_eq(masked_value(text, "a"), "value");
-  assert_str_eq(masked_value(text, "c"), "c-value");
-  assert_same_as_libconfig(text);
+  assert_values(text, {"a", "value"}, {"c", "c-value"});
   // "//*" is a line comment, "/*/" does not close itself.
   assert_same_as_libconfig("//* \"x\"\nb = \"y\";\n/*/ \"z\" */ c = \"w\";\n");
   assert_int_equal(literals("//* \"x\"\nb = \"y\";\n/*/ \"z\" */\n").size(), 1);
@@ -111,13 +137,8 @@ void test_comment_markers_inside_strings(void**) {
   const std::string text =
       "a = \"# not a comment // nor /* this */ either\";\n"
       "b = \"//\"; c = \"#\"; d = \"/*\"; e = \"*/\";\n";
-  assert_str_eq(masked_value(text, "a"),
-                "# not a comment // nor /* this */ either");
-  assert_str_eq(masked_value(text, "b"), "//");
-  assert_str_eq(masked_value(text, "c"), "#");
-  assert_str_eq(masked_value(text, "d"), "/*");
-  assert_str_eq(masked_value(text, "e"), "*/");
-  assert_same_as_libconfig(text);
+  assert_values(text, {"a", "# not a comment // nor /* this */ either"},
+                {"b", "//"}, {"c", "#"}, {"d", "/*"}, {"e", "*/"});
 }
 
 void test_escapes(void**) {
@@ -128,11 +149,9 @@ void test_escapes(void**) {
       "b = \"\\q \\x4 \\x4g \\X \\N \\ \";\n"
       "c = \"\\\\\\\"\";\n"
       "d = \"\\xc3\\xa9\";\n";
-  assert_str_eq(masked_value(text, "a"), "1\\2\"3\f4\n5\r6\t7AJ~89");
-  assert_str_eq(masked_value(text, "b"), "\\q \\x4 \\x4g \\X \\N \\ ");
-  assert_str_eq(masked_value(text, "c"), "\\\"");
-  assert_str_eq(masked_value(text, "d"), "\xc3\xa9");
-  assert_same_as_libconfig(text);
+  assert_values(text, {"a", "1\\2\"3\f4\n5\r6\t7AJ~89"},
+                {"b", "\\q \\x4 \\x4g \\X \\N \\ "}, {"c", "\\\""},
+                {"d", "\xc3\xa9"});
   // An escaped quote does not end the literal; an escaped backslash
   // before a quote does not escape it.
   assert_int_equal(literals("a = \"x\\\"y\"; b = \"z\\\\\"; c = 1;").size(), 2);
@@ -144,17 +163,11 @@ void test_adjacent_literals(void**) {
       "    /* between */ \"ef\" # here\n"
       "    \"gh\";\n"
       "b = ( \"x\" \"y\", \"z\" );\n";
-  assert_str_eq(masked_value(text, "a"), "abcdefgh");
-  assert_same_as_libconfig(text);
+  assert_values(text, {"a", "abcdefgh"});
   // The placeholders libconfig concatenated.
-  const ConfigStrings s = ConfigStrings::mask(text);
-  config_t cfg;
-  config_init(&cfg);
-  assert_int_equal(config_read_string(&cfg, s.masked_text().c_str()), CONFIG_TRUE);
-  const char* v = nullptr;
-  assert_int_equal(config_lookup_string(&cfg, "a", &v), CONFIG_TRUE);
-  assert_str_eq(v, "@0;@1;@2;@3;");
-  config_destroy(&cfg);
+  assert_str_eq(placeholders(ConfigStrings::mask(text), "a")
+                    .value_or("<no such string>"),
+                "@0;@1;@2;@3;");
   // Through the loader: a token and a user split over literals.
   auto c = ptv::parse_config_text(
       "twilio = {\n  account_sid = \"AC0123456789abcdef\" \"0123456789abcdef\";\n"

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <new>
 #include <chrono>
@@ -60,6 +61,30 @@ pid_t stop_me(long after_ms, long stop_ms) {
   return pid;
 }
 
+// A child that writes `answer` to a new pipe after `delay_ms` (nullptr:
+// only waits that long); this process keeps the pipe's read end.
+pid_t answering_child(ptv::Pipe& pipe, long delay_ms, const char* answer) {
+  assert_true(ptv::make_pipe(pipe));
+  const pid_t child = fork();
+  if (child == 0) {
+    pipe.read.reset();
+    std::this_thread::sleep_for(milliseconds(delay_ms));
+    if (answer != nullptr)
+      (void)!write(pipe.write.get(), answer, std::strlen(answer));
+    _exit(0);
+  }
+  pipe.write.reset();
+  return child;
+}
+
+// Waits for child `pid`, which must have exited with status 0.
+void expect_exit_zero(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 void reap(pid_t pid) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -95,15 +120,7 @@ void test_guard_sees_a_stop(void**) {
 // no timeout. The paired case: a child that never answers times out.
 void test_collect_reads_before_judging(void**) {
   ptv::Pipe pipe;
-  assert_true(ptv::make_pipe(pipe));
-  const pid_t child = fork();
-  if (child == 0) {
-    pipe.read.reset();
-    usleep(100000);
-    (void)!write(pipe.write.get(), "answer", 6);
-    _exit(0);
-  }
-  pipe.write.reset();
+  const pid_t child = answering_child(pipe, 100, "answer");
   const pid_t helper = stop_me(20, 900);
   const auto deadline = Clock::now() + milliseconds(300);
   const ptv::ChildOutput out =
@@ -117,15 +134,8 @@ void test_collect_reads_before_judging(void**) {
   // (not scheduled, say), and the child's answer is waiting in the pipe:
   // it is read, not judged late.
   ptv::Pipe ready;
-  assert_true(ptv::make_pipe(ready));
   const auto stale = Clock::now() + milliseconds(10);
-  const pid_t quick = fork();
-  if (quick == 0) {
-    ready.read.reset();
-    (void)!write(ready.write.get(), "early", 5);
-    _exit(0);
-  }
-  ready.write.reset();
+  const pid_t quick = answering_child(ready, 0, "early");
   usleep(200000);
   const ptv::ChildOutput early =
       ptv::collect_child(quick, ready.read.get(), -1, stale, 64, 0);
@@ -134,14 +144,7 @@ void test_collect_reads_before_judging(void**) {
   assert_str_eq(early.out, "early");
 
   ptv::Pipe silent;
-  assert_true(ptv::make_pipe(silent));
-  const pid_t sleeper = fork();
-  if (sleeper == 0) {
-    silent.read.reset();
-    sleep(10);
-    _exit(0);
-  }
-  silent.write.reset();
+  const pid_t sleeper = answering_child(silent, 10000, nullptr);
   const auto started = Clock::now();
   const ptv::ChildOutput late = ptv::collect_child(
       sleeper, silent.read.get(), -1, Clock::now() + milliseconds(200), 64, 0);
@@ -199,29 +202,30 @@ void test_resolver_out_of_descriptors(void**) {
               ? 0
               : 1);
   }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  assert_true(WIFEXITED(status));
-  assert_int_equal(WEXITSTATUS(status), 0);
+  expect_exit_zero(pid);
 }
 
 void test_host_of_url(void**) {
-  auto a = ptv::host_of_url("https://verify.twilio.com", 443);
-  assert_true(a.has_value());
-  assert_str_eq(a->host, "verify.twilio.com");
-  assert_int_equal(a->port, 443);
-  assert_false(a->literal);
-  auto b = ptv::host_of_url("https://127.0.0.1:8443/base", 443);
-  assert_str_eq(b->host, "127.0.0.1");
-  assert_int_equal(b->port, 8443);
-  assert_true(b->literal);
-  auto c = ptv::host_of_url("https://[::1]:9000", 443);
-  assert_str_eq(c->host, "::1");
-  assert_int_equal(c->port, 9000);
-  assert_true(c->literal);
-  auto d = ptv::host_of_url("http://user:pw@proxy.example:3128", 1080);
-  assert_str_eq(d->host, "proxy.example");
-  assert_int_equal(d->port, 3128);
+  struct Case {
+    const char* url;
+    int default_port;
+    const char* host;
+    int port;
+    bool literal;
+  };
+  const Case cases[] = {
+      {"https://verify.twilio.com", 443, "verify.twilio.com", 443, false},
+      {"https://127.0.0.1:8443/base", 443, "127.0.0.1", 8443, true},
+      {"https://[::1]:9000", 443, "::1", 9000, true},
+      {"http://user:pw@proxy.example:3128", 1080, "proxy.example", 3128, false},
+  };
+  for (const Case& c : cases) {
+    const auto h = ptv::host_of_url(c.url, c.default_port);
+    assert_true(h.has_value());
+    assert_str_eq(h->host, c.host);
+    assert_int_equal(h->port, c.port);
+    assert_int_equal(h->literal, c.literal);
+  }
   assert_int_equal(ptv::host_of_url("http://proxy.example", 1080)->port, 1080);
   assert_false(ptv::host_of_url("https://host:99999", 443).has_value());
   assert_false(ptv::host_of_url("https://host:12a", 443).has_value());
@@ -250,15 +254,11 @@ void test_child_limits(void**) {
     if (cpu_now.rlim_cur != RLIM_INFINITY) _exit(4);
     _exit(ok == raised ? 0 : 5);
   }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  assert_true(WIFEXITED(status));
-  assert_int_equal(WEXITSTATUS(status), 0);
+  expect_exit_zero(pid);
   // With the usual limits the floor is met.
   const pid_t normal = fork();
   if (normal == 0) _exit(ptv::reset_resource_limits() ? 0 : 1);
-  waitpid(normal, &status, 0);
-  assert_int_equal(WEXITSTATUS(status), 0);
+  expect_exit_zero(normal);
 }
 
 // A move leaves no copy of a short secret in the source's buffer.

@@ -49,45 +49,52 @@ void test_is_e164_invalid(void**) {
 }
 
 void test_normalise_phone(void**) {
-  assert_str_eq(ptv::normalise_phone("+1 555 123 4567"), "+15551234567");
-  assert_str_eq(ptv::normalise_phone("+1-555-123-4567"), "+15551234567");
-  assert_str_eq(ptv::normalise_phone("+1.555.123.4567"), "+15551234567");
-  assert_str_eq(ptv::normalise_phone("+1 (555) 123-4567"), "+15551234567");
-  assert_str_eq(ptv::normalise_phone("+44\t20 7946 0000"), "+442079460000");
-  assert_str_eq(ptv::normalise_phone("+15551234567"), "+15551234567");
-  // Nothing else is changed or removed.
-  assert_str_eq(ptv::normalise_phone("+1/555/1234567"), "+1/555/1234567");
-  assert_str_eq(ptv::normalise_phone("+1555123x4567"), "+1555123x4567");
-  assert_str_eq(ptv::normalise_phone("tel:+15551234567"), "tel:+15551234567");
-  assert_str_eq(ptv::normalise_phone("+1555\n1234567"), "+1555\n1234567");
-  // Never adds or guesses a country code.
-  assert_str_eq(ptv::normalise_phone("555 123 4567"), "5551234567");
+  assert_each_eq(
+      ptv::normalise_phone,
+      {"+1 555 123 4567", "+15551234567"},
+      {"+1-555-123-4567", "+15551234567"},
+      {"+1.555.123.4567", "+15551234567"},
+      {"+1 (555) 123-4567", "+15551234567"},
+      {"+44\t20 7946 0000", "+442079460000"},
+      {"+15551234567", "+15551234567"},
+      // Nothing else is changed or removed.
+      {"+1/555/1234567", "+1/555/1234567"},
+      {"+1555123x4567", "+1555123x4567"},
+      {"tel:+15551234567", "tel:+15551234567"},
+      {"+1555\n1234567", "+1555\n1234567"},
+      // Never adds or guesses a country code.
+      {"555 123 4567", "5551234567"},
+      {"00 44 20 7946 0000", "00442079460000"},
+      {"(0) 20 7946 0000", "02079460000"},
+      {"", ""},
+      {" - . ( ) ", ""});
+  // A number without its country code stays one that is not E.164.
   assert_false(ptv::is_e164(ptv::normalise_phone("555 123 4567")));
-  assert_str_eq(ptv::normalise_phone("00 44 20 7946 0000"), "00442079460000");
-  assert_str_eq(ptv::normalise_phone("(0) 20 7946 0000"), "02079460000");
-  assert_str_eq(ptv::normalise_phone(""), "");
-  assert_str_eq(ptv::normalise_phone(" - . ( ) "), "");
 }
 
 void test_mask_phone(void**) {
-  assert_str_eq(ptv::mask_phone("+15551234567"), "+1******4567");
-  // Numbers shorter than ten digits show only their last two.
-  assert_str_eq(ptv::mask_phone("+1234567"), "+1****67");
-  assert_str_eq(ptv::mask_phone("+123456789"), "+1******89");
-  assert_str_eq(ptv::mask_phone("+1234567890"), "+1*****7890");
-  assert_str_eq(ptv::mask_phone("+123456789012345"), "+1**********2345");
-  assert_str_eq(ptv::mask_phone("+442079460000"), "+4*******0000");
+  assert_each_eq(
+      ptv::mask_phone,
+      {"+15551234567", "+1******4567"},
+      // Numbers shorter than ten digits show only their last two.
+      {"+1234567", "+1****67"},
+      {"+123456789", "+1******89"},
+      {"+1234567890", "+1*****7890"},
+      {"+123456789012345", "+1**********2345"},
+      {"+442079460000", "+4*******0000"});
   // Never the full number.
   assert_not_contains(ptv::mask_phone("+15551234567"), "5551234567");
 }
 
 void test_mask_phone_invalid(void**) {
-  assert_str_eq(ptv::mask_phone("15551234567"), "(invalid)");
-  assert_str_eq(ptv::mask_phone("+123456"), "(invalid)");
-  assert_str_eq(ptv::mask_phone("+1 555 123 4567"), "(invalid)");
-  assert_str_eq(ptv::mask_phone("+1555123456\x1b"), "(invalid)");
-  assert_str_eq(ptv::mask_phone(""), "(invalid)");
-  assert_str_eq(ptv::mask_phone("+"), "(invalid)");
+  assert_each_eq(
+      ptv::mask_phone,
+      {"15551234567", "(invalid)"},
+      {"+123456", "(invalid)"},
+      {"+1 555 123 4567", "(invalid)"},
+      {"+1555123456\x1b", "(invalid)"},
+      {"", "(invalid)"},
+      {"+", "(invalid)"});
 }
 
 void test_gecos_field(void**) {
@@ -191,6 +198,20 @@ Lookup lookup(const ptv::Config& c, const std::string& user, const Readers& r) {
   return out;
 }
 
+// The lookup found `number` in source `source`.
+void check_found(const Lookup& r, const char* number, const char* source,
+                 const char* file, int line) {
+  if (r.kind == Lookup::Kind::Found && r.number == number && r.source == source)
+    return;
+  print_error("lookup: kind %d, number \"%s\" from \"%s\" (%s); expected "
+              "\"%s\" found in \"%s\"\n",
+              static_cast<int>(r.kind), r.number.c_str(), r.source.c_str(),
+              r.problem.c_str(), number, source);
+  _fail(file, line);
+}
+#define assert_found(r, number, source) \
+  check_found((r), (number), (source), __FILE__, __LINE__)
+
 ptv::Config config_with(std::vector<PhoneSource> sources) {
   ptv::Config c;
   c.phone.sources = std::move(sources);
@@ -198,26 +219,27 @@ ptv::Config config_with(std::vector<PhoneSource> sources) {
   return c;
 }
 
+// The lookup of `user` over config_with(sources), GECOS strings from `pw`.
+Lookup lookup_in(std::vector<PhoneSource> sources, const std::string& user,
+                 FakePasswd& pw) {
+  return lookup(config_with(std::move(sources)), user, {&pw});
+}
+
 void test_lookup_users_source(void**) {
   FakePasswd pw;
   const ptv::Config c = config_with({PhoneSource::Users});
   const PhoneLookup r = lookup(c, "alice", {&pw});
-  assert_true(r.kind == PhoneLookup::Kind::Found);
-  assert_str_eq(r.number, "+15551234567");
-  assert_str_eq(r.source, "users");
+  assert_found(r, "+15551234567", "users");
   assert_int_equal(pw.calls, 0);
   const PhoneLookup r2 = lookup(c, "carol", {&pw});
   assert_str_eq(r2.number, "+15550000001");
 }
 
 void test_lookup_gecos_source(void**) {
-  FakePasswd pw;
-  pw.gecos["dave"] = "Dave,Room 1,+1 (555) 222-3333,";
+  FakePasswd pw{.gecos = {{"dave", "Dave,Room 1,+1 (555) 222-3333,"}}};
   ptv::Config c = config_with({PhoneSource::Users, PhoneSource::Gecos});
   PhoneLookup r = lookup(c, "dave", {&pw});
-  assert_true(r.kind == PhoneLookup::Kind::Found);
-  assert_str_eq(r.number, "+15552223333");
-  assert_str_eq(r.source, "gecos");
+  assert_found(r, "+15552223333", "gecos");
   assert_int_equal(pw.calls, 1);
   // The configured field is the one read.
   c.phone.gecos_field = 2;
@@ -229,63 +251,46 @@ void test_lookup_gecos_source(void**) {
 }
 
 void test_lookup_order_matters(void**) {
-  FakePasswd pw;
-  pw.gecos["alice"] = "Alice,,+15559998888";
-  PhoneLookup r = lookup(
-      config_with({PhoneSource::Users, PhoneSource::Gecos}), "alice",
-      {&pw});
-  assert_true(r.kind == PhoneLookup::Kind::Found);
-  assert_str_eq(r.number, "+15551234567");
-  assert_str_eq(r.source, "users");
+  FakePasswd pw{.gecos = {{"alice", "Alice,,+15559998888"}}};
+  PhoneLookup r = lookup_in({PhoneSource::Users, PhoneSource::Gecos}, "alice", pw);
+  assert_found(r, "+15551234567", "users");
 
-  r = lookup(config_with({PhoneSource::Gecos, PhoneSource::Users}),
-                        "alice", {&pw});
-  assert_true(r.kind == PhoneLookup::Kind::Found);
-  assert_str_eq(r.number, "+15559998888");
-  assert_str_eq(r.source, "gecos");
+  r = lookup_in({PhoneSource::Gecos, PhoneSource::Users}, "alice", pw);
+  assert_found(r, "+15559998888", "gecos");
 }
 
 void test_lookup_falls_through_empty_source(void**) {
-  FakePasswd pw;
-  pw.gecos["alice"] = "Alice,Room 1,,home";  // field 3 empty
-  const PhoneLookup r = lookup(
-      config_with({PhoneSource::Gecos, PhoneSource::Users}), "alice",
-      {&pw});
+  FakePasswd pw{.gecos = {{"alice", "Alice,Room 1,,home"}}};  // field 3 empty
+  const PhoneLookup r =
+      lookup_in({PhoneSource::Gecos, PhoneSource::Users}, "alice", pw);
   assert_true(r.kind == PhoneLookup::Kind::Found);
   assert_str_eq(r.source, "users");
 }
 
 void test_lookup_not_found(void**) {
-  FakePasswd pw;
-  pw.gecos["erin"] = "Erin";
-  PhoneLookup r = lookup(
-      config_with({PhoneSource::Users, PhoneSource::Gecos}), "erin",
-      {&pw});
+  FakePasswd pw{.gecos = {{"erin", "Erin"}}};
+  PhoneLookup r = lookup_in({PhoneSource::Users, PhoneSource::Gecos}, "erin", pw);
   assert_true(r.kind == PhoneLookup::Kind::NotFound);
   assert_true(r.number.empty());
   // Users only: the GECOS field is not consulted.
   pw.gecos["erin"] = "Erin,,+15551112222";
-  r = lookup(config_with({PhoneSource::Users}), "erin", {&pw});
+  r = lookup_in({PhoneSource::Users}, "erin", pw);
   assert_true(r.kind == PhoneLookup::Kind::NotFound);
   assert_int_equal(pw.calls, 1);
 }
 
 void test_lookup_unknown_user(void**) {
   FakePasswd pw;
-  const PhoneLookup r = lookup(
-      config_with({PhoneSource::Users, PhoneSource::Gecos}), "nobody-here",
-      {&pw});
+  const PhoneLookup r =
+      lookup_in({PhoneSource::Users, PhoneSource::Gecos}, "nobody-here", pw);
   assert_true(r.kind == PhoneLookup::Kind::NotFound);
   assert_int_equal(pw.calls, 1);
 }
 
 void test_lookup_invalid_not_skipped(void**) {
-  FakePasswd pw;
-  pw.gecos["alice"] = "Alice,,call me maybe";
+  FakePasswd pw{.gecos = {{"alice", "Alice,,call me maybe"}}};
   // GECOS first: its garbage must not fall through to the users entry.
-  PhoneLookup r = lookup(
-      config_with({PhoneSource::Gecos, PhoneSource::Users}), "alice",
-      {&pw});
+  PhoneLookup r = lookup_in({PhoneSource::Gecos, PhoneSource::Users}, "alice", pw);
   assert_true(r.kind == PhoneLookup::Kind::Invalid);
   assert_true(r.number.empty());
   assert_str_eq(r.source, "gecos");
@@ -294,15 +299,13 @@ void test_lookup_invalid_not_skipped(void**) {
   for (const char* bad : {"5551234567", "+05551234567", "+1555", "+1 555 CALL",
                           "-", "+1555123456x", "+1555123456789012"}) {
     pw.gecos["alice"] = std::string("Alice,,") + bad;
-    r = lookup(config_with({PhoneSource::Gecos, PhoneSource::Users}),
-                          "alice", {&pw});
+    r = lookup_in({PhoneSource::Gecos, PhoneSource::Users}, "alice", pw);
     assert_true(r.kind == PhoneLookup::Kind::Invalid);
   }
 }
 
 void test_lookup_invalid_users_entry(void**) {
-  FakePasswd pw;
-  pw.gecos["frank"] = "Frank,,+15557776666";
+  FakePasswd pw{.gecos = {{"frank", "Frank,,+15557776666"}}};
   ptv::Config c = config_with({PhoneSource::Users, PhoneSource::Gecos});
   c.phone.users.emplace_back("frank", "5557776666");
   const PhoneLookup r = lookup(c, "frank", {&pw});
@@ -319,9 +322,7 @@ void test_lookup_ldap_first_valid_value_wins(void**) {
                                           "+15550100001"}, {}});
   const ptv::Config c = config_with({PhoneSource::Ldap, PhoneSource::Users});
   PhoneLookup r = lookup(c, "alice", {&pw, &ldap, nullptr});
-  assert_true(r.kind == PhoneLookup::Kind::Found);
-  assert_str_eq(r.number, "+447700900003");
-  assert_str_eq(r.source, "ldap");
+  assert_found(r, "+447700900003", "ldap");
   assert_str_eq(ldap.asked, "alice");
   // Only invalid values: Invalid, and the users list is not consulted.
   ldap.answer.values = {"555-0104", "call me"};
@@ -340,9 +341,7 @@ void test_lookup_source_not_found_falls_through(void**) {
       {PhoneSource::Ldap, PhoneSource::Command, PhoneSource::Users});
   PhoneLookup r =
       lookup(c, "alice", {&pw, &ldap, &command});
-  assert_true(r.kind == PhoneLookup::Kind::Found);
-  assert_str_eq(r.number, "+15550100077");
-  assert_str_eq(r.source, "command");
+  assert_found(r, "+15550100077", "command");
   command.answer = {Answer::Kind::NotFound, {}, "printed nothing"};
   r = lookup(c, "alice", {&pw, &ldap, &command});
   assert_true(r.kind == PhoneLookup::Kind::Found);

@@ -4,20 +4,21 @@
 #include <variant>
 #include <vector>
 
-#include "unit_test.hpp"
 #include "config/config.hpp"
+#include "fakes.hpp"
 #include "twilio/verify_client.hpp"
+#include "unit_test.hpp"
 
 using ptv::HttpResponse;
 using ptv::TransportError;
 using ptv::TransportErrorKind;
 using ptv::VerifyError;
+using ptv_fakes::json;
+using ptv_fakes::kBase;
+using ptv_fakes::kService;
+using ptv_fakes::kSid;
 
 namespace {
-
-const std::string kService = "VA0123456789abcdef0123456789abcdef";
-const std::string kSid = "VE00112233445566778899aabbccddeeff";
-const std::string kBase = "https://verify.example.test";
 
 struct Request {
   std::string url;
@@ -42,10 +43,6 @@ class RecordingTransport final : public ptv::HttpTransport {
   }
 };
 
-HttpResponse json(long status, std::string body) {
-  return HttpResponse{status, "application/json", std::move(body), -1};
-}
-
 // A reply of the client, read part by part.
 template <typename T>
 bool transport_failed(const std::expected<T, ptv::VerifyFailure>& r) {
@@ -64,7 +61,7 @@ ptv::Refusal refusal_of(const std::expected<T, ptv::VerifyFailure>& r) {
 
 ptv::Config make_config(const std::string& api_url = kBase) {
   ptv::Config c;
-  c.twilio.account_sid = "AC0123456789abcdef0123456789abcdef";
+  c.twilio.account_sid = ptv_fakes::kAccount;
   c.twilio.auth_token = ptv::Secret("token");
   c.twilio.service_sid = kService;
   c.twilio.api_url = api_url;
@@ -192,117 +189,89 @@ struct RecordSleep final : ptv::Sleeper {
   void sleep(std::chrono::milliseconds d) override { g_slept.push_back(d.count()); }
 } g_record_sleep;
 
-void test_unreachable_retried_once_then_succeeds(void**) {
-  const ptv::Config c = make_config();
+// A start over the scripted replies, then a 201 that one try too many
+// would reach; the waits are recorded from an empty g_slept.
+struct Started {
+  std::size_t requests;
+  std::expected<std::string, ptv::VerifyFailure> reply;
+};
+
+Started start_after(const ptv::Config& c, std::vector<ptv_fakes::Reply> replies) {
   RecordingTransport http;
-  http.replies.push_back(std::unexpected(unreachable()));
+  for (auto& r : replies) http.replies.push_back(std::move(r));
   http.replies.push_back(json(201, started_body()));
+  g_slept.clear();
   ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
-  const auto reply = client.start("+15551234567", c.policy.channel);
-  assert_int_equal(http.requests.size(), 2);
-  assert_false(transport_failed(reply));
-  assert_true(reply.has_value());
+  auto reply = client.start("+15551234567", c.policy.channel);
+  return {http.requests.size(), std::move(reply)};
+}
+
+void test_unreachable_retried_once_then_succeeds(void**) {
+  const Started s = start_after(make_config(), {std::unexpected(unreachable())});
+  assert_int_equal(s.requests, 2);
+  assert_false(transport_failed(s.reply));
+  assert_true(s.reply.has_value());
 }
 
 void test_unreachable_twice_fails_after_two_tries(void**) {
-  const ptv::Config c = make_config();
-  RecordingTransport http;
-  http.replies.push_back(std::unexpected(unreachable()));
-  http.replies.push_back(std::unexpected(unreachable()));
-  http.replies.push_back(json(201, started_body()));
-  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
-  const auto reply = client.start("+15551234567", c.policy.channel);
-  assert_int_equal(http.requests.size(), 2);
-  assert_true(transport_failed(reply));
-  assert_true(transport_of(reply).kind == TransportErrorKind::Unreachable);
+  const Started s = start_after(
+      make_config(),
+      {std::unexpected(unreachable()), std::unexpected(unreachable())});
+  assert_int_equal(s.requests, 2);
+  assert_true(transport_failed(s.reply));
+  assert_true(transport_of(s.reply).kind == TransportErrorKind::Unreachable);
 }
 
 void test_timeout_and_5xx_never_retried(void**) {
   const ptv::Config c = make_config();
-  for (int i = 0; i < 3; ++i) {
-    RecordingTransport http;
-    if (i == 0)
-      http.replies.push_back(std::unexpected(
-          TransportError{TransportErrorKind::Timeout, "timed out"}));
-    if (i == 1) http.replies.push_back(json(503, "{\"code\":20500}"));
-    if (i == 2)
-      http.replies.push_back(std::unexpected(
-          TransportError{TransportErrorKind::Protocol, "empty reply"}));
-    http.replies.push_back(json(201, started_body()));
-    ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
-    (void)client.start("+15551234567", c.policy.channel);
-    assert_int_equal(http.requests.size(), 1);  // the SMS may have gone out
-  }
+  const std::vector<ptv_fakes::Reply> first = {
+      std::unexpected(TransportError{TransportErrorKind::Timeout, "timed out"}),
+      json(503, "{\"code\":20500}"),
+      std::unexpected(TransportError{TransportErrorKind::Protocol, "empty reply"})};
+  for (const auto& reply : first)
+    assert_int_equal(start_after(c, {reply}).requests, 1);  // the SMS may have gone out
 }
 
 void test_429_with_retry_after_retried_after_waiting(void**) {
-  const ptv::Config c = make_config();  // timeout_ms 10000
-  RecordingTransport http;
-  http.replies.push_back(throttled(2));
-  http.replies.push_back(json(201, started_body()));
-  g_slept.clear();
-  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
-  const auto reply = client.start("+15551234567", c.policy.channel);
-  assert_int_equal(http.requests.size(), 2);
+  const Started s = start_after(make_config(), {throttled(2)});  // timeout_ms 10000
+  assert_int_equal(s.requests, 2);
   assert_int_equal(g_slept.size(), 1);
   assert_int_equal(g_slept[0], 2000);
-  assert_true(reply.has_value());
+  assert_true(s.reply.has_value());
 }
 
 void test_429_retry_after_beyond_budget_not_retried(void**) {
   ptv::Config c = make_config();
   c.twilio.timeout_ms = 3000;
-  RecordingTransport http;
-  http.replies.push_back(throttled(5));
-  http.replies.push_back(json(201, started_body()));
-  g_slept.clear();
-  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
-  const auto reply = client.start("+15551234567", c.policy.channel);
-  assert_int_equal(http.requests.size(), 1);
+  const Started s = start_after(c, {throttled(5)});
+  assert_int_equal(s.requests, 1);
   assert_int_equal(g_slept.size(), 0);
-  assert_true(refusal_of(reply).error == VerifyError::Throttled);
+  assert_true(refusal_of(s.reply).error == VerifyError::Throttled);
 }
 
 void test_429_without_retry_after_not_retried(void**) {
-  const ptv::Config c = make_config();
-  RecordingTransport http;
-  http.replies.push_back(throttled(-1));
-  http.replies.push_back(json(201, started_body()));
-  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
-  const auto reply = client.start("+15551234567", c.policy.channel);
-  assert_int_equal(http.requests.size(), 1);
-  assert_true(refusal_of(reply).error == VerifyError::Throttled);
+  const Started s = start_after(make_config(), {throttled(-1)});
+  assert_int_equal(s.requests, 1);
+  assert_true(refusal_of(s.reply).error == VerifyError::Throttled);
 }
 
 // A rate limit of the service refused the start: never retried within the
 // login, even with a Retry-After that would fit.
 void test_429_naming_a_rate_limit_never_retried(void**) {
-  const ptv::Config c = make_config();
-  RecordingTransport http;
   HttpResponse limited = throttled(1);
   limited.reached_rate_limit = true;
   limited.rate_limit_name = "pam_account";
-  http.replies.push_back(limited);
-  http.replies.push_back(json(201, started_body()));
-  g_slept.clear();
-  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
-  const auto reply = client.start("+15551234567", c.policy.channel);
-  assert_int_equal(http.requests.size(), 1);
+  const Started s = start_after(make_config(), {limited});
+  assert_int_equal(s.requests, 1);
   assert_int_equal(g_slept.size(), 0);
-  assert_true(refusal_of(reply).error == VerifyError::RateLimited);
-  assert_str_eq(refusal_of(reply).rate_limit, "pam_account");
+  assert_true(refusal_of(s.reply).error == VerifyError::RateLimited);
+  assert_str_eq(refusal_of(s.reply).rate_limit, "pam_account");
 }
 
 void test_429_retried_at_most_once(void**) {
-  const ptv::Config c = make_config();
-  RecordingTransport http;
-  http.replies.push_back(throttled(0));
-  http.replies.push_back(throttled(0));
-  http.replies.push_back(json(201, started_body()));
-  ptv::VerifyClient client(c.twilio, http, &g_record_sleep);
-  const auto reply = client.start("+15551234567", c.policy.channel);
-  assert_int_equal(http.requests.size(), 2);
-  assert_true(refusal_of(reply).error == VerifyError::Throttled);
+  const Started s = start_after(make_config(), {throttled(0), throttled(0)});
+  assert_int_equal(s.requests, 2);
+  assert_true(refusal_of(s.reply).error == VerifyError::Throttled);
 }
 
 void test_budgets_per_request(void**) {
