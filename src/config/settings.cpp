@@ -131,28 +131,37 @@ ConfigResult services(const Reader& r, const config_setting_t* s,
   return {};
 }
 
-// exempt_groups = [ "deploy", "breakglass" ]: group names, resolved at
-// each login (a name that does not resolve then exempts no one).
-ConfigResult exempt_groups(const Reader& r, const config_setting_t* s,
-                           PolicySettings& policy) {
-  auto names = distinct_strings(r, s, "[ \"deploy\", \"breakglass\" ]",
-                                "group", group_name);
-  if (!names) return std::unexpected(names.error());
-  policy.exempt_groups = std::move(*names);
+// A list of distinct strings stored as they are, or as what they parse to.
+void store(std::vector<std::string>& to, std::vector<std::string> values) {
+  to = std::move(values);
+}
+void store(std::vector<Network>& to, const std::vector<std::string>& texts) {
+  to.clear();
+  for (const std::string& text : texts)
+    to.push_back(*parse_network(text));  // checked by network_text
+}
+
+struct ListShape {
+  std::string_view example;
+  std::string_view noun;
+  EntryCheck check;
+};
+
+template <const ListShape& shape, auto member>
+ConfigResult string_list(const Reader& r, const config_setting_t* s,
+                         PolicySettings& policy) {
+  auto values = distinct_strings(r, s, shape.example, shape.noun, shape.check);
+  if (!values) return std::unexpected(values.error());
+  store(policy.*member, std::move(*values));
   return {};
 }
 
-// exempt_networks = [ "10.0.0.0/8", "2001:db8::/32" ]: CIDR networks.
-ConfigResult exempt_networks(const Reader& r, const config_setting_t* s,
-                             PolicySettings& policy) {
-  auto texts = distinct_strings(r, s, "[ \"10.0.0.0/8\", \"2001:db8::/32\" ]",
-                                "network", network_text);
-  if (!texts) return std::unexpected(texts.error());
-  policy.exempt_networks.clear();
-  for (const std::string& text : *texts)
-    policy.exempt_networks.push_back(*parse_network(text));  // checked above
-  return {};
-}
+// exempt_groups: group names, resolved at each login (a name that does not
+// resolve then exempts no one); exempt_networks: CIDR networks.
+constexpr ListShape kGroupList{"[ \"deploy\", \"breakglass\" ]", "group",
+                               group_name};
+constexpr ListShape kNetworkList{"[ \"10.0.0.0/8\", \"2001:db8::/32\" ]",
+                                 "network", network_text};
 
 // ------------------------------------------------------------- twilio = {}
 
@@ -280,8 +289,10 @@ constexpr Row<Config> kRootRows[] = {
     {"no_phone", in<&Config::policy, choice<&Policy::no_phone, kNoPhone>>},
     {"max_attempts", in<&Config::policy, integer<&Policy::max_attempts, 1, 5>>},
     {"services", in<&Config::policy, services>},
-    {"exempt_groups", in<&Config::policy, exempt_groups>},
-    {"exempt_networks", in<&Config::policy, exempt_networks>},
+    {"exempt_groups",
+     in<&Config::policy, string_list<kGroupList, &Policy::exempt_groups>>},
+    {"exempt_networks",
+     in<&Config::policy, string_list<kNetworkList, &Policy::exempt_networks>>},
     {"grace_period_s", in<&Config::policy, integer<&Policy::grace_period_s, 0, 86400>>},
     {"phone_sources", in<&Config::phone, sources>},
     {"gecos_field", in<&Config::phone, integer<&Phone::gecos_field, 1, 5>>},

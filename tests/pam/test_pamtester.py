@@ -79,15 +79,24 @@ def creates(em):
     return [r for r in em.requests() if r["path"].endswith("/Verifications")]
 
 
+def fresh_login(pw, em, work, name, extra, answers):
+    """Writes the configuration (the gecos source, a state directory of
+    its own named after the test, extra settings), then one login against
+    a reset emulator: (state directory, status, output, prompts)."""
+    state = os.path.join(work, "state-" + name)
+    h.write_private(pw.conf, h.module_config(
+        em, state, 'phone_sources = [ "gecos" ];\n' + extra))
+    em.reset()
+    return (state,) + pamtester(pw, answers, em)
+
+
 def resend_and_call(pw, em, spec, work):
     """resend and call at the prompt: the same To again (Channel=call for
     call), the same code approves; a third in one login is refused; the
     send limit can refuse one and the login goes on."""
-    state = os.path.join(work, "state-resend")
+    state, status, out, prompts = fresh_login(pw, em, work, "resend", "", ["right"])
     body = 'phone_sources = [ "gecos" ];\n'
-    h.write_private(pw.conf, h.module_config(em, state, body))
-    em.reset()
-    status, out, prompts = pamtester(pw, ["right"], em)
+
     check("no resend: one create", status == 0 and len(creates(em)) == 1, out)
 
     em.reset()
@@ -142,11 +151,8 @@ def resend_and_call(pw, em, spec, work):
 def locale(pw, em, work):
     """locale is sent as Locale; a 404 to it is retried once without it; a
     malformed one is a configuration error with file and line."""
-    state = os.path.join(work, "state-locale")
-    body = 'phone_sources = [ "gecos" ];\nlocale = "pt-BR";\n'
-    h.write_private(pw.conf, h.module_config(em, state, body))
-    em.reset()
-    status, out, _ = pamtester(pw, ["right"], em)
+    state, status, out, _ = fresh_login(pw, em, work, "locale",
+                                        'locale = "pt-BR";\n', ["right"])
     check("locale: sent as Locale, approved",
           status == 0 and [r["form"].get("Locale") for r in creates(em)] ==
           ["pt-BR"] and em.outbox()[0]["locale"] == "pt-BR", out)
