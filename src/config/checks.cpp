@@ -2,9 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "core/network.hpp"
 #include "phone/ldap_filter.hpp"
 #include "util/log.hpp"
 
@@ -113,6 +115,37 @@ ConfigResult not_empty(const Reader& r, const config_setting_t* s,
   return {};
 }
 
+// locale: "" (Twilio chooses by the number's country) or a language tag
+// by its form only: 2 or 3 letters, then subtags of 2 to 8 letters or
+// digits, each after a "-" (fr, pt-BR, zh-HK); at most 35 characters.
+ConfigResult language_tag(const Reader& r, const config_setting_t* s,
+                          std::string& value) {
+  if (value.empty()) return {};
+  const auto alpha = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  };
+  const auto alnum = [&alpha](char c) { return alpha(c) || (c >= '0' && c <= '9'); };
+  bool ok = value.size() <= 35;
+  std::size_t start = 0;
+  for (bool first = true; ok; first = false) {
+    const std::size_t end = std::min(value.find('-', start), value.size());
+    const std::string_view part(value.data() + start, end - start);
+    ok = first ? part.size() >= 2 && part.size() <= 3 &&
+                     std::all_of(part.begin(), part.end(), alpha)
+               : part.size() >= 2 && part.size() <= 8 &&
+                     std::all_of(part.begin(), part.end(), alnum);
+    if (end == value.size()) break;
+    start = end + 1;
+  }
+  if (!ok)
+    return refuse(r, s,
+                  "must be a language tag such as \"fr\", \"pt-BR\" or "
+                  "\"zh-HK\" (2 or 3 letters, then subtags of 2 to 8 letters "
+                  "or digits after \"-\", at most 35 characters), or \"\" to "
+                  "let Twilio choose by the number's country");
+  return {};
+}
+
 // An absolute path without "." or ".." components, empty components (other
 // than a trailing slash, which is dropped) or control characters. Whether
 // it is a usable directory is checked at each login, where it is used.
@@ -212,21 +245,47 @@ ConfigResult bind_dn(const Reader& r, const config_setting_t* s,
   return {};
 }
 
-ConfigResult service_name(const Reader& r, const config_setting_t* e, int index,
-                          std::string_view name) {
+namespace {
+
+// A name of `noun` (a service, a group): not empty, not too long,
+// printable ASCII without spaces or the `forbidden` characters (`rule`
+// says which).
+ConfigResult printable_name(const Reader& r, const config_setting_t* e,
+                            int index, std::string_view name,
+                            std::string_view noun, std::string_view forbidden,
+                            std::string_view rule) {
   if (name.empty())
     return refuse(r, e, "entry " + std::to_string(index + 1) + " is empty");
+  const std::string quoted = std::string(noun) + " \"" + log_safe(name) + "\"";
   if (name.size() > kMaxServiceNameLength)
-    return refuse(r, e,
-                  "service \"" + log_safe(name) + "\" is longer than " +
-                      std::to_string(kMaxServiceNameLength) + " characters");
+    return refuse(r, e, quoted + " is longer than " +
+                            std::to_string(kMaxServiceNameLength) + " characters");
   for (char ch : name) {
     const auto u = static_cast<unsigned char>(ch);
-    if (u < 0x21 || u > 0x7e || ch == '/')
-      return refuse(r, e,
-                    "service \"" + log_safe(name) +
-                        "\" must be printable ASCII without spaces or '/'");
+    if (u < 0x21 || u > 0x7e || forbidden.find(ch) != std::string_view::npos)
+      return refuse(r, e, quoted + " must be printable ASCII without spaces" +
+                              std::string(rule));
   }
+  return {};
+}
+
+}  // namespace
+
+ConfigResult service_name(const Reader& r, const config_setting_t* e, int index,
+                          std::string_view name) {
+  return printable_name(r, e, index, name, "service", "/", " or '/'");
+}
+
+ConfigResult group_name(const Reader& r, const config_setting_t* e, int index,
+                        std::string_view name) {
+  return printable_name(r, e, index, name, "group", ":,", ", ':' or ','");
+}
+
+ConfigResult network_text(const Reader& r, const config_setting_t* e, int,
+                          std::string_view text) {
+  auto network = parse_network(text);
+  if (!network)
+    return refuse(r, e, "\"" + log_safe(text) + "\" " + network.error());
   return {};
 }
 

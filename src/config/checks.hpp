@@ -57,10 +57,18 @@ ConfigResult ldap_uris(const Reader&, const config_setting_t*, std::string&);
 ConfigResult ldap_filter(const Reader&, const config_setting_t*, std::string&);
 ConfigResult ldap_attribute(const Reader&, const config_setting_t*, std::string&);
 ConfigResult bind_dn(const Reader&, const config_setting_t*, std::string&);
+ConfigResult language_tag(const Reader&, const config_setting_t*, std::string&);
 
 // One name of the services list: a PAM service name (PAM_SERVICE, the file
 // name in /etc/pam.d).
 ConfigResult service_name(const Reader& r, const config_setting_t* e, int index,
                           std::string_view name);
+// An entry of exempt_groups: a name NSS could know (printable ASCII, no
+// spaces, ':' or ',').
+ConfigResult group_name(const Reader& r, const config_setting_t* e, int index,
+                        std::string_view name);
+// An entry of exempt_networks: an IPv4 or IPv6 network (core/network.hpp).
+ConfigResult network_text(const Reader& r, const config_setting_t* e, int index,
+                          std::string_view text);
 
 }  // namespace ptv

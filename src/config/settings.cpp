@@ -87,34 +87,81 @@ ConfigResult sources(const Reader& r, const config_setting_t* s,
   return {};
 }
 
+// A list of distinct strings, each checked by `check` (its index and value):
+// the values, or the first error. `noun` names one entry in the "listed
+// twice" error.
+using EntryCheck = ConfigResult (*)(const Reader&, const config_setting_t*,
+                                    int, std::string_view);
+
+std::expected<std::vector<std::string>, ConfigError> distinct_strings(
+    const Reader& r, const config_setting_t* s, std::string_view example,
+    std::string_view noun, EntryCheck check) {
+  if (!is_list(s))
+    return std::unexpected(
+        r.error(s, "must be a list such as " + std::string(example)));
+  std::vector<std::string> values;
+  const int n = config_setting_length(s);
+  for (int i = 0; i < n; ++i) {
+    const config_setting_t* e = config_setting_get_elem(s, i);
+    auto v = r.string(e);
+    if (!v) return std::unexpected(v.error());
+    if (auto ok = check(r, e, i, *v); !ok) return std::unexpected(ok.error());
+    if (std::find(values.begin(), values.end(), *v) != values.end())
+      return std::unexpected(r.error(e, std::string(noun) + " \"" +
+                                            log_safe(*v) + "\" is listed twice"));
+    values.push_back(std::move(*v));
+  }
+  return values;
+}
+
 // The PAM services that ask for the code. An empty list would mean "no
 // service", which is what leaving the module out of the stack means:
 // refused, so that it cannot be mistaken for "every service".
 ConfigResult services(const Reader& r, const config_setting_t* s,
                       PolicySettings& policy) {
-  if (!is_list(s))
-    return std::unexpected(
-        r.error(s, "must be a list such as [ \"sshd\", \"login\" ]"));
-  const int n = config_setting_length(s);
-  if (n == 0)
+  if (is_list(s) && config_setting_length(s) == 0)
     return std::unexpected(
         r.error(s, "must name at least one service; leave the setting out "
                    "to cover every service"));
-  policy.services.clear();
-  for (int i = 0; i < n; ++i) {
-    const config_setting_t* e = config_setting_get_elem(s, i);
-    auto v = r.string(e);
-    if (!v) return std::unexpected(v.error());
-    if (auto ok = service_name(r, e, i, *v); !ok) return ok;
-    if (std::find(policy.services.begin(), policy.services.end(), *v) !=
-        policy.services.end())
-      return std::unexpected(
-          r.error(e, "service \"" + log_safe(*v) + "\" is listed twice"));
-    policy.services.push_back(std::move(*v));
-  }
+  auto names = distinct_strings(r, s, "[ \"sshd\", \"login\" ]", "service",
+                                service_name);
+  if (!names) return std::unexpected(names.error());
+  policy.services = std::move(*names);
   policy.services_set = true;
   return {};
 }
+
+// A list of distinct strings stored as they are, or as what they parse to.
+void store(std::vector<std::string>& to, std::vector<std::string> values) {
+  to = std::move(values);
+}
+void store(std::vector<Network>& to, const std::vector<std::string>& texts) {
+  to.clear();
+  for (const std::string& text : texts)
+    to.push_back(*parse_network(text));  // checked by network_text
+}
+
+struct ListShape {
+  std::string_view example;
+  std::string_view noun;
+  EntryCheck check;
+};
+
+template <const ListShape& shape, auto member>
+ConfigResult string_list(const Reader& r, const config_setting_t* s,
+                         PolicySettings& policy) {
+  auto values = distinct_strings(r, s, shape.example, shape.noun, shape.check);
+  if (!values) return std::unexpected(values.error());
+  store(policy.*member, std::move(*values));
+  return {};
+}
+
+// exempt_groups: group names, resolved at each login (a name that does not
+// resolve then exempts no one); exempt_networks: CIDR networks.
+constexpr ListShape kGroupList{"[ \"deploy\", \"breakglass\" ]", "group",
+                               group_name};
+constexpr ListShape kNetworkList{"[ \"10.0.0.0/8\", \"2001:db8::/32\" ]",
+                                 "network", network_text};
 
 // ------------------------------------------------------------- twilio = {}
 
@@ -237,10 +284,16 @@ using Policy = PolicySettings;
 constexpr Row<Config> kRootRows[] = {
     {"twilio", in<&Config::twilio, group<kTwilio>>},
     {"channel", in<&Config::policy, choice<&Policy::channel, kChannels>>},
+    {"locale", in<&Config::policy, text<&Policy::locale, language_tag>>},
     {"failmode", in<&Config::policy, choice<&Policy::failmode, kFailModes>>},
     {"no_phone", in<&Config::policy, choice<&Policy::no_phone, kNoPhone>>},
     {"max_attempts", in<&Config::policy, integer<&Policy::max_attempts, 1, 5>>},
     {"services", in<&Config::policy, services>},
+    {"exempt_groups",
+     in<&Config::policy, string_list<kGroupList, &Policy::exempt_groups>>},
+    {"exempt_networks",
+     in<&Config::policy, string_list<kNetworkList, &Policy::exempt_networks>>},
+    {"grace_period_s", in<&Config::policy, integer<&Policy::grace_period_s, 0, 86400>>},
     {"phone_sources", in<&Config::phone, sources>},
     {"gecos_field", in<&Config::phone, integer<&Phone::gecos_field, 1, 5>>},
     {"users", in<&Config::phone, users>},

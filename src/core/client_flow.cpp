@@ -59,11 +59,17 @@ AuthResult authenticate_client(const ClientRequest& r) {
                    {}, account.error().detail);
   if (account->name.empty())
     return decided(Outcome::InternalError, {}, "the account has no name");
+  const AccessDeps access{r.deps.log, r.deps.groups, r.deps.grace};
+  if (auto allowed = exempt_or_grace(r.settings.policy, *account,
+                                     r.remote_host, access))
+    return std::move(*allowed);
   LocalLookup local = look_up_locally(r.settings, *account);
   if (local.decided) return std::move(*local.decided);
   AuthResult result =
       r.deps.remote.verify(*account, local.helper_from, r.set_id_caller);
   result.account = account->name;
+  if (result.outcome == Outcome::Approved)
+    remember_approval(r.settings.policy, *account, r.remote_host, access);
   return result;
 }
 

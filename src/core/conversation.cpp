@@ -20,12 +20,16 @@ std::expected<CodeCheck, ConversationError> Conversation::ask_code(
   auto reply = ask_hidden(prompt);
   if (!reply) return std::unexpected(reply.error());
   CodeCheck typed = check_typed_code(reply->view());
+  // A password that is a code or one of the words is never acted on: sshd's
+  // password method would answer every prompt with it.
   const bool password =
-      typed.problem == CodeProblem::None && is_password(typed.code.view());
+      (typed.problem == CodeProblem::None && is_password(typed.code.view())) ||
+      (typed.request != CodeRequest::None && is_password(reply->view()));
   reply->wipe();
   if (password) {
     typed.code.wipe();
     typed.problem = CodeProblem::IsPassword;
+    typed.request = CodeRequest::None;
   }
   return typed;
 }

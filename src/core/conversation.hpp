@@ -32,9 +32,10 @@ class Conversation {
   // module of the stack collected.
   virtual bool is_password(std::string_view /*reply*/) { return false; }
   // Asks for the code and checks the reply where it was typed: trimmed,
-  // 4 to 10 digits, and never the password (sshd's password method
-  // answers every prompt with it), which is reported as IsPassword and
-  // never passed on. The reply is wiped.
+  // 4 to 10 digits or one of the words resend and call (a request), and
+  // never the password (sshd's password method answers every prompt with
+  // it), which is reported as IsPassword and never passed on. The reply is
+  // wiped.
   virtual std::expected<CodeCheck, ConversationError> ask_code(
       std::string_view prompt);
 };

@@ -10,6 +10,12 @@ const char* describe(Outcome outcome) {
       return "approved";
     case Outcome::FailOpen:
       return "allowed-unavailable";
+    case Outcome::ExemptGroup:
+      return "allowed-exempt-group";
+    case Outcome::ExemptNetwork:
+      return "allowed-exempt-network";
+    case Outcome::Grace:
+      return "allowed-grace";
     case Outcome::ServiceSkipped:
       return "skipped-service";
     case Outcome::NoPhoneSkipped:
@@ -50,6 +56,9 @@ int pam_result_for(Outcome outcome) {
   switch (outcome) {
     case Outcome::Approved:
     case Outcome::FailOpen:
+    case Outcome::ExemptGroup:
+    case Outcome::ExemptNetwork:
+    case Outcome::Grace:
       return PAM_SUCCESS;
     case Outcome::NoPhoneSkipped:
     case Outcome::ServiceSkipped:

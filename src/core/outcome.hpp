@@ -12,6 +12,9 @@ namespace ptv {
 enum class Outcome {
   Approved,            // Twilio answered "approved"
   FailOpen,            // Twilio or the directory unavailable, failmode = "safe"
+  ExemptGroup,         // the account is in one of exempt_groups
+  ExemptNetwork,       // PAM_RHOST is in one of exempt_networks
+  Grace,               // a code approved from this address within grace_period_s
   ServiceSkipped,      // `services` is set and does not list this service
   NoPhoneSkipped,      // no number and no_phone = "skip"
   UnknownUser,         // the user name is no account: nothing looked up
@@ -32,7 +35,8 @@ enum class Outcome {
 
 const char* describe(Outcome outcome);
 
-// The PAM result of an outcome. Only Approved and FailOpen succeed.
+// The PAM result of an outcome. Only Approved, FailOpen and the policy the
+// administrator wrote (ExemptGroup, ExemptNetwork, Grace) succeed.
 int pam_result_for(Outcome outcome);
 
 struct AuthResult {

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/network.hpp"
 #include "core/outcome.hpp"
 
 namespace ptv {
@@ -17,6 +18,8 @@ enum class NoPhone { Deny, Skip };
 
 struct PolicySettings {
   std::string channel = "sms";  // "sms", "call" or "whatsapp"
+  // Sent as Locale when starting; empty: Twilio chooses by the country.
+  std::string locale;
   FailMode failmode = FailMode::Secure;
   NoPhone no_phone = NoPhone::Deny;
   int max_attempts = 3;
@@ -25,6 +28,12 @@ struct PolicySettings {
   // names; any other service is left to the rest of the stack (PAM_IGNORE).
   std::vector<std::string> services;
   bool services_set = false;
+  // Who skips the code (core/access.hpp): members of these groups, logins
+  // from these networks (PAM_RHOST), and for grace_period_s seconds (0:
+  // off) the account from the address of its last approved code.
+  std::vector<std::string> exempt_groups;
+  std::vector<Network> exempt_networks;
+  int grace_period_s = 0;
 };
 
 // The `services` setting: a result (skipped-service) when this PAM service

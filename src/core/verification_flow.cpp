@@ -56,6 +56,30 @@ bool cancel_after(VerifyError e) {
          e != VerifyError::RateLimited && !is_unavailable(e);
 }
 
+// The note of the prompt after a resend or call that sent nothing: the
+// login goes on with the code already sent.
+const char* resend_failed(const VerifyFailure& f) {
+  const auto* refused = std::get_if<Refusal>(&f);
+  if (refused == nullptr)
+    return "The code could not be sent again; use the code already sent. ";
+  switch (refused->error) {
+    case VerifyError::MaxSends:
+      return "Too many codes were sent to your phone; use the code already "
+             "sent. ";
+    case VerifyError::Throttled:
+    case VerifyError::RateLimited:
+    case VerifyError::MaxChecks:
+      return "Too many codes were requested; use the code already sent. ";
+    default:
+      return "The code could not be sent again; use the code already sent. ";
+  }
+}
+
+bool is_not_found(const VerifyFailure& f) {
+  const auto* refused = std::get_if<Refusal>(&f);
+  return refused != nullptr && refused->error == VerifyError::NotFound;
+}
+
 std::string attempts_left(int left) {
   return std::to_string(left) + (left == 1 ? " attempt" : " attempts") +
          " left. ";
@@ -66,7 +90,9 @@ class Flow {
   explicit Flow(const AuthRequest& request)
       : r_(request),
         policy_(request.settings.policy),
-        deps_(request.deps) {}
+        deps_(request.deps),
+        channel_(request.settings.policy.channel),
+        locale_(request.settings.policy.locale) {}
 
   AuthResult run() {
     try {
@@ -91,6 +117,7 @@ class Flow {
       return;
     }
     VerifyClient client(r_.settings.twilio, **transport, deps_.sleeper);
+    number_ = *number;
     if (start(client, *number)) ask_and_check(client);
   }
 
@@ -154,7 +181,15 @@ class Flow {
   bool start(VerifyClient& client, const std::string& number) {
     std::int64_t reserved = 0;
     if (!reserve_send(reserved)) return false;
-    auto started = client.start(number, policy_.channel);
+    auto started = client.start(number, channel_, locale_);
+    if (!started && !locale_.empty() && is_not_found(started.error())) {
+      // Perhaps a locale Twilio does not know: once more without it.
+      deps_.log.notice("starting the verification: Twilio answered " +
+                       describe(started.error()) + " with Locale=" +
+                       log_safe(locale_) + "; trying once more without Locale");
+      locale_.clear();
+      started = client.start(number, channel_);
+    }
     if (started) {
       result_.verification_sid = std::move(*started);
       deps_.log.debug("verification " + result_.verification_sid +
@@ -180,24 +215,41 @@ class Flow {
     return false;
   }
 
+  // The prompt: the first one names the words that send the code again.
+  [[nodiscard]] std::string prompt(bool first) const {
+    return prompt_prefix(channel_) + result_.masked_phone +
+           (first ? " (or type resend, call): " : ": ");
+  }
+
   // Up to max_attempts codes, each checked where it was typed (4 to 10
   // digits, never the password: sshd's password method answers every
-  // prompt with it) before it goes to Twilio.
+  // prompt with it) before it goes to Twilio. Up to kMaxResends times
+  // resend or call instead, which use up no attempt; a word after those
+  // is refused and uses up an attempt, so the prompts stay bounded.
   void ask_and_check(VerifyClient& client) {
     const int max = policy_.max_attempts;
-    const std::string prompt_tail =
-        prompt_prefix(policy_.channel) + result_.masked_phone + ": ";
     std::string retry_note;
     for (int attempt = 1; attempt <= max; ++attempt) {
       result_.attempts = attempt;
-      auto asked = deps_.conversation.ask_code(retry_note + prompt_tail);
+      auto asked = deps_.conversation.ask_code(retry_note + prompt(attempt == 1 && requests_ == 0));
       if (!asked) {
         finish(Outcome::ConversationFailed, describe(asked.error()));
         cancel(client);
         return;
       }
+      if (asked->request != CodeRequest::None && requests_ < kMaxResends) {
+        retry_note = resend(client, asked->request);
+        --attempt;  // no attempt used
+        continue;
+      }
       const std::string left = attempts_left(max - attempt);
       const std::string number = "attempt " + std::to_string(attempt) + ": ";
+      if (asked->request != CodeRequest::None) {
+        deps_.log.notice(std::string(describe(asked->request)) + " refused: " +
+                         std::to_string(kMaxResends) + " already asked in this login");
+        retry_note = "No more codes can be sent in this login; " + left;
+        continue;
+      }
       if (asked->problem != CodeProblem::None) {
         deps_.log.debug(number + describe(asked->problem) + "; not sent to Twilio");
         retry_note = std::string("Codes are 4 to 10 digits; ") + left;
@@ -241,17 +293,68 @@ class Flow {
     return false;
   }
 
-  // The per-user send limit, checked and recorded before every start.
-  bool reserve_send(std::int64_t& stamp) {
-    if (deps_.send_gate == nullptr) return true;
-    SendReservation slot = deps_.send_gate->reserve(account_.name);
+  // resend or call typed at the prompt: Twilio's create on the same To,
+  // which sends the pending verification's code again (by a call for
+  // `call`), counted by the send limit like any send. The login goes on
+  // whatever happens: the note for the next prompt says what did.
+  std::string resend(VerifyClient& client, CodeRequest request) {
+    ++requests_;
+    const std::string channel = request == CodeRequest::Call ? "call" : channel_;
+    const std::string head =
+        std::string(describe(request)) + " " + std::to_string(requests_) +
+        " of " + std::to_string(kMaxResends) + " for user " +
+        log_safe(account_.name) + " to " + result_.masked_phone + " by " +
+        channel + ": ";
+    const char* goes_on = "; the login goes on with the code already sent";
+    const SendReservation slot = reserve();
+    if (slot.decision == SendDecision::LimitReached) {
+      deps_.log.notice(head + "refused by the send limit: " + slot.detail + goes_on);
+      return "Too many codes were sent recently; use the code already sent. ";
+    }
+    if (slot.decision != SendDecision::Allowed) {
+      deps_.log.warning(head + "the send limit cannot be used: " + slot.detail + goes_on);
+      return "No code can be sent right now; use the code already sent. ";
+    }
+    auto started = client.start(number_, channel, locale_);
+    if (!started) {
+      const auto* t = std::get_if<TransportError>(&started.error());
+      if (t != nullptr && t->kind == TransportErrorKind::Unreachable)
+        give_back(slot.stamp);
+      deps_.log.notice(head + "not sent: " + log_safe(describe(started.error()), 200) +
+                       goes_on);
+      return resend_failed(started.error());
+    }
+    if (*started != result_.verification_sid)  // the first one had expired
+      deps_.log.info(head + "Twilio started a new verification");
+    result_.verification_sid = std::move(*started);
+    channel_ = channel;
+    deps_.log.info(head + "sent again (verification " + result_.verification_sid + ")");
+    return request == CodeRequest::Call ? "Calling you with the code. "
+                                        : "Code sent again. ";
+  }
+
+  // Reserves a send with the per-user send limit (always allowed without
+  // one).
+  SendReservation reserve() {
+    SendReservation slot;
+    slot.decision = SendDecision::Allowed;
+    if (deps_.send_gate == nullptr) return slot;
+    slot = deps_.send_gate->reserve(account_.name);
     if (slot.decision == SendDecision::Allowed) {
-      stamp = slot.stamp;
       const StateSettings& state = r_.settings.state;
       deps_.log.debug("send " + std::to_string(slot.used + 1) + " of " +
                       std::to_string(state.send_limit_count) + " within " +
                       std::to_string(state.send_limit_window_s) +
                       " s recorded for user " + log_safe(account_.name));
+    }
+    return slot;
+  }
+
+  // The per-user send limit, checked and recorded before the first start.
+  bool reserve_send(std::int64_t& stamp) {
+    SendReservation slot = reserve();
+    if (slot.decision == SendDecision::Allowed) {
+      stamp = slot.stamp;
       return true;
     }
     if (slot.decision == SendDecision::LimitReached) {
@@ -347,6 +450,10 @@ class Flow {
   const FlowDeps& deps_;
   Account account_;
   AuthResult result_;
+  std::string number_;   // the number the code goes to
+  std::string channel_;  // the last channel used: the prompt's wording
+  std::string locale_;   // cleared when Twilio did not take it
+  int requests_ = 0;     // resend and call asked in this login
 };
 
 }  // namespace

@@ -24,6 +24,9 @@
 
 namespace ptv {
 
+// How many times one login may ask for the code again (resend or call).
+inline constexpr int kMaxResends = 2;
+
 struct FlowSettings {
   const PolicySettings& policy;
   const TwilioSettings& twilio;

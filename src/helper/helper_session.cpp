@@ -19,7 +19,7 @@ namespace {
 
 // The module's conversation, one prompt per round trip. The module checked
 // the reply where it was typed (digits, not the password): only a
-// well-formed code crosses, once.
+// well-formed code crosses, once; resend and call cross as a request.
 class RelayedConversation final : public Conversation {
  public:
   explicit RelayedConversation(MessageChannel& ch) : ch_(ch) {}
@@ -40,6 +40,12 @@ class RelayedConversation final : public Conversation {
     }
     if (auto* failed = std::get_if<ConversationFailedMsg>(&*reply))
       return std::unexpected(failed->error);
+    if (auto* resend = std::get_if<ResendMsg>(&*reply)) {
+      CodeCheck c;
+      c.problem = CodeProblem::NotDigits;
+      c.request = resend->request;
+      return c;
+    }
     return lost();
   }
   void show_error(std::string_view message) override {

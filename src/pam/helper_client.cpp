@@ -170,8 +170,16 @@ bool is_masked_or_dash(std::string_view s) {
 // the module decides, or fields that could carry anything into the log,
 // are a broken helper; failmode safe never opens for a set-id caller.
 AuthResult accept_result(AuthResult r, const RequestMsg& req) {
-  if (r.outcome == Outcome::ServiceSkipped || r.outcome == Outcome::UnknownUser)
-    return helper_failed("it answered an outcome only the module decides");
+  switch (r.outcome) {
+    case Outcome::ServiceSkipped:
+    case Outcome::UnknownUser:
+    case Outcome::ExemptGroup:
+    case Outcome::ExemptNetwork:
+    case Outcome::Grace:
+      return helper_failed("it answered an outcome only the module decides");
+    default:
+      break;
+  }
   if (!is_sid_or_dash(r.verification_sid) || !is_masked_or_dash(r.masked_phone))
     return helper_failed("it answered a malformed result");
   if (!printable(r.detail)) r.detail = log_safe(r.detail, 4096);
@@ -190,7 +198,10 @@ struct Answerer {
 
   void operator()(const PromptMsg& m) {
     auto code = call.conversation.ask_code(log_safe(m.text, 1024));
-    if (code) {
+    if (code && code->request != CodeRequest::None) {
+      // A word, checked here: it crosses as a request, never as a code.
+      ok = ch.send(ResendMsg{code->request}, call.wait_bound).has_value();
+    } else if (code) {
       ok = ch.send(CodeMsg{code->problem, std::move(code->code)}, call.wait_bound)
                .has_value();
     } else {

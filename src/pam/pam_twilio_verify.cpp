@@ -33,9 +33,10 @@ std::string user_item(pam_handle_t* pamh) {
   return static_cast<const char*>(item);
 }
 
-std::string service_item(pam_handle_t* pamh) {
+// A string item (PAM_SERVICE, PAM_RHOST), "" when it is not set.
+std::string string_item(pam_handle_t* pamh, int type) {
   const void* item = nullptr;
-  if (pam_get_item(pamh, PAM_SERVICE, &item) != PAM_SUCCESS || item == nullptr)
+  if (pam_get_item(pamh, type, &item) != PAM_SUCCESS || item == nullptr)
     return {};
   return static_cast<const char*>(item);
 }
@@ -50,13 +51,17 @@ ptv::AuthResult run_login(pam_handle_t* pamh, int flags,
   ptv::SystemAccounts accounts;
   ptv::HelperProgram program(options.helper_path);
   ptv::StateDirSendGate send_gate(ptv::send_limit_settings(config.state));
+  ptv::StateDirGrace grace(ptv::send_limit_settings(config.state));
+  ptv::SystemGroups groups;
+  const std::string remote_host = string_item(pamh, PAM_RHOST);
   ptv::HelperVerifier helper({program, options.config_path,
                               ptv::helper_wait_bound(config.twilio, config.phone),
                               conversation, log, &send_gate});
   const ptv::ClientRequest request{{config.policy, config.phone},
-                                   {log, accounts, helper},
+                                   {log, accounts, helper, groups, grace},
                                    user_name,
-                                   ptv::running_set_id()};
+                                   ptv::running_set_id(),
+                                   remote_host};
   return ptv::authenticate_client(request);
 }
 
@@ -80,7 +85,7 @@ int authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
   auto config = ptv::load_config_file(options->config_path);
   if (!config)
     return finish(ptv::decided(Outcome::ConfigError, {}, config.error().message));
-  if (auto skipped = ptv::skip_service(config->policy, service_item(pamh)))
+  if (auto skipped = ptv::skip_service(config->policy, string_item(pamh, PAM_SERVICE)))
     return finish(*skipped);
 
   const char* user = nullptr;

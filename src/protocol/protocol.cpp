@@ -23,6 +23,7 @@ enum class Type : std::uint8_t {
   ConversationFailed = 3,
   Reserved = 4,
   Released = 5,
+  Resend = 6,
   Prompt = 16,
   ShowError = 17,
   Log = 18,
@@ -155,6 +156,10 @@ struct Encoder {
     w.u8(static_cast<std::uint8_t>(Type::ConversationFailed));
     w.u32(as_u32(m.error));
   }
+  void operator()(const ResendMsg& m) {
+    w.u8(static_cast<std::uint8_t>(Type::Resend));
+    w.u32(as_u32(m.request));
+  }
   void operator()(const ReservedMsg& m) {
     w.u8(static_cast<std::uint8_t>(Type::Reserved));
     write_reservation(w, m.reservation);
@@ -255,6 +260,19 @@ bool read_released(Reader& r, ReleasedMsg& m) {
   return true;
 }
 
+// A request is resend or call, never None.
+bool read_resend(Reader& r, ResendMsg& m) {
+  return r.enumerator(m.request, CodeRequest::Call) &&
+         m.request != CodeRequest::None;
+}
+
+bool read_log(Reader& r, LogMsg& m) {
+  std::uint32_t priority = 0;
+  if (!r.u32(priority) || priority > 7 || !r.str(m.text, 4096)) return false;
+  m.priority = static_cast<int>(priority);
+  return true;
+}
+
 std::expected<Message, std::string> decode_fields(Type type, Reader& r) {
   const auto bad = [] { return std::unexpected(std::string("malformed fields")); };
   switch (type) {
@@ -271,6 +289,11 @@ std::expected<Message, std::string> decode_fields(Type type, Reader& r) {
     case Type::ConversationFailed: {
       ConversationFailedMsg m;
       if (!r.enumerator(m.error, ConversationError::NoReply)) return bad();
+      return m;
+    }
+    case Type::Resend: {
+      ResendMsg m;
+      if (!read_resend(r, m)) return bad();
       return m;
     }
     case Type::Reserved: {
@@ -292,9 +315,7 @@ std::expected<Message, std::string> decode_fields(Type type, Reader& r) {
     }
     case Type::Log: {
       LogMsg m;
-      std::uint32_t priority = 0;
-      if (!r.u32(priority) || priority > 7 || !r.str(m.text, 4096)) return bad();
-      m.priority = static_cast<int>(priority);
+      if (!read_log(r, m)) return bad();
       return m;
     }
     case Type::Reserve:
@@ -314,7 +335,7 @@ std::expected<Message, std::string> decode_fields(Type type, Reader& r) {
 }
 
 bool known_type(std::uint8_t t) {
-  return (t >= 1 && t <= 5) || (t >= 16 && t <= 21);
+  return (t >= 1 && t <= 6) || (t >= 16 && t <= 21);
 }
 
 }  // namespace
@@ -322,7 +343,8 @@ bool known_type(std::uint8_t t) {
 const char* message_name(const Message& m) {
   static constexpr const char* kNames[] = {
       "request", "code",   "conversation failure", "reserved", "released",
-      "prompt",  "error message", "log line", "reserve", "release", "result"};
+      "prompt",  "error message", "log line", "reserve", "release", "result",
+      "resend request"};
   return kNames[m.index()];
 }
 

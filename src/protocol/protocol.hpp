@@ -15,6 +15,8 @@
 //   Released                           ->
 //                                      <- Prompt
 //   Code | ConversationFailed          ->  (the typed code crosses once)
+//   | Resend                               (resend or call typed: a request,
+//                                           then Reserve, Reserved, Prompt)
 //                                      <- Result           (last)
 #pragma once
 
@@ -33,7 +35,7 @@
 
 namespace ptv {
 
-inline constexpr std::uint32_t kProtocolVersion = 2;
+inline constexpr std::uint32_t kProtocolVersion = 3;
 inline constexpr std::size_t kMaxFrameBytes = 64 * 1024;
 inline constexpr std::size_t kMaxFieldBytes = 16 * 1024;
 
@@ -53,6 +55,10 @@ struct CodeMsg {
 };
 struct ConversationFailedMsg {
   ConversationError error = ConversationError::Failed;
+};
+// `resend` or `call` typed at the prompt instead of a code (never None).
+struct ResendMsg {
+  CodeRequest request = CodeRequest::Resend;
 };
 struct ReservedMsg {
   SendReservation reservation;
@@ -83,7 +89,7 @@ struct ResultMsg {
 using Message =
     std::variant<RequestMsg, CodeMsg, ConversationFailedMsg, ReservedMsg,
                  ReleasedMsg, PromptMsg, ShowErrorMsg, LogMsg, ReserveMsg,
-                 ReleaseMsg, ResultMsg>;
+                 ReleaseMsg, ResultMsg, ResendMsg>;
 
 // A human name for a message's type, for log lines.
 const char* message_name(const Message& m);

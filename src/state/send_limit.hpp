@@ -67,6 +67,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/access.hpp"
 #include "core/send_gate.hpp"
 #include "state/settings.hpp"
 
@@ -164,6 +165,26 @@ class StateDirSendGate final : public SendGate {
   std::expected<void, StateError> release(const std::string& user,
                                           std::int64_t stamp) override {
     return release_send(settings_, user, stamp, realtime_now());
+  }
+
+ private:
+  SendLimitSettings settings_;
+};
+
+// The grace entries the access policy (core/access.hpp) finds and records.
+class StateDirGrace final : public GraceStore {
+ public:
+  explicit StateDirGrace(SendLimitSettings settings)
+      : settings_(std::move(settings)) {}
+  std::expected<std::optional<std::int64_t>, StateError> find(
+      const std::string& account, const std::string& address) override {
+    return find_grace(settings_, account, address, realtime_now());
+  }
+  std::expected<void, StateError> record(const std::string& account,
+                                         const std::string& address,
+                                         std::int64_t period_s) override {
+    const std::int64_t now = realtime_now();
+    return record_grace(settings_, account, address, now, now + period_s);
   }
 
  private:

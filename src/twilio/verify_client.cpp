@@ -76,8 +76,11 @@ std::string VerifyClient::service_url() const {
 }
 
 std::expected<std::string, VerifyFailure> VerifyClient::start(
-    const std::string& to, const std::string& channel) {
-  const Secret body = form_encode({{"To", to}, {"Channel", channel}});
+    const std::string& to, const std::string& channel, const std::string& locale) {
+  const Secret body =
+      locale.empty()
+          ? form_encode({{"To", to}, {"Channel", channel}})
+          : form_encode({{"To", to}, {"Channel", channel}, {"Locale", locale}});
   return answer_or_failure<std::string>(
       send(service_url() + "/Verifications", body,
            milliseconds{settings_.timeout_ms}),

@@ -47,10 +47,13 @@ class VerifyClient {
                Sleeper* sleeper = nullptr)
       : settings_(settings), http_(http), sleeper_(sleeper) {}
 
-  // POST {api_url}/v2/Services/{service_sid}/Verifications  To, Channel;
-  // the verification's SID.
+  // POST {api_url}/v2/Services/{service_sid}/Verifications  To, Channel,
+  // and Locale when one is given; the verification's SID. On a To with a
+  // pending verification Twilio sends its code again (a resend) on the
+  // channel given, and answers the same verification.
   std::expected<std::string, VerifyFailure> start(const std::string& to,
-                                                  const std::string& channel);
+                                                  const std::string& channel,
+                                                  const std::string& locale = {});
   // POST .../VerificationCheck  VerificationSid, Code
   std::expected<CheckStatus, VerifyFailure> check(
       const std::string& verification_sid, const Secret& code);

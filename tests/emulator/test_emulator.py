@@ -73,9 +73,11 @@ def assert_error(res, http_status, code, what=""):
 
 # -- helpers -------------------------------------------------------------------
 
-def create(em, to=PHONE, channel="sms", **kw):
-    return em.call("POST", em.service_path("/Verifications"),
-                   {"To": to, "Channel": channel}, **kw)
+def create(em, to=PHONE, channel="sms", Locale=None, **kw):
+    form = {"To": to, "Channel": channel}
+    if Locale is not None:
+        form["Locale"] = Locale
+    return em.call("POST", em.service_path("/Verifications"), form, **kw)
 
 
 def verify_check(em, code, to=PHONE, sid=None, **kw):
@@ -190,6 +192,28 @@ def test_resend_reuses_code(em):
     # another number is independent
     v3 = create(em, to=PHONE2)[3]
     check(v3["sid"] != v1["sid"], "different number, different sid")
+
+
+@test
+def test_locale_recorded_and_404_fault(em):
+    st, _, _, v1 = create(em, Locale="pt-BR")
+    eq(st, 201, "create with Locale")
+    st, _, _, v2 = create(em, channel="call")
+    eq(v2["sid"], v1["sid"], "a resend without Locale: same verification")
+    box = em.outbox()
+    eq([m["locale"] for m in box], ["pt-BR", None], "outbox locales")
+    eq([m["channel"] for m in box], ["sms", "call"], "outbox channels")
+    eq(box[0]["code"], box[1]["code"], "same code")
+    reqs = [r for r in em.requests() if r["path"].endswith("/Verifications")]
+    eq([r["form"].get("Locale") for r in reqs], ["pt-BR", None], "request log")
+    eq(reqs[1]["form"]["Channel"], "call", "request log channel")
+    assert_error(create(em, to=PHONE2, Locale="pt_BR"), 400, 60200, "malformed Locale")
+    # A 404 only for creates that carry a Locale.
+    em.set_faults([{"kind": "twilio_error", "http_status": 404, "code": 20404,
+                    "match": "/Verifications", "form_has": "Locale"}])
+    assert_error(create(em, to=PHONE2, Locale="xx"), 404, 20404, "unknown locale")
+    eq(create(em, to=PHONE2)[0], 201, "the same create without Locale")
+    em.set_faults([])
 
 
 @test

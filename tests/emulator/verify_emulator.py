@@ -8,7 +8,7 @@ outbox of "sent" codes, inspect requests, inject faults and move the clock.
 Standard library only. Run with /usr/bin/python3.
 
 API (HTTPS, HTTP Basic auth: AccountSid:AuthToken or ApiKeySid:ApiKeySecret):
-  POST /v2/Services/{ServiceSid}/Verifications        To, Channel  -> 201
+  POST /v2/Services/{ServiceSid}/Verifications        To, Channel[, Locale] -> 201
   POST /v2/Services/{ServiceSid}/VerificationCheck    Code + To|VerificationSid -> 200
   POST /v2/Services/{ServiceSid}/Verifications/{Sid}  Status=canceled|approved -> 200
   GET  /v2/Services/{ServiceSid}/Verifications/{Sid}  -> 200
@@ -32,6 +32,19 @@ Behaviour decisions (where the public contract leaves room):
     expired or max_attempts_reached is gone: checks, fetches and updates
     answer 404 20404.  A new create for the same To starts a new
     verification with a new code.
+  * A create on a To with a pending verification is a resend: the same
+    verification and the same code, sent again on the Channel of that
+    create (sms, call, ...), which the verification, its
+    send_code_attempts and the outbox record; it counts as a send.
+  * Locale is optional and, as Twilio does, not refused for what it says
+    (Twilio falls back to English); a well-formed tag (2-3 letters, then
+    subtags of 1-8 letters or digits) is recorded on the verification
+    (the locale of its latest send) and in the outbox, and the request log
+    has every form field.  A Locale that is not of that form answers
+    400 60200 (a decision of the emulator).
+    To answer an unknown locale with 404, set a fault with
+    "form_has": "Locale" (a fault that applies only to requests whose
+    form has that field).
   * Validation failures (400) do not count as sends or checks.
   * Times in resources are ISO 8601 UTC on the emulator clock (real time plus
     the offset set through POST /clock).  Outbox "time" is the emulator clock
@@ -62,6 +75,7 @@ SID_KEY_RE = re.compile(r"^SK[0-9a-fA-F]{32}$")
 SID_SERVICE_RE = re.compile(r"^VA[0-9a-fA-F]{32}$")
 SID_VERIFICATION_RE = re.compile(r"^VE[0-9a-fA-F]{32}$")
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 CHANNELS = ("sms", "call", "whatsapp", "email", "sna", "auto")
@@ -156,6 +170,7 @@ class Verification:
         self.sid = sid
         self.to = to
         self.channel = channel
+        self.locale = None
         self.code = code
         self.status = "pending"
         self.created = now
@@ -192,12 +207,15 @@ class State:
 
     # -- faults -------------------------------------------------------------
 
-    def take_fault(self, path):
-        """Returns the first fault matching path (consuming one use), or None."""
+    def take_fault(self, path, form=None):
+        """Returns the first fault matching path and, with "form_has", a
+        request whose form has that field (consuming one use), or None."""
         with self.lock:
             for f in self.faults:
                 match = f.get("match")
                 if match and match not in path:
+                    continue
+                if f.get("form_has") and f["form_has"] not in (form or {}):
                     continue
                 count = f.get("count")
                 if count is not None:
@@ -264,6 +282,9 @@ class State:
                 raise BadRequest("Invalid parameter `To`: %s" % to)
         elif not E164_RE.match(to):
             raise BadRequest("Invalid parameter `To`: %s" % to)
+        locale = form.get("Locale")
+        if locale is not None and not LOCALE_RE.match(locale):
+            raise BadRequest("Invalid parameter `Locale`: %s" % locale)
         if channel == "auto":
             channel = "sms"
         with self.lock:
@@ -286,6 +307,7 @@ class State:
                 self.verifications[v.sid] = v
                 self.active[to] = v.sid
             v.channel = channel
+            v.locale = locale
             v.updated = now
             v.attempts.append({
                 "attempt_sid": hexsid("VL"),
@@ -298,6 +320,7 @@ class State:
                 "code": v.code,
                 "verification_sid": v.sid,
                 "channel": channel,
+                "locale": locale,
                 "time": now,
             })
             if getattr(self.cfg, "print_sms", False):
@@ -719,7 +742,7 @@ class ApiHandler(Handler):
             state.request_count += 1
         form = loose_form(body) if self.command != "GET" else {}
 
-        fault = state.take_fault(path)
+        fault = state.take_fault(path, form)
         if fault is None:
             resp = emu.dispatch(self.command, path, self.headers, body)
             self.finish_response(resp, raw_path, form, auth_user, content_type)

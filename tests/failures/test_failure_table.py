@@ -45,7 +45,7 @@ from emulator_client import Emulator  # noqa: E402
 import ptv_harness as h  # noqa: E402
 
 PHONE = "+15550104567"
-PROMPT = r"SMS code sent to \+1\*\*\*\*\*\*4567: "
+PROMPT = r"SMS code sent to \+1\*\*\*\*\*\*4567(?: \(or type resend, call\))?: "
 TIMEOUT_MS = 2000
 CONNECT_TIMEOUT_MS = 1000
 MAX_ATTEMPTS = 3

@@ -13,7 +13,10 @@
 //             user, GECOS answer, credentials, debug, transport setup
 //   1 byte    the caller: set-id or not; how the typed name resolves (the
 //             same account, an account spelled otherwise, no account, a
-//             failing lookup)
+//             failing lookup); the access policy (none, exempt_groups,
+//             exempt_networks, grace_period_s) and its case: membership and
+//             a group that does not resolve, or the PAM_RHOST
+
 //   then, in the order the flow asks for them: per conversation call a
 //   reply choice (a code, a wrong code, the password, fuzzed text, an
 //   error), per HTTP request an answer choice (a transport error, or one of
@@ -86,8 +89,30 @@ const char* const kGecos[] = {
     "Eve Example,Room 2,+7",
 };
 
+// The access policy under test (bits 4-5 of the caller byte), its variant
+// (bits 6-7), and the PAM_RHOST the variants give.
+enum class Policy { None, Groups, Networks, Grace };
+const char* const kRemoteHosts[] = {"10.1.2.3", "::ffff:10.1.2.3", "192.0.2.7",
+                                    "host.example.org"};
+constexpr std::string_view kGraceAddress = "10.1.2.3";  // the entry held
+
+std::string policy_text(Policy policy, int variant) {
+  switch (policy) {
+    case Policy::None:
+      return "";
+    case Policy::Groups:  // bit 1 of the variant: a typo listed first
+      return variant & 2 ? "exempt_groups = [ \"typo\", \"deploy\" ];\n"
+                         : "exempt_groups = [ \"deploy\" ];\n";
+    case Policy::Networks:
+      return "exempt_networks = [ \"10.0.0.0/8\", \"2001:db8::/32\" ];\n";
+    case Policy::Grace:
+      return "grace_period_s = 600;\n";
+  }
+  return "";
+}
+
 std::string config_text(bool safe, bool skip, int channel, int sources,
-                        int max_attempts, bool api_key) {
+                        int max_attempts, bool api_key, const std::string& policy) {
   std::string t = "twilio = {\n  account_sid = \"" + std::string(kAccount) +
                   "\";\n";
   if (api_key) {
@@ -115,19 +140,20 @@ std::string config_text(bool safe, bool skip, int channel, int sources,
     t += i + 1 < std::size(kFileNumbers) ? ",\n" : "\n";
   }
   t += ");\n";
-  return t;
+  return t + policy;
 }
 
 // Parsed once per combination: the text is constant and must be valid.
 const ptv::Config& config_for(bool safe, bool skip, int channel, int sources,
-                              int max_attempts, bool api_key) {
-  using Key = std::tuple<bool, bool, int, int, int, bool>;
+                              int max_attempts, bool api_key,
+                              const std::string& policy) {
+  using Key = std::tuple<bool, bool, int, int, int, bool, std::string>;
   static std::map<Key, std::unique_ptr<ptv::Config>> cache;
-  const Key key{safe, skip, channel, sources, max_attempts, api_key};
+  const Key key{safe, skip, channel, sources, max_attempts, api_key, policy};
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
   auto parsed = ptv::parse_config_text(
-      config_text(safe, skip, channel, sources, max_attempts, api_key),
+      config_text(safe, skip, channel, sources, max_attempts, api_key, policy),
       "fuzz.conf");
   if (!parsed) {
     std::fprintf(stderr, "constant configuration rejected: %s\n",
@@ -252,6 +278,11 @@ struct Record {
   bool account_fails = false;
   std::string account;  // the canonical name, when resolved
   int helper_starts = 0;
+  // The access policy: which one, its variant, and what the fakes saw.
+  Policy policy = Policy::None;
+  int variant = 0;
+  std::string remote_host;
+  int grace_records = 0;
 };
 
 class FuzzTransport final : public ptv::HttpTransport {
@@ -429,6 +460,36 @@ std::optional<std::string> form_value(std::string_view body,
   return std::nullopt;
 }
 
+using ptv::Outcome;
+
+bool allowed_by_policy(Outcome o) {
+  return o == Outcome::ExemptGroup || o == Outcome::ExemptNetwork ||
+         o == Outcome::Grace;
+}
+
+// The policy's outcomes come exactly from their cause, before any lookup,
+// helper or request; grace is recorded only after an approval from an IP
+// literal.
+void check_policy(const Record& rec, const ptv::AuthResult& r) {
+  const bool resolved =
+      !rec.account_unknown && !rec.account_fails && !rec.account.empty();
+  const bool inside = rec.remote_host == "10.1.2.3" ||
+                      rec.remote_host == "::ffff:10.1.2.3";
+  const bool member = rec.policy == Policy::Groups && (rec.variant & 1);
+  FUZZ_CHECK((r.outcome == Outcome::ExemptGroup) == (resolved && member));
+  FUZZ_CHECK((r.outcome == Outcome::ExemptNetwork) ==
+             (resolved && rec.policy == Policy::Networks && inside));
+  FUZZ_CHECK((r.outcome == Outcome::Grace) ==
+             (resolved && rec.policy == Policy::Grace && inside));
+  if (allowed_by_policy(r.outcome))
+    FUZZ_CHECK(rec.requests.empty() && rec.helper_starts == 0 &&
+               rec.source_calls == 0 && rec.asks == 0);
+  const bool recordable = rec.policy == Policy::Grace &&
+                          rec.remote_host == "192.0.2.7";
+  FUZZ_CHECK(rec.grace_records ==
+             (recordable && r.outcome == Outcome::Approved ? 1 : 0));
+}
+
 void check_invariants(const ptv::Config& cfg, const std::string& user,
                       const Record& rec, const ptv::AuthResult& r,
                       bool factory_fails) {
@@ -483,10 +544,14 @@ void check_invariants(const ptv::Config& cfg, const std::string& user,
     FUZZ_CHECK(form_value(reqs.front().body, "To") == "%2B" + first.substr(1));
   }
 
-  // Only an approval or failmode = safe lets anyone in.
+  // Only an approval, failmode = safe, or the policy the administrator
+  // wrote (by name: an exempt group, an exempt network, grace) lets anyone
+  // in.
   const int pam = ptv::pam_result_for(r.outcome);
   FUZZ_CHECK((pam == PAM_SUCCESS) ==
-             (r.outcome == Outcome::Approved || r.outcome == Outcome::FailOpen));
+             (r.outcome == Outcome::Approved || r.outcome == Outcome::FailOpen ||
+              allowed_by_policy(r.outcome)));
+  check_policy(rec, r);
 
   // Approved only right after a check that Twilio approved.
   if (r.outcome == Outcome::Approved) {
@@ -724,9 +789,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool set_id = b3 & 1;
   const int account_mode = (b3 >> 1) % 8;  // 0..4 as typed, 5 spelled
                                            // otherwise, 6 none, 7 failing
+  const auto policy = static_cast<Policy>((b3 >> 4) & 3);
+  const int variant = b3 >> 6;
+  const std::string policy_config = policy_text(policy, variant);
 
-  const ptv::Config& cfg =
-      config_for(safe, skip, channel, sources, max_attempts, api_key);
+  const ptv::Config& cfg = config_for(safe, skip, channel, sources,
+                                      max_attempts, api_key, policy_config);
 
   const std::string account_name = user_pick < std::size(kUsers)
                                        ? std::string(kUsers[user_pick])
@@ -746,6 +814,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   Record rec;
   rec.set_id = set_id;
+  rec.policy = policy;
+  rec.variant = variant;
+  // Groups: bit 0 of the variant makes the account a member of deploy.
+  // Networks and grace: the variant picks PAM_RHOST; the grace store holds
+  // an entry for the account from kGraceAddress.
+  ptv_fakes::FakeGroups groups;
+  groups.gids = {{"deploy", 2000}};
+  groups.member_of = {1000};
+  if (variant & 1) groups.member_of.push_back(2000);
+  ptv_fakes::FakeGrace grace;
+  if (policy == Policy::Networks || policy == Policy::Grace)
+    rec.remote_host = kRemoteHosts[variant];
   FuzzConversation conv(in, rec);
   CapturingLogger log(rec);
   log.set_debug(debug);
@@ -793,7 +873,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto world = std::make_unique<ptv_fakes::FakeWorld>();
     world->config = [&](const std::string& path) {
       return ptv::parse_config_text(
-          config_text(safe, skip, channel, sources, max_attempts, api_key), path);
+          config_text(safe, skip, channel, sources, max_attempts, api_key,
+                      policy_config),
+          path);
     };
     world->transport = [&]()
         -> std::expected<std::unique_ptr<ptv::HttpTransport>, TransportError> {
@@ -836,9 +918,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = "/fuzz/ptv.conf";
   ptv::HelperVerifier helper({start, path, ptv::helper_wait_bound(cfg.twilio, cfg.phone), conv, log,
                               nullptr});
-  const ptv::ClientRequest request{{cfg.policy, cfg.phone}, {log, accounts, helper},
-                                   user, set_id};
+  grace.until[account_name + " " + std::string(kGraceAddress)] = grace.now + 300;
+  const ptv::ClientRequest request{{cfg.policy, cfg.phone},
+                                   {log, accounts, helper, groups, grace},
+                                   user, set_id, rec.remote_host};
   const ptv::AuthResult result = ptv::authenticate_client(request);
+  rec.grace_records = grace.records;
   ptv::log_outcome(log, user, result, 42);
 
   // PTV_FUZZ_VERBOSE=1 describes each run (to check what a seed does).

@@ -43,7 +43,7 @@ constexpr char kPassword[] = "20240607";
 
 ptv::Message build(FuzzedDataProvider& in, std::uint8_t kind) {
   auto text = [&in] { return in.ConsumeRandomLengthString(40); };
-  switch (kind % 11) {
+  switch (kind % 12) {
     case 0: {
       ptv::RequestMsg m;
       m.version = in.ConsumeBool() ? ptv::kProtocolVersion
@@ -96,6 +96,9 @@ ptv::Message build(FuzzedDataProvider& in, std::uint8_t kind) {
       a.detail = text();
       return ptv::ResultMsg{std::move(a)};
     }
+    case 11:
+      return ptv::ResendMsg{
+          static_cast<ptv::CodeRequest>(in.ConsumeIntegralInRange(0, 2))};
   }
 }
 

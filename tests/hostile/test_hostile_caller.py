@@ -54,7 +54,7 @@ from emulator_client import Emulator  # noqa: E402
 
 check = h.check
 PHONE = "+15550104567"
-CODE_PROMPT = r"SMS code sent to \+1\*\*\*\*\*\*4567: "
+CODE_PROMPT = r"SMS code sent to \+1\*\*\*\*\*\*4567(?: \(or type resend, call\))?: "
 WRONG_PROMPT = r"Wrong code; \d attempts? left\. SMS code sent to"
 TIMEOUT_MS = 1000
 STOP_SECONDS = TIMEOUT_MS / 1000.0 + 1.5

@@ -446,20 +446,27 @@ class Run:
 
 
 def pamtester(pw, user, answers, em, phone, extra_env=None, cwd=None,
-              log_name="pamtester", timeout=20, prefix=(), host=None):
+              log_name="pamtester", timeout=20, prefix=(), host=None,
+              items=(), service=None):
     """Runs pamtester for user; answers are "right", "wrong" or literal
     text, one per code prompt. The module's log lines (pam_wrapper prints
     them) are part of the output. prefix: a command that runs pamtester
     (prlimit ..., say). host: another PAM application instead, as an argv
     list to which the service and the user are added (tests/pam/pam_host.c
-    with its options)."""
+    with its options). items: PAM items pamtester sets ("rhost=10.1.2.3",
+    "tty=pts/1"). service: another service of pw than its own."""
     import pexpect
-    prompt = r"(SMS code sent to \+[0-9*]+: )"
+    # The first prompt names the words that send the code again; after a
+    # call the prompt speaks of the call.
+    prompt = (r"((?:SMS code sent to|Code from the call to) \+[0-9*]+"
+              r"(?: \(or type resend, call\))?: )")
     if host is not None:
-        argv = list(prefix) + list(host) + [pw.service, user]
+        argv = list(prefix) + list(host) + [service or pw.service, user]
     else:
-        argv = list(prefix) + ["pamtester", "-v", pw.service, user,
-                               "authenticate"]
+        argv = list(prefix) + ["pamtester", "-v"]
+        for item in items:
+            argv += ["-I", item]
+        argv += [service or pw.service, user, "authenticate"]
     child = pexpect.spawn(argv[0], argv[1:], env=pw.env(extra_env),
                           encoding="utf-8", timeout=timeout, cwd=cwd)
     transcript, prompts = [], 0

@@ -221,7 +221,7 @@ struct Case {
   const char* faults = nullptr;  // JSON for the emulator's /faults
   bool refuse = false;           // emulator closes its listening socket
   int expected = PAM_SUCCESS;
-  const char* first_prompt = "SMS code sent to +1******0001: ";
+  const char* first_prompt = "SMS code sent to +1******0001 (or type resend, call): ";
   int sends = -1;   // SMS in the outbox afterwards (-1: not checked)
   int checks = -1;  // VerificationCheck requests (-1: not checked)
   int cancels = -1; // cancel requests (-1: not checked)
@@ -281,7 +281,7 @@ const std::vector<Case>& cases() {
                  .log_contains = "20404", .user_message = "expired"});
     v.push_back({.name = "gecos_phone_approved", .user = "bob",
                  .answers = {right()}, .expected = PAM_SUCCESS,
-                 .first_prompt = "SMS code sent to +1******0002: ",
+                 .first_prompt = "SMS code sent to +1******0002 (or type resend, call): ",
                  .sends = 1, .log_result = "result=approved"});
     v.push_back({.name = "gecos_only_source_users_entry_ignored",
                  .user = "alice",
@@ -291,11 +291,11 @@ const std::vector<Case>& cases() {
                  .log_result = "result=denied-no-phone"});
     v.push_back({.name = "source_order_users_first", .user = "erin",
                  .answers = {right()}, .expected = PAM_SUCCESS,
-                 .first_prompt = "SMS code sent to +1******0005: "});
+                 .first_prompt = "SMS code sent to +1******0005 (or type resend, call): "});
     v.push_back({.name = "source_order_gecos_first", .user = "erin",
                  .config = {{"phone_sources", "[ \"gecos\", \"users\" ]"}},
                  .answers = {right()}, .expected = PAM_SUCCESS,
-                 .first_prompt = "SMS code sent to +4*******0055: "});
+                 .first_prompt = "SMS code sent to +4*******0055 (or type resend, call): "});
     v.push_back({.name = "api_key_credentials_approved",
                  .config = {{"twilio.auth_token", ""},
                             {"twilio.api_key_sid", "\"" + kApiKey + "\""},
@@ -503,7 +503,7 @@ const std::vector<Case>& cases() {
                  .user = "bob",
                  .config = {{"send_limit", "{ count = 2; }"}},
                  .answers = {right()}, .expected = PAM_SUCCESS,
-                 .first_prompt = "SMS code sent to +1******0002: ",
+                 .first_prompt = "SMS code sent to +1******0002 (or type resend, call): ",
                  .sends = 1, .log_result = "result=approved",
                  .sends_before = 2, .sends_before_user = "alice",
                  .sends_after = 1});
@@ -705,7 +705,7 @@ void run_case(void** state) {
 
   if (std::strcmp(c.service, "password_then_ptv") == 0 && c.sends == 1)
     assert_string_equal(script.prompts.at(1).c_str(),
-                        "SMS code sent to +1******0006: ");
+                        "SMS code sent to +1******0006 (or type resend, call): ");
   if (c.first_prompt != nullptr) {
     assert_true(!script.prompts.empty());
     assert_string_equal(script.prompts.front().c_str(), c.first_prompt);

@@ -52,7 +52,7 @@ DEV_LOG = "/dev/log"
 PAM_DIR = "/etc/pam.d"
 
 PHONE = "+15551230042"
-CODE_PROMPT = r"SMS code sent to \+1\*\*\*\*\*\*0042: "
+CODE_PROMPT = r"SMS code sent to \+1\*\*\*\*\*\*0042(?: \(or type resend, call\))?: "
 PASSWORD_PROMPT = r"Password: "
 DENIED = r"Permission denied"
 PARTIAL = r'Authenticated using "publickey" with partial success'
@@ -176,10 +176,12 @@ class Login:
             self.output)
 
 
-def ssh_login(port, user, steps, em, seen_codes, key=None, prompts=1, timeout=30):
+def ssh_login(port, user, steps, em, seen_codes, key=None, prompts=1, timeout=30,
+              source=None):
     """Logs in with the real ssh client.  steps is a list of
     ("password", text) or ("code", "right" | "wrong" | text): the prompt
-    expected next and the answer to type."""
+    expected next and the answer to type. source: the loopback address the
+    client connects from (sshd's PAM_RHOST), 127.0.0.1 when not given."""
     args = ["-F", "/dev/null", "-p", str(port),
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=VERBOSE", "-o", "BatchMode=no",
@@ -191,6 +193,8 @@ def ssh_login(port, user, steps, em, seen_codes, key=None, prompts=1, timeout=30
     else:
         args += ["-o", "PubkeyAuthentication=no", "-o",
                  "PreferredAuthentications=keyboard-interactive"]
+    if source:
+        args += ["-b", source]
     args += ["%s@127.0.0.1" % user, "echo " + MARKER]
     env = {"PATH": "/usr/bin:/bin", "LANG": "C", "HOME": os.environ.get("HOME", "/root"),
            "TERM": "dumb"}
@@ -620,6 +624,38 @@ def main():
         check("D no phone, no_phone skip: no SMS sent", em.outbox() == [], str(em.outbox()))
         logged("D no phone, no_phone skip: result=skipped-no-phone", mark,
                "result=skipped-no-phone")
+        # ---- E: who is asked for a code (PAM_RHOST is the client's address) --
+        def policy_config(extra):
+            return module_config(em, phone_user, state_dir=os.path.join(work, "state-policy"),
+                                 extra=extra)
+
+        mark = setup(config=policy_config('exempt_networks = [ "127.0.0.2/32" ];\n'))
+        lg = login(port, phone_user, [], key=client_key, source="127.0.0.2")
+        check("E from an exempt network: in with the key alone, no code prompt",
+              lg.got_in and lg.prompts == [] and em.requests() == [], lg.describe())
+        logged("E from an exempt network: result=allowed-exempt-network with the address",
+               mark, "result=allowed-exempt-network", "rhost 127.0.0.2 ",
+               pri=(LOG_AUTHPRIV, LOG_NOTICE))
+        mark = setup(config=policy_config('exempt_networks = [ "127.0.0.2/32" ];\n'))
+        lg = login(port, phone_user, [("code", "right")], key=client_key, source="127.0.0.4")
+        check("E from elsewhere: the code is asked for",
+              lg.got_in and lg.prompts == ["code"], lg.describe())
+
+        mark = setup(config=policy_config("grace_period_s = 600;\n"))
+        lg = login(port, phone_user, [("code", "right")], key=client_key, source="127.0.0.3")
+        check("E grace: the first login asks for the code",
+              lg.got_in and lg.prompts == ["code"], lg.describe())
+        mark = setup(config=policy_config("grace_period_s = 600;\n"))
+        lg = login(port, phone_user, [], key=client_key, source="127.0.0.3")
+        check("E grace: a second login from the same address gets no code prompt",
+              lg.got_in and lg.prompts == [] and em.requests() == [], lg.describe())
+        logged("E grace: result=allowed-grace", mark, "result=allowed-grace",
+               "rhost 127.0.0.3")
+        mark = setup(config=policy_config("grace_period_s = 600;\n"))
+        lg = login(port, phone_user, [("code", "right")], key=client_key, source="127.0.0.5")
+        check("E grace: from another address the code is asked for",
+              lg.got_in and lg.prompts == ["code"], lg.describe())
+
         # ---- L: the phone number from LDAP (a real slapd), setup B ------------
         # The users list names nobody here: the number can only come from
         # the directory, over StartTLS checked against the test CA.

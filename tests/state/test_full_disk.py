@@ -116,7 +116,7 @@ def sms_to(em, phone):
 def login(pw, em, who):
     user, phone, masked = who
     r = h.pamtester(pw, user, ["right"], em, phone, log_name="state.full_disk")
-    return r, ("SMS code sent to %s: " % masked) in r.output
+    return r, ("SMS code sent to %s (or type resend, call): " % masked) in r.output
 
 
 def test(module, tool, work):

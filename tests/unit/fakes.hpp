@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <variant>
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "config/config.hpp"
+#include "core/access.hpp"
 #include "core/conversation.hpp"
 #include "helper/helper_session.hpp"
 #include "net/http_transport.hpp"
@@ -354,6 +356,54 @@ class FakeStarter final : public ptv::HelperStarter {
   std::expected<std::unique_ptr<ptv::HelperLink>, std::string> start() override {
     ++starts;
     return make();
+  }
+};
+
+// Group names and memberships from a table: `gids` maps names that
+// resolve to their ids, `member_of` is the account's list (every account
+// has the same); `unreadable` makes that list fail.
+class FakeGroups final : public ptv::GroupDirectory {
+ public:
+  std::map<std::string, gid_t> gids;
+  std::vector<gid_t> member_of;
+  bool unreadable = false;
+  int lookups = 0;
+  std::optional<gid_t> group_id(const std::string& name) override {
+    ++lookups;
+    auto it = gids.find(name);
+    if (it == gids.end()) return std::nullopt;
+    return it->second;
+  }
+  std::optional<std::vector<gid_t>> groups_of(const ptv::Account&) override {
+    ++lookups;
+    if (unreadable) return std::nullopt;
+    return member_of;
+  }
+};
+
+// Grace entries in memory, on a clock the test moves (`now`); `broken`
+// makes every call fail as a state store that cannot be used.
+class FakeGrace final : public ptv::GraceStore {
+ public:
+  std::int64_t now = 1'000'000;
+  std::map<std::string, std::int64_t> until;  // "account address" -> expiry
+  int finds = 0, records = 0;
+  bool broken = false;
+  std::expected<std::optional<std::int64_t>, ptv::StateError> find(
+      const std::string& account, const std::string& address) override {
+    ++finds;
+    if (broken) return std::unexpected(ptv::StateError{"state broken"});
+    auto it = until.find(account + " " + address);
+    if (it == until.end() || it->second <= now) return std::nullopt;
+    return it->second;
+  }
+  std::expected<void, ptv::StateError> record(const std::string& account,
+                                              const std::string& address,
+                                              std::int64_t period_s) override {
+    ++records;
+    if (broken) return std::unexpected(ptv::StateError{"state broken"});
+    until[account + " " + address] = now + period_s;
+    return {};
   }
 };
 

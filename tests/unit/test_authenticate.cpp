@@ -55,11 +55,18 @@ struct Harness {
   struct CountingGate final : ptv::SendGate {
     std::vector<std::string> reserved;
     std::vector<std::string> released;
+    // The decisions of the reservations in turn (then Allowed).
+    std::deque<ptv::SendDecision> decisions;
     ptv::SendReservation reserve(const std::string& user) override {
       reserved.push_back(user);
       ptv::SendReservation r;
       r.decision = ptv::SendDecision::Allowed;
-      r.stamp = 1700000000;
+      if (!decisions.empty()) {
+        r.decision = decisions.front();
+        decisions.pop_front();
+      }
+      r.detail = "limit of the test";
+      r.stamp = 1700000000 + static_cast<std::int64_t>(reserved.size());
       return r;
     }
     std::expected<void, ptv::StateError> release(const std::string& user,
@@ -262,13 +269,16 @@ void test_prompt_text(void**) {
   h.right_code_approved();
   (void)h.run();
   assert_int_equal(h.conv.prompts.size(), 1);
-  assert_str_eq(h.conv.prompts[0], "SMS code sent to +1******4567: ");
+  // The first prompt names the words that send the code again.
+  assert_str_eq(h.conv.prompts[0],
+                "SMS code sent to +1******4567 (or type resend, call): ");
 
   Harness w;
   w.config.policy.channel = "whatsapp";
   w.right_code_approved();
   (void)w.run();
-  assert_str_eq(w.conv.prompts[0], "WhatsApp code sent to +1******4567: ");
+  assert_str_eq(w.conv.prompts[0],
+                "WhatsApp code sent to +1******4567 (or type resend, call): ");
   assert_str_eq(w.http.requests[0].body, "To=%2B15551234567&Channel=whatsapp");
 }
 
@@ -1057,6 +1067,236 @@ void test_flow_timed_out_start_stays_counted(void**) {
 
 }  // namespace
 
+// ------------------------------------------------- resend and call, locale
+
+const std::string kStartBody = "To=%2B15551234567&Channel=sms";
+
+// `resend` sends the same verification's code again on the same channel:
+// another start, counted by the send limit, and no attempt used.
+void test_resend_sends_again_without_an_attempt(void**) {
+  Harness h;
+  h.use_gate = true;
+  h.config.policy.max_attempts = 1;
+  h.conv.script = {"resend", kGoodCode};
+  h.http.check_replies = {approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(h.http.count(Kind::Start), 2);
+  assert_str_eq(h.http.requests[1].body, kStartBody);
+  assert_true(h.http.requests[2].kind == Kind::Check);
+  assert_int_equal(h.gate.reserved.size(), 2);
+  assert_int_equal(r.attempts, 1);
+  assert_int_equal(h.conv.prompts.size(), 2);
+  assert_str_eq(h.conv.prompts[1], "Code sent again. SMS code sent to +1******4567: ");
+  assert_true(h.log.has(LOG_INFO, "resend 1 of 2 for user alice to +1******4567 "
+                                  "by sms: sent again (verification " + kSid + ")"));
+  assert_str_eq(r.verification_sid, kSid);
+  EXPECT_CLEAN_LOG(h);
+}
+
+// `call`, in any case and with blanks around it: the same To with
+// Channel=call; the prompts that follow speak of the call.
+void test_call_asks_for_a_voice_call(void**) {
+  Harness h;
+  h.conv.script = {" \tCaLL ", kBadCode, kGoodCode};
+  h.http.check_replies = {pending(), approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(h.http.count(Kind::Start), 2);
+  assert_str_eq(h.http.requests[0].body, kStartBody);
+  assert_str_eq(h.http.requests[1].body, "To=%2B15551234567&Channel=call");
+  assert_str_eq(h.conv.prompts[1],
+                "Calling you with the code. Code from the call to +1******4567: ");
+  assert_str_eq(h.conv.prompts[2], "Wrong code; 2 attempts left. Code from the "
+                                   "call to +1******4567: ");
+  assert_int_equal(r.attempts, 2);
+  assert_true(h.log.has(LOG_INFO, "call 1 of 2 for user alice to +1******4567 by call: sent again"));
+}
+
+// Two per login; a third is refused, says so and uses up an attempt (so
+// that the prompts stay bounded); the login goes on.
+void test_third_resend_refused(void**) {
+  Harness h;
+  h.use_gate = true;
+  h.conv.script = {"resend", "call", "RESEND", kGoodCode};
+  h.http.check_replies = {approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(h.http.count(Kind::Start), 3);
+  assert_int_equal(h.gate.reserved.size(), 3);
+  assert_str_eq(h.conv.prompts[3], "No more codes can be sent in this login; 2 "
+                                   "attempts left. Code from the call to +1******4567: ");
+  assert_int_equal(r.attempts, 2);
+  assert_true(h.log.has(LOG_NOTICE, "resend refused: 2 already asked in this login"));
+
+  // With one attempt, words after the two end the login as wrong input does.
+  Harness one;
+  one.config.policy.max_attempts = 1;
+  one.conv.script = {"resend", "resend", "resend"};
+  EXPECT_OUTCOME(one.run(), Outcome::WrongCode, PAM_AUTH_ERR);
+  assert_int_equal(one.http.count(Kind::Start), 3);
+  assert_int_equal(one.http.count(Kind::Check), 0);
+  assert_int_equal(one.conv.prompts.size(), 3);
+  assert_false(one.conv.overrun);
+  EXPECT_CANCEL_LAST(one);
+}
+
+// Refused by the send limit: nothing sent, the login goes on with the
+// code already sent, and the prompt says why.
+void test_resend_refused_by_the_send_limit(void**) {
+  Harness h;
+  h.use_gate = true;
+  h.gate.decisions = {ptv::SendDecision::Allowed, ptv::SendDecision::LimitReached,
+                      ptv::SendDecision::Error};
+  h.conv.script = {"resend", "call", kGoodCode};
+  h.http.check_replies = {approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(h.http.count(Kind::Start), 1);
+  assert_str_eq(h.conv.prompts[1], "Too many codes were sent recently; use the code "
+                                   "already sent. SMS code sent to +1******4567: ");
+  assert_str_eq(h.conv.prompts[2], "No code can be sent right now; use the code "
+                                   "already sent. SMS code sent to +1******4567: ");
+  assert_true(h.log.has(LOG_NOTICE, "resend 1 of 2 for user alice to +1******4567 by "
+                                    "sms: refused by the send limit: limit of the test"));
+  assert_true(h.log.has(LOG_WARNING, "call 2 of 2"));
+  assert_int_equal(r.attempts, 1);
+}
+
+// Refused by Twilio (60203, any 429) or failing: the login goes on with
+// the code already sent; a resend that never left gives its send back.
+void test_resend_refused_by_twilio(void**) {
+  struct Case {
+    Reply reply;
+    const char* note;
+    bool given_back;
+  };
+  const std::vector<Case> cases = {
+      {twilio_error(429, 60203), "Too many codes were sent to your phone; use the "
+                                 "code already sent. ", false},
+      {twilio_error(429, 20429), "Too many codes were requested; use the code "
+                                 "already sent. ", false},
+      {twilio_error(503, 20503), "The code could not be sent again; use the code "
+                                 "already sent. ", false},
+      {transport_error(TransportErrorKind::Unreachable),
+       "The code could not be sent again; use the code already sent. ", true},
+  };
+  for (const Case& c : cases) {
+    Harness h;
+    h.use_gate = true;
+    h.config.policy.failmode = ptv::FailMode::Safe;  // never opens here
+    h.http.start_replies = {started(), c.reply, c.reply};
+    h.conv.script = {"resend", kGoodCode};
+    h.http.check_replies = {approved()};
+    const AuthResult r = h.run();
+    EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+    assert_str_eq(h.conv.prompts[1], std::string(c.note) + "SMS code sent to +1******4567: ");
+    assert_int_equal(h.gate.released.size(), c.given_back ? 1 : 0);
+    assert_true(h.log.has(LOG_NOTICE, "resend 1 of 2 for user alice to +1******4567 "
+                                      "by sms: not sent: "));
+    assert_int_equal(r.attempts, 1);
+    assert_true(h.conv.errors.empty());
+  }
+}
+
+// Twilio started a new verification (the first one had expired): its SID
+// is the one checked.
+void test_resend_follows_a_new_verification(void**) {
+  const std::string other = "VEffeeddccbbaa99887766554433221100";
+  Harness h;
+  h.http.start_replies = {started(),
+                          json(201, "{\"sid\":\"" + other + "\",\"status\":\"pending\"}")};
+  h.conv.script = {"resend", kGoodCode};
+  h.http.check_replies = {approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_str_eq(r.verification_sid, other);
+  assert_str_eq(h.http.requests[2].body, "VerificationSid=" + other + "&Code=" + kGoodCode);
+}
+
+// The words are checked where they are typed: the password (sshd answers
+// every prompt with it) is never taken for one, and other words are
+// invalid input.
+void test_words_at_the_prompt(void**) {
+  Harness h;
+  h.conv.password = "Resend";
+  h.conv.script = {"Resend", "re send", kGoodCode};
+  h.http.check_replies = {approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(h.http.count(Kind::Start), 1);
+  assert_int_equal(r.attempts, 3);
+  assert_contains(h.conv.prompts[1], "Codes are 4 to 10 digits; 2 attempts left. ");
+  assert_true(h.log.has(LOG_DEBUG, "attempt 1: input equals the password"));
+  // The same word from someone whose password is another one is a resend.
+  Harness o;
+  o.conv.password = "hunter2";
+  o.conv.script = {"Resend", kGoodCode};
+  o.http.check_replies = {approved()};
+  EXPECT_OUTCOME(o.run(), Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(o.http.count(Kind::Start), 2);
+}
+
+// locale: sent as Locale on every create, resends too.
+void test_locale_sent(void**) {
+  Harness h;
+  h.config.policy.locale = "pt-BR";
+  h.conv.script = {"call", kGoodCode};
+  h.http.check_replies = {approved()};
+  EXPECT_OUTCOME(h.run(), Outcome::Approved, PAM_SUCCESS);
+  assert_str_eq(h.http.requests[0].body, kStartBody + "&Locale=pt-BR");
+  assert_str_eq(h.http.requests[1].body, "To=%2B15551234567&Channel=call&Locale=pt-BR");
+  // Unset: no Locale at all.
+  Harness n;
+  n.conv.script = {kGoodCode};
+  n.http.check_replies = {approved()};
+  EXPECT_OUTCOME(n.run(), Outcome::Approved, PAM_SUCCESS);
+  assert_str_eq(n.http.requests[0].body, kStartBody);
+}
+
+// A 404 to a start with Locale is tried once more without it, and the log
+// says so; the resends then go without it too. A second 404 is the
+// unknown service, as without locale (where a 404 is never retried).
+void test_locale_404_retried_without_locale(void**) {
+  Harness h;
+  h.use_gate = true;
+  h.config.policy.locale = "xx-YY";
+  h.http.start_replies = {twilio_error(404, 20404)};
+  h.conv.script = {"resend", kGoodCode};
+  h.http.check_replies = {approved()};
+  EXPECT_OUTCOME(h.run(), Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(h.http.count(Kind::Start), 3);
+  assert_str_eq(h.http.requests[0].body, kStartBody + "&Locale=xx-YY");
+  assert_str_eq(h.http.requests[1].body, kStartBody);
+  assert_str_eq(h.http.requests[2].body, kStartBody);
+  assert_int_equal(h.gate.reserved.size(), 2);  // the 404 sent nothing more
+  assert_true(h.log.has(LOG_NOTICE, "starting the verification: Twilio answered "
+                                    "verification not found"));
+  assert_true(h.log.has(LOG_NOTICE, "with Locale=xx-YY; trying once more without Locale"));
+
+  Harness twice;
+  twice.config.policy.locale = "fr";
+  twice.http.start_replies = {twilio_error(404, 20404), twilio_error(404, 20404)};
+  const AuthResult r = twice.run();
+  EXPECT_OUTCOME(r, Outcome::ConfigError, PAM_SERVICE_ERR);
+  assert_int_equal(twice.http.count(Kind::Start), 2);
+  assert_contains(r.detail, "Twilio knows no service " + kService + " (20404)");
+  assert_true(twice.conv.prompts.empty());
+
+  Harness none;
+  none.http.start_replies = {twilio_error(404, 20404), started()};
+  EXPECT_OUTCOME(none.run(), Outcome::ConfigError, PAM_SERVICE_ERR);
+  assert_int_equal(none.http.count(Kind::Start), 1);
+  assert_false(none.log.has(LOG_NOTICE, "without Locale"));
+
+  // Another refusal with Locale is not retried.
+  Harness other;
+  other.config.policy.locale = "fr";
+  other.http.start_replies = {twilio_error(400, 60200), started()};
+  EXPECT_OUTCOME(other.run(), Outcome::Denied, PAM_AUTH_ERR);
+  assert_int_equal(other.http.count(Kind::Start), 1);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_set_id_caller_never_fails_open),
@@ -1073,6 +1313,15 @@ int main() {
       cmocka_unit_test(test_directory_failure_denies_in_both_failmodes),
       cmocka_unit_test(test_directory_without_number_is_no_phone),
       cmocka_unit_test(test_prompt_text),
+      cmocka_unit_test(test_resend_sends_again_without_an_attempt),
+      cmocka_unit_test(test_call_asks_for_a_voice_call),
+      cmocka_unit_test(test_third_resend_refused),
+      cmocka_unit_test(test_resend_refused_by_the_send_limit),
+      cmocka_unit_test(test_resend_refused_by_twilio),
+      cmocka_unit_test(test_resend_follows_a_new_verification),
+      cmocka_unit_test(test_words_at_the_prompt),
+      cmocka_unit_test(test_locale_sent),
+      cmocka_unit_test(test_locale_404_retried_without_locale),
       cmocka_unit_test(test_wrong_then_right),
       cmocka_unit_test(test_right_code_on_last_attempt),
       cmocka_unit_test(test_wrong_code_max_attempts),

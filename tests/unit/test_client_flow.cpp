@@ -34,6 +34,9 @@ struct Sides {
   ptv::Conversation& conv;
   ptv::Logger& log;
   ptv::AccountDirectory& accounts;
+  ptv::GroupDirectory& groups;
+  ptv::GraceStore& grace;
+  std::string_view rhost = {};  // PAM_RHOST
 };
 
 // One login of the module's side, the helper started by `s.starter`.
@@ -43,9 +46,10 @@ AuthResult login(const Sides& s, const std::string& user, bool set_id) {
                               ptv::helper_wait_bound(s.config.twilio, s.config.phone),
                               s.conv, s.log, nullptr});
   const ptv::ClientRequest request{{s.config.policy, s.config.phone},
-                                   {s.log, s.accounts, helper},
+                                   {s.log, s.accounts, helper, s.groups, s.grace},
                                    user,
-                                   set_id};
+                                   set_id,
+                                   s.rhost};
   return ptv::authenticate_client(request);
 }
 
@@ -79,6 +83,9 @@ struct Harness {
   FakeHttp http;
   std::string gecos;
   bool set_id = false;
+  std::string rhost;  // PAM_RHOST
+  FakeGroups groups;
+  FakeGrace grace;
   int helper_starts = 0;
   std::vector<ptv::Message> scripted;  // non-empty: a scripted helper
   void say(ptv::Message m) { scripted.push_back(std::move(m)); }
@@ -107,7 +114,8 @@ struct Harness {
       if (!scripted.empty()) return std::make_unique<ScriptedHelper>(scripted);
       return std::make_unique<ThreadHelper>(world());
     };
-    AuthResult r = login({*config, start, conv, log, accounts}, user, set_id);
+    AuthResult r = login({*config, start, conv, log, accounts, groups, grace, rhost},
+                         user, set_id);
     helper_starts += start.starts;
     return r;
   }
@@ -182,15 +190,42 @@ void test_code_login_through_the_helper(void**) {
 
 // The password an earlier module stored never crosses to the helper, let
 // alone to Twilio: the module reports it as such.
+// Nor is it taken for one of the words at the prompt, even when it is one.
 void test_password_never_crosses(void**) {
+  for (const std::string password : {"20240607", "call"}) {
+    Harness h;
+    h.conv.password = password;
+    h.conv.script = {password, kGoodCode};
+    h.http.check_replies = {approved()};
+    expect(h.run(), Outcome::Approved);
+    assert_int_equal(h.http.count(Kind::Check), 1);
+    assert_int_equal(h.http.count(Kind::Start), 1);
+    for (const auto& q : h.http.requests)
+      assert_not_contains(q.body, "20240607");
+  }
+}
+
+// resend and call are recognised where they are typed and cross as a
+// request: the helper sends the code again; nothing typed reaches Twilio
+// but the code.
+void test_resend_crosses_as_a_request(void**) {
   Harness h;
-  h.conv.password = "20240607";
-  h.conv.script = {"20240607", kGoodCode};
+  h.conv.script = {" Resend ", "call", kGoodCode};
   h.http.check_replies = {approved()};
-  expect(h.run(), Outcome::Approved);
+  const AuthResult r = h.run();
+  expect(r, Outcome::Approved);
+  assert_int_equal(h.http.count(Kind::Start), 3);
+  assert_contains(h.http.requests[1].body, "Channel=sms");
+  assert_contains(h.http.requests[2].body, "Channel=call");
   assert_int_equal(h.http.count(Kind::Check), 1);
-  for (const auto& q : h.http.requests)
-    assert_not_contains(q.body, "20240607");
+  assert_int_equal(r.attempts, 1);
+  assert_str_eq(h.conv.prompts[0], "SMS code sent to +1******4567 (or type resend, call): ");
+  assert_str_eq(h.conv.prompts[2],
+                "Calling you with the code. Code from the call to +1******4567: ");
+  for (const auto& q : h.http.requests) {
+    assert_not_contains(q.body, "Resend");
+    assert_not_contains(q.body, "resend");
+  }
 }
 
 // The directory is the helper's: asked for the account's own name, from
@@ -275,11 +310,179 @@ void test_helper_that_cannot_start(void**) {
   CapturingLogger log;
   Harness::Accounts accounts("");
   ptv::HelperProgram program("/nonexistent/twilio-verify-helper");
-  const AuthResult r = login({*config, program, conv, log, accounts}, "alice", false);
+  FakeGroups groups;
+  FakeGrace grace;
+  const AuthResult r =
+      login({*config, program, conv, log, accounts, groups, grace}, "alice", false);
   expect(r, Outcome::InternalError);
   assert_contains(r.detail, "cannot start the helper: helper /nonexistent");
 }
 
+
+// ------------------------------------------------------- who is asked for a code
+
+// The outcome line as the module logs it.
+std::string logged(const AuthResult& r) {
+  CapturingLogger log;
+  ptv::log_outcome(log, r.account, r, 1);
+  return log.lines.empty() ? std::string() : log.lines.back().text;
+}
+
+// A login that must ask for the code: the helper starts and approves.
+void expect_code(Harness& h) {
+  h.conv.script = {kGoodCode};
+  h.http.check_replies = {approved()};
+  expect(h.run(), Outcome::Approved);
+  assert_int_equal(h.helper_starts, 1);
+}
+
+// Members of an exempt group (primary or supplementary: the directory's
+// list) skip the code without a lookup or the helper; others do not; a
+// group that does not resolve exempts no one and is a warning.
+void test_exempt_groups(void**) {
+  Harness member;
+  member.extra = "exempt_groups = [ \"typo\", \"deploy\" ];\n";
+  member.groups.gids = {{"deploy", 2000}};
+  member.groups.member_of = {1000, 2000};
+  member.rhost = "192.0.2.7";
+  const AuthResult r = member.run();
+  expect(r, Outcome::ExemptGroup);
+  assert_int_equal(ptv::pam_result_for(r.outcome), PAM_SUCCESS);
+  assert_int_equal(member.helper_starts, 0);
+  assert_true(member.conv.prompts.empty());
+  assert_true(member.log.has(LOG_WARNING, "group \"typo\" does not resolve"));
+  const std::string line = logged(r);
+  assert_contains(line, "result=allowed-exempt-group");
+  assert_contains(line, "exempt group \"deploy\"; rhost 192.0.2.7");
+
+  Harness other;
+  other.extra = member.extra;
+  other.groups.gids = {{"deploy", 2000}};
+  other.groups.member_of = {1000, 3000};
+  expect_code(other);
+
+  Harness typo_only;  // the only group does not resolve: nobody is exempt
+  typo_only.extra = "exempt_groups = [ \"typo\" ];\n";
+  typo_only.groups.member_of = {1000, 2000};
+  expect_code(typo_only);
+  assert_true(typo_only.log.has(LOG_WARNING, "it exempts no one"));
+
+  Harness unreadable;  // the account's groups cannot be read
+  unreadable.extra = member.extra;
+  unreadable.groups.gids = {{"deploy", 2000}};
+  unreadable.groups.unreadable = true;
+  expect_code(unreadable);
+  assert_true(unreadable.log.has(LOG_WARNING, "cannot be read"));
+}
+
+// PAM_RHOST inside an exempt network skips the code: IPv4, IPv6, an
+// IPv4-mapped address in an IPv4 network. Outside, a host name, or no
+// PAM_RHOST at all: the code.
+void test_exempt_networks(void**) {
+  const std::string nets =
+      "exempt_networks = [ \"10.0.0.0/8\", \"2001:db8::/32\" ];\n";
+  struct Row {
+    const char* rhost;
+    bool exempt;
+  } rows[] = {
+      {"10.1.2.3", true},          {"2001:db8:1::9", true},
+      {"::ffff:10.9.8.7", true},   {"11.1.2.3", false},
+      {"2001:db9::1", false},      {"::ffff:11.9.8.7", false},
+      {"host.example.org", false}, {"", false},
+  };
+  for (const Row& row : rows) {
+    Harness h;
+    h.extra = nets;
+    h.rhost = row.rhost;
+    h.log.set_debug(true);
+    if (row.exempt) {
+      const AuthResult r = h.run();
+      expect(r, Outcome::ExemptNetwork);
+      assert_int_equal(h.helper_starts, 0);
+      assert_contains(logged(r), "result=allowed-exempt-network");
+      assert_contains(r.detail, "in exempt network");
+    } else {
+      expect_code(h);
+    }
+  }
+  Harness named;
+  named.extra = nets;
+  named.rhost = "host.example.org";
+  named.log.set_debug(true);
+  expect_code(named);
+  assert_true(named.log.has(LOG_DEBUG, "is not an IP address"));
+}
+
+// Grace: after an approved code, the same account from the same address
+// skips the code until the period ends; another address, no address, a
+// host name or a failed login: the code. Looking never extends an entry.
+void test_grace_period(void**) {
+  FakeGrace store;
+  const auto login = [&store](const std::string& rhost, Outcome want,
+                              std::vector<std::string> typed = {kGoodCode}) {
+    Harness h;
+    h.extra = "grace_period_s = 600;\n";
+    h.rhost = rhost;
+    h.grace = store;
+    h.conv.script.assign(typed.begin(), typed.end());
+    h.http.check_replies = {approved()};
+    const AuthResult r = h.run();
+    expect(r, want);
+    store = h.grace;
+    return h.helper_starts;
+  };
+  assert_int_equal(login("192.0.2.7", Outcome::Approved), 1);
+  assert_int_equal(login("192.0.2.7", Outcome::Grace), 0);
+  assert_int_equal(login("::ffff:192.0.2.7", Outcome::Grace), 0);
+  assert_int_equal(login("192.0.2.8", Outcome::Approved), 1);
+  store.now += 599;
+  assert_int_equal(login("192.0.2.7", Outcome::Grace), 0);
+  store.now += 1;  // the entry of the first login ends now, not later
+  assert_int_equal(login("192.0.2.7", Outcome::Approved), 1);
+  // No address, or a host name: never recorded, never found.
+  const int records = store.records;
+  assert_int_equal(login("", Outcome::Approved), 1);
+  assert_int_equal(login("", Outcome::Approved), 1);
+  assert_int_equal(login("host.example.org", Outcome::Approved), 1);
+  assert_int_equal(store.records, records);
+  // A failed login creates nothing.
+  assert_int_equal(login("198.51.100.1", Outcome::WrongCode, {"1", "2", "3"}), 1);
+  assert_int_equal(login("198.51.100.1", Outcome::Approved), 1);
+}
+
+// Exempt logins create no grace; grace off (0) neither finds nor records;
+// a state store that cannot be used asks for the code.
+void test_grace_only_from_an_approval(void**) {
+  Harness exempt;
+  exempt.extra = "grace_period_s = 600;\nexempt_networks = [ \"10.0.0.0/8\" ];\n";
+  exempt.rhost = "10.1.2.3";
+  expect(exempt.run(), Outcome::ExemptNetwork);
+  assert_int_equal(exempt.grace.records, 0);
+
+  Harness off;
+  off.rhost = "192.0.2.7";
+  expect_code(off);
+  assert_int_equal(off.grace.finds + off.grace.records, 0);
+
+  Harness broken;
+  broken.extra = "grace_period_s = 600;\n";
+  broken.rhost = "192.0.2.7";
+  broken.grace.broken = true;
+  expect_code(broken);
+  assert_true(broken.log.has(LOG_WARNING, "grace entries cannot be read"));
+  assert_true(broken.log.has(LOG_WARNING, "grace entry cannot be written"));
+}
+
+// The helper can never answer what only the module's policy decides.
+void test_helper_cannot_answer_a_policy_outcome(void**) {
+  for (Outcome o : {Outcome::ExemptGroup, Outcome::ExemptNetwork, Outcome::Grace}) {
+    ptv::AuthResult forged;
+    forged.outcome = o;
+    Harness h;
+    h.say(ptv::ResultMsg{forged});
+    expect(h.run(), Outcome::InternalError);
+  }
+}
 }  // namespace
 
 int main() {
@@ -287,9 +490,15 @@ int main() {
       cmocka_unit_test(test_no_code_no_helper),
       cmocka_unit_test(test_code_login_through_the_helper),
       cmocka_unit_test(test_password_never_crosses),
+      cmocka_unit_test(test_resend_crosses_as_a_request),
       cmocka_unit_test(test_remote_source_in_the_helper),
       cmocka_unit_test(test_what_the_module_takes_from_the_helper),
       cmocka_unit_test(test_helper_that_cannot_start),
+      cmocka_unit_test(test_exempt_groups),
+      cmocka_unit_test(test_exempt_networks),
+      cmocka_unit_test(test_grace_period),
+      cmocka_unit_test(test_grace_only_from_an_approval),
+      cmocka_unit_test(test_helper_cannot_answer_a_policy_outcome),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -111,6 +111,33 @@ void test_ssh_invalid_user_password(void**) {
   VALID("\n\r123456\n\r", "123456");
 }
 
+// resend and call, in any case, with blanks around them: a request, never
+// a code; anything near them is input that is not a code.
+void test_words(void**) {
+  using ptv::CodeRequest;
+  const std::pair<const char*, CodeRequest> words[] = {
+      {"resend", CodeRequest::Resend}, {"RESEND", CodeRequest::Resend},
+      {" \tReSend\r\n", CodeRequest::Resend}, {"call", CodeRequest::Call},
+      {"  Call ", CodeRequest::Call}, {"CALL\n", CodeRequest::Call}};
+  for (const auto& [typed, want] : words) {
+    assert_true(ptv::typed_request(typed) == want);
+    const ptv::CodeCheck r = ptv::check_typed_code(typed);
+    assert_true(r.request == want);
+    assert_true(r.problem == CodeProblem::NotDigits);
+    assert_true(r.code.empty());
+  }
+  for (const char* typed : {"resends", "re send", "resend!", "calls", "cal",
+                            "call me", "r\xc3\xa9send", "", "123456", "sms",
+                            "\xc4\xb1resend"}) {
+    assert_true(ptv::typed_request(typed) == CodeRequest::None);
+    assert_true(ptv::check_typed_code(typed).request == CodeRequest::None);
+  }
+  assert_true(ptv::typed_request(std::string_view("resend\0", 7)) == CodeRequest::None);
+  assert_true(ptv::check_typed_code("918273").request == CodeRequest::None);
+  assert_string_equal(ptv::describe(CodeRequest::Resend), "resend");
+  assert_string_equal(ptv::describe(CodeRequest::Call), "call");
+}
+
 void test_describe(void**) {
   for (CodeProblem p : {CodeProblem::None, CodeProblem::Empty,
                         CodeProblem::NotDigits, CodeProblem::TooShort,
@@ -134,6 +161,7 @@ int main() {
       cmocka_unit_test(test_control_characters),
       cmocka_unit_test(test_huge_input),
       cmocka_unit_test(test_ssh_invalid_user_password),
+      cmocka_unit_test(test_words),
       cmocka_unit_test(test_describe),
   };
   return cmocka_run_group_tests(tests, nullptr, nullptr);

@@ -568,6 +568,37 @@ void test_enumerations(void**) {
               NoPhone::Skip);
 }
 
+// locale: "" or a language tag, checked for its form only.
+void test_locale(void**) {
+  assert_str_eq(ACCEPTED(minimal()).policy.locale, "");
+  for (const char* tag : {"", "fr", "pt-BR", "zh-HK", "es-419", "sr-Latn-RS",
+                          "yue", "en-GB-oxendict", "ZH-hk"})
+    assert_str_eq(
+        ACCEPTED(minimal("", std::string("locale = \"") + tag + "\";\n"))
+            .policy.locale,
+        tag);
+  const std::string form =
+      "locale: must be a language tag such as \"fr\", \"pt-BR\" or \"zh-HK\" "
+      "(2 or 3 letters, then subtags of 2 to 8 letters or digits after \"-\", "
+      "at most 35 characters), or \"\" to let Twilio choose by the number's "
+      "country";
+  for (const char* tag :
+       {"f", "fren", "french", "pt_BR", "pt-", "-pt", "pt--BR", "pt-B", "p1",
+        "zh-toolongtag", "fr ", " fr", "fr\\tCA", "de-DE-1996-a", "\\u00e9s",
+        "en-GB-oxendict-oxendict-oxendict-x"}) {
+    // The line of the setting: the twilio group takes lines 1 to 5.
+    const std::string msg =
+        REFUSED(minimal("", std::string("locale = \"") + tag + "\";\n"));
+    assert_str_eq(msg, std::string("test.conf:6: ") + form);
+  }
+  assert_str_eq(REFUSED(minimal("", "channel = \"sms\";\n\nlocale = \"x\";\n")),
+                std::string("test.conf:8: ") + form);
+  assert_str_eq(REFUSED(minimal("", "locale = 5;\n")),
+                "test.conf:6: locale: must be a string in double quotes");
+  assert_str_eq(REFUSED(minimal("  locale = \"fr\";\n")),
+                "test.conf:5: twilio.locale: unknown setting");
+}
+
 void test_phone_sources(void**) {
   std::string msg =
       REFUSED(minimal("", "phone_sources = [ \"users\", \"sql\" ];\n"));
@@ -1082,6 +1113,76 @@ void test_services_refused(void**) {
   });
 }
 
+// ------------------------------------------------- exemptions and grace
+
+void test_policy_defaults_and_accepted(void**) {
+  ptv::Config c = ACCEPTED(minimal("", ""));
+  assert_true(c.policy.exempt_groups.empty());
+  assert_true(c.policy.exempt_networks.empty());
+  assert_int_equal(c.policy.grace_period_s, 0);
+  c = ACCEPTED(minimal("",
+                       "exempt_groups = [ \"deploy\", \"break-glass_2\" ];\n"
+                       "exempt_networks = [ \"10.0.0.0/8\", \"2001:db8::/32\",\n"
+                       "  \"192.0.2.7\", \"0.0.0.0/0\", \"::/0\" ];\n"
+                       "grace_period_s = 86400;\n"));
+  assert_int_equal(c.policy.exempt_groups.size(), 2);
+  assert_str_eq(c.policy.exempt_groups[1], "break-glass_2");
+  assert_int_equal(c.policy.exempt_networks.size(), 5);
+  assert_str_eq(c.policy.exempt_networks[0].text, "10.0.0.0/8");
+  assert_int_equal(c.policy.exempt_networks[0].prefix, 8);
+  assert_int_equal(c.policy.exempt_networks[1].prefix, 32);
+  assert_false(c.policy.exempt_networks[1].base.v4);
+  assert_int_equal(c.policy.exempt_networks[2].prefix, 32);
+  assert_int_equal(c.policy.exempt_networks[4].prefix, 0);
+  assert_int_equal(c.policy.grace_period_s, 86400);
+}
+
+void test_policy_refused(void**) {
+  struct Bad {
+    std::string root;
+    const char* message;
+  };
+  const std::vector<Bad> bad = {
+      {"exempt_networks = [ \"10.0.0.0/33\" ];\n",
+       "test.conf:6: exempt_networks: \"10.0.0.0/33\" has a bad prefix length "
+       "(0 to 32)"},
+      {"exempt_networks = [ \"2001:db8::/129\" ];\n", "(0 to 128)"},
+      {"exempt_networks = [ \"10.0.0.0/\" ];\n", "has a bad prefix length"},
+      {"exempt_networks = [ \"10.0.0.0/08\" ];\n", "has a bad prefix length"},
+      {"exempt_networks = [ \"10.0.0.0/-1\" ];\n", "has a bad prefix length"},
+      {"exempt_networks = [ \"10.1.0.0/8\" ];\n",
+       "test.conf:6: exempt_networks: \"10.1.0.0/8\" has host bits set"},
+      {"exempt_networks = [ \"2001:db8::1/32\" ];\n", "has host bits set"},
+      {"exempt_networks = [ \"10.0.0.0/8\",\n  \"office\" ];\n",
+       "test.conf:7: exempt_networks: \"office\" is not an IPv4 or IPv6 network"},
+      {"exempt_networks = [ \"10.0.0\" ];\n", "is not an IPv4 or IPv6 network"},
+      {"exempt_networks = [ \"fe80::1%eth0\" ];\n", "is not an IPv4 or IPv6 network"},
+      {"exempt_networks = [ \"\" ];\n", "is not an IPv4 or IPv6 network"},
+      {"exempt_networks = \"10.0.0.0/8\";\n",
+       "test.conf:6: exempt_networks: must be a list such as [ \"10.0.0.0/8\", "
+       "\"2001:db8::/32\" ]"},
+      {"exempt_networks = [ \"10.0.0.0/8\", \"10.0.0.0/8\" ];\n",
+       "network \"10.0.0.0/8\" is listed twice"},
+      {"exempt_groups = [ \"dev ops\" ];\n",
+       "test.conf:6: exempt_groups: group \"dev ops\" must be printable ASCII "
+       "without spaces, ':' or ','"},
+      {"exempt_groups = [ \"a:b\" ];\n", "without spaces, ':' or ','"},
+      {"exempt_groups = [ \"\" ];\n", "test.conf:6: exempt_groups: entry 1 is empty"},
+      {"exempt_groups = [ 7 ];\n", "must be a string in double quotes"},
+      {"exempt_groups = \"deploy\";\n",
+       "exempt_groups: must be a list such as [ \"deploy\", \"breakglass\" ]"},
+      {"exempt_groups = [ \"wheel\",\n  \"wheel\" ];\n",
+       "test.conf:7: exempt_groups: group \"wheel\" is listed twice"},
+      {"grace_period_s = 86401;\n", "test.conf:6: grace_period_s:"},
+      {"grace_period_s = -1;\n", "test.conf:6: grace_period_s:"},
+      {"grace_period_s = \"600\";\n", "test.conf:6: grace_period_s:"},
+  };
+  for (const Bad& b : bad) {
+    const std::string message = REFUSED(minimal("", b.root));
+    assert_contains(message, b.message);
+  }
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_config_every_key),
@@ -1116,6 +1217,7 @@ int main() {
       cmocka_unit_test(test_ca_file_rules),
       cmocka_unit_test(test_proxy_rules),
       cmocka_unit_test(test_enumerations),
+      cmocka_unit_test(test_locale),
       cmocka_unit_test(test_phone_sources),
       cmocka_unit_test(test_gecos_field_range),
       cmocka_unit_test(test_users_entries),
@@ -1138,6 +1240,8 @@ int main() {
       cmocka_unit_test(test_services_unset_by_default),
       cmocka_unit_test(test_services_accepted),
       cmocka_unit_test(test_services_refused),
+      cmocka_unit_test(test_policy_defaults_and_accepted),
+      cmocka_unit_test(test_policy_refused),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -89,6 +89,8 @@ void test_every_message_round_trips(void**) {
   assert_false(refused.released.has_value());
   assert_str_eq(refused.released.error().detail, "x");
   assert_true(std::get<ptv::ReleasedMsg>(round_trip(ptv::ReleasedMsg{})).released.has_value());
+  for (ptv::CodeRequest q : {ptv::CodeRequest::Resend, ptv::CodeRequest::Call})
+    assert_true(std::get<ptv::ResendMsg>(round_trip(ptv::ResendMsg{q})).request == q);
   assert_true(std::get<ptv::ConversationFailedMsg>(
                   round_trip(ptv::ConversationFailedMsg{ptv::ConversationError::NoReply}))
                   .error == ptv::ConversationError::NoReply);
@@ -103,7 +105,13 @@ void expect_refused(const std::string& body, const char* why) {
 void test_decoder_accepts_nothing_else(void**) {
   expect_refused("", "an empty body");
   expect_refused(std::string(1, '\x7f'), "an unknown type");
-  expect_refused(std::string(1, '\x06'), "a type between the two ranges");
+  expect_refused(std::string(1, '\x07'), "a type between the two ranges");
+  // A resend request is resend or call, never none, and carries no code.
+  expect_refused(body_of(ptv::ResendMsg{ptv::CodeRequest::None}), "a request for nothing");
+  std::string resend = body_of(ptv::ResendMsg{ptv::CodeRequest::Call});
+  expect_refused(resend + "1234", "a request with digits after it");
+  resend[1] = '\x03';
+  expect_refused(resend, "a request that does not exist");
   const std::string reserve = body_of(ptv::ReserveMsg{});
   expect_refused(reserve + "x", "bytes after the last field");
   const std::string prompt = body_of(ptv::PromptMsg{"abc"});
