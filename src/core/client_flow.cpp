@@ -21,6 +21,7 @@ bool is_remote(PhoneSource s) {
 struct LocalLookup {
   std::optional<AuthResult> decided;  // no code to send: the outcome
   std::uint32_t helper_from = 0;      // otherwise: the helper's first source
+  bool found = false;                 // a local source holds the number
 };
 
 LocalLookup look_up_locally(const ClientSettings& s, const Account& account) {
@@ -34,7 +35,7 @@ LocalLookup look_up_locally(const ClientSettings& s, const Account& account) {
                                               : &gecos);
   const PhoneLookup found = lookup_phone(local, account.name);
   if (found && found->has_value())  // the helper reads the same entry again
-    return {std::nullopt, static_cast<std::uint32_t>((*found)->index)};
+    return {std::nullopt, static_cast<std::uint32_t>((*found)->index), true};
   if (!found)  // only Invalid: the local sources cannot fail otherwise
     return {decided(Outcome::InvalidPhone, account.name, found.error().detail), 0};
   if (remote != all.end())
@@ -46,6 +47,29 @@ LocalLookup look_up_locally(const ClientSettings& s, const Account& account) {
   return {decided(Outcome::NoPhoneDenied, account.name,
                   "no phone number; no_phone = deny"),
           0};
+}
+
+// The helper reads the configuration itself. An outcome that depends on
+// the policy stands only if the module's own reading of it allows it too
+// (the file may have changed between the two readings, or the helper be
+// wrong): otherwise the stricter outcome.
+AuthResult hold_to_policy(AuthResult r, const PolicySettings& policy,
+                          bool found_locally) {
+  if (r.outcome == Outcome::FailOpen && policy.failmode != FailMode::Safe) {
+    r.outcome = Outcome::Unavailable;
+    r.detail += "; the helper answered allowed-unavailable, but failmode is "
+                "not safe in the configuration the module read";
+  }
+  if (r.outcome == Outcome::NoPhoneSkipped && found_locally)
+    return decided(Outcome::InternalError, {},
+                   "helper: it answered skipped-no-phone for a number the "
+                   "module found");
+  if (r.outcome == Outcome::NoPhoneSkipped && policy.no_phone != NoPhone::Skip) {
+    r.outcome = Outcome::NoPhoneDenied;
+    r.detail += "; the helper answered skipped-no-phone, but no_phone is not "
+                "skip in the configuration the module read";
+  }
+  return r;
 }
 
 }  // namespace
@@ -65,8 +89,9 @@ AuthResult authenticate_client(const ClientRequest& r) {
     return std::move(*allowed);
   LocalLookup local = look_up_locally(r.settings, *account);
   if (local.decided) return std::move(*local.decided);
-  AuthResult result =
-      r.deps.remote.verify(*account, local.helper_from, r.set_id_caller);
+  AuthResult result = hold_to_policy(
+      r.deps.remote.verify(*account, local.helper_from, r.set_id_caller),
+      r.settings.policy, local.found);
   result.account = account->name;
   if (result.outcome == Outcome::Approved)
     remember_approval(r.settings.policy, *account, r.remote_host, access);

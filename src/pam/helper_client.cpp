@@ -111,8 +111,16 @@ std::expected<std::unique_ptr<HelperLink>, std::string> start_helper_process(
                            std::strerror(errno));
   if (pid == 0) become_helper(theirs.get(), resolved->c_str(), argv, envp);
   theirs.reset();
-  return std::make_unique<HelperProcess>(std::move(sigchld), pid,
-                                         std::move(ours));
+  try {
+    return std::make_unique<HelperProcess>(std::move(sigchld), pid,
+                                           std::move(ours));
+  } catch (...) {  // out of memory: the helper is killed and reaped first
+    kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    throw;
+  }
 }
 
 milliseconds helper_wait_bound(const TwilioSettings& twilio,
@@ -169,7 +177,7 @@ bool is_masked_or_dash(std::string_view s) {
 // The helper's result, as far as the module will take it: outcomes only
 // the module decides, or fields that could carry anything into the log,
 // are a broken helper; failmode safe never opens for a set-id caller.
-AuthResult accept_result(AuthResult r, const RequestMsg& req) {
+AuthResult accept_result(AuthResult r, const RequestMsg& req, bool code_asked) {
   switch (r.outcome) {
     case Outcome::ServiceSkipped:
     case Outcome::UnknownUser:
@@ -182,6 +190,9 @@ AuthResult accept_result(AuthResult r, const RequestMsg& req) {
   }
   if (!is_sid_or_dash(r.verification_sid) || !is_masked_or_dash(r.masked_phone))
     return helper_failed("it answered a malformed result");
+  if (r.outcome == Outcome::NoPhoneSkipped && code_asked)
+    return helper_failed("it answered skipped-no-phone after a send or a code "
+                         "prompt");
   if (!printable(r.detail)) r.detail = log_safe(r.detail, 4096);
   if (r.outcome == Outcome::FailOpen && req.set_id) {
     r.outcome = Outcome::Unavailable;
@@ -244,11 +255,14 @@ AuthResult run_helper(HelperLink& link, const HelperCall& call) {
   if (auto sent = ch.send(call.request, call.wait_bound); !sent)
     return broken("cannot send it the request: " +
                   failure_text(sent.error(), call.wait_bound));
+  bool code_asked = false;  // a send reserved or a code prompt relayed
   for (;;) {
     auto m = ch.receive(call.wait_bound);
     if (!m) return broken(failure_text(m.error(), call.wait_bound));
     if (auto* result = std::get_if<ResultMsg>(&*m))
-      return accept_result(std::move(result->result), call.request);
+      return accept_result(std::move(result->result), call.request, code_asked);
+    code_asked = code_asked || std::holds_alternative<PromptMsg>(*m) ||
+                 std::holds_alternative<ReserveMsg>(*m);
     Answerer answer{call, ch};
     std::visit(answer, *m);
     if (!answer.ok)

@@ -9,6 +9,27 @@
 
 namespace ptv {
 
+namespace {
+
+// The application's replies, wiped and freed however the conversation
+// step ends (an allocation that fails while the reply is copied, too).
+struct Responses {
+  struct pam_response* list = nullptr;
+  Responses() = default;
+  Responses(const Responses&) = delete;
+  Responses& operator=(const Responses&) = delete;
+  ~Responses() {
+    if (list == nullptr) return;
+    if (list[0].resp != nullptr) {
+      explicit_bzero(list[0].resp, std::strlen(list[0].resp));
+      std::free(list[0].resp);
+    }
+    std::free(list);
+  }
+};
+
+}  // namespace
+
 std::expected<Secret, ConversationError> PamConversation::converse(
     int style, std::string_view text) {
   const void* item = nullptr;
@@ -23,21 +44,17 @@ std::expected<Secret, ConversationError> PamConversation::converse(
   message.msg_style = style;
   message.msg = message_text.c_str();
   const struct pam_message* messages[] = {&message};
-  struct pam_response* responses = nullptr;
-  const int rc = conv->conv(1, messages, &responses, conv->appdata_ptr);
+  Responses responses;
+  const int rc = conv->conv(1, messages, &responses.list, conv->appdata_ptr);
 
   Secret reply;
   bool have_reply = false;
-  if (responses != nullptr) {
-    if (responses[0].resp != nullptr) {
-      const std::size_t n = std::strlen(responses[0].resp);
-      reply.reserve(n + 1);
-      reply.append(std::string_view(responses[0].resp, n));
-      have_reply = true;
-      explicit_bzero(responses[0].resp, n);
-      std::free(responses[0].resp);
-    }
-    std::free(responses);
+  if (responses.list != nullptr && responses.list[0].resp != nullptr) {
+    const char* typed = responses.list[0].resp;
+    const std::size_t n = std::strlen(typed);
+    reply.reserve(n + 1);
+    reply.append(std::string_view(typed, n));
+    have_reply = true;
   }
   if (rc != PAM_SUCCESS) return std::unexpected(ConversationError::Failed);
   if (style == PAM_PROMPT_ECHO_OFF && !have_reply)

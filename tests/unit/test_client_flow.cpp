@@ -275,8 +275,38 @@ void test_what_the_module_takes_from_the_helper(void**) {
   expect(r, Outcome::Unavailable);
   assert_contains(r.detail, "does not apply to set-id callers");
   Harness plain;
+  plain.extra = "failmode = \"safe\";\n";
   plain.say(ptv::ResultMsg{open});
   expect(plain.run(), Outcome::FailOpen);
+  // The module's own reading of the policy holds: failmode secure there
+  // turns a helper's fail-open into a denial.
+  Harness secure;
+  secure.say(ptv::ResultMsg{open});
+  const AuthResult sr = secure.run();
+  expect(sr, Outcome::Unavailable);
+  assert_contains(sr.detail, "failmode is not safe in the configuration the module read");
+
+  // skipped-no-phone stands only where the module could not know better:
+  // no_phone skip in its own reading, no number found locally, no send or
+  // prompt before it.
+  ptv::AuthResult no_phone;
+  no_phone.outcome = Outcome::NoPhoneSkipped;
+  const auto skipped_by_helper = [&](const std::string& user, const std::string& extra,
+                                     bool prompt_first) {
+    Harness h;
+    h.user = user;
+    h.extra = "phone_sources = [ \"users\", \"command\" ];\n"
+              "lookup_command = \"/usr/local/bin/phone-of\";\n" + extra;
+    if (prompt_first) h.say(ptv::PromptMsg{"SMS code sent to +1******4567: "});
+    h.say(ptv::ResultMsg{no_phone});
+    h.conv.script = {kGoodCode};
+    return h.run().outcome;
+  };
+  const std::string skip = "no_phone = \"skip\";\n";
+  assert_int_equal(skipped_by_helper("bob", skip, false), Outcome::NoPhoneSkipped);
+  assert_int_equal(skipped_by_helper("bob", "", false), Outcome::NoPhoneDenied);
+  assert_int_equal(skipped_by_helper("bob", skip, true), Outcome::InternalError);
+  assert_int_equal(skipped_by_helper("alice", skip, false), Outcome::InternalError);
 
   ptv::AuthResult skipped;
   skipped.outcome = Outcome::ServiceSkipped;
