@@ -404,10 +404,7 @@ def main():
         run_root_and_usage(s)
         run_no_secrets(s, em)
     finally:
-        directory.stop()
-        em.stop()
-        shutil.rmtree(cmd_dir, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        h.teardown((directory, em), (cmd_dir, work))
     return h.summary()
 
 
