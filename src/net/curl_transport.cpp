@@ -454,6 +454,16 @@ std::expected<void, TransportError> CurlTransport::resolve_once(
 
 std::expected<HttpResponse, TransportError> CurlTransport::post_form(
     const std::string& url, const Secret& body, milliseconds budget) {
+  return exchange(url, &body, budget);
+}
+
+std::expected<HttpResponse, TransportError> CurlTransport::get(
+    const std::string& url, milliseconds budget) {
+  return exchange(url, nullptr, budget);
+}
+
+std::expected<HttpResponse, TransportError> CurlTransport::exchange(
+    const std::string& url, const Secret* body, milliseconds budget) {
   CURL* c = curl_.get();
   if (budget.count() <= 0) budget = milliseconds{1};
   const milliseconds connect_budget{connect_timeout_ms_};
@@ -468,10 +478,14 @@ std::expected<HttpResponse, TransportError> CurlTransport::post_form(
   curl_easy_setopt(c, CURLOPT_PREREQDATA, &ex);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &ex);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_POST, 1L);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                   static_cast<curl_off_t>(body.size()));
+  if (body != nullptr) {
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->c_str());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(body->size()));
+  } else {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  }
   auto done = run_transfer(multi_.get(), c, ex, budget, connect_budget);
   // The body (which may hold the code) is the caller's; make sure curl
   // keeps no pointer to it, or to this call's buffers, past this call.

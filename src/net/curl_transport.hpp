@@ -30,8 +30,14 @@ class CurlTransport final : public HttpTransport {
   std::expected<HttpResponse, TransportError> post_form(
       const std::string& url, const Secret& body,
       std::chrono::milliseconds budget) override;
+  std::expected<HttpResponse, TransportError> get(
+      const std::string& url, std::chrono::milliseconds budget) override;
 
  private:
+  // One exchange: a POST of *body, or a GET when body is null.
+  std::expected<HttpResponse, TransportError> exchange(
+      const std::string& url, const Secret* body,
+      std::chrono::milliseconds budget);
   CurlTransport() = default;
   // Resolves the host libcurl will connect to (the API's, or the proxy's)
   // once, and hands the addresses to libcurl.

@@ -59,6 +59,14 @@ class HttpTransport {
   virtual std::expected<HttpResponse, TransportError> post_form(
       const std::string& url, const Secret& body,
       std::chrono::milliseconds budget) = 0;
+  // GETs an https URL, with the same credentials, rules and budget. Only
+  // twilio-verify-admin's check uses it (the Service fetch, which sends
+  // nothing); a transport without it answers Internal.
+  virtual std::expected<HttpResponse, TransportError> get(
+      const std::string& /*url*/, std::chrono::milliseconds /*budget*/) {
+    return std::unexpected(
+        TransportError{TransportErrorKind::Internal, "GET is not supported"});
+  }
 };
 
 // Makes the transport of one login, when (and only when) a request is to

@@ -67,9 +67,11 @@ void on_disconnect(LDAP*, Sockbuf*, ldap_conncb*) {}
 
 class Lookup {
  public:
-  Lookup(const LdapSettings& s, const std::string& user)
+  // probe: instead of the user's entry, read the base entry itself.
+  Lookup(const LdapSettings& s, const std::string& user, bool probe = false)
       : s_(s),
         user_(user),
+        probe_(probe),
         deadline_(Clock::now() + std::chrono::milliseconds(s.timeout_ms)) {}
 
   SourceValues run() {
@@ -216,7 +218,29 @@ class Lookup {
     return phone_error(Kind::Failed, what);
   }
 
+  // The base entry, read with no attributes: it exists and this bind may
+  // read it.
+  SourceValues find_base() {
+    if (!set_time_left()) return timed_out("before the search");
+    char no_attributes[] = "1.1";
+    char* attrs[] = {no_attributes, nullptr};
+    LDAPMessage* raw = nullptr;
+    const int rc = ldap_search_ext_s(ld_.get(), s_.base.c_str(), LDAP_SCOPE_BASE,
+                                     "(objectClass=*)", attrs, 0, nullptr,
+                                     nullptr, &left_, 1, &raw);
+    LdapMessageHandle result(raw);
+    const std::string base = "the search base \"" + log_safe(s_.base, 200) + "\"";
+    if (rc == LDAP_NO_SUCH_OBJECT)
+      return phone_error(Kind::Misconfigured, base + " does not exist in the directory");
+    if (rc != LDAP_SUCCESS) return failure("search", rc);
+    if (ldap_count_entries(ld_.get(), result.get()) != 1)
+      return phone_error(Kind::Misconfigured,
+                         base + " cannot be read with this bind (access rights)");
+    return std::vector<std::string>{};
+  }
+
   SourceValues search() {
+    if (probe_) return find_base();
     const std::string filter = build_ldap_filter(s_.filter, user_);
     char* attrs[] = {const_cast<char*>(s_.attribute.c_str()), nullptr};
     if (!set_time_left()) return timed_out("before the search");
@@ -263,6 +287,7 @@ class Lookup {
 
   const LdapSettings& s_;
   const std::string& user_;
+  const bool probe_;
   const Clock::time_point deadline_;
   LdapHandle ld_;
   ConnectState state_;
@@ -331,7 +356,8 @@ bool detach_from_caller(int& out_fd) {
 }
 
 [[noreturn]] void lookup_in_child(const LdapSettings& settings,
-                                  const std::string& user, int out_fd) {
+                                  const std::string& user, bool probe,
+                                  int out_fd) {
   // The child holds a copy of the process's memory, secrets included: no
   // core dump of it (detach_from_caller).
   std::string wire;
@@ -341,7 +367,7 @@ bool detach_from_caller(int& out_fd) {
     while (write(out_fd, &kReady, 1) < 0 && errno == EINTR) {
     }
     try {
-      wire = encode(Lookup(settings, user).run());
+      wire = encode(Lookup(settings, user, probe).run());
     } catch (...) {
       wire = encode(phone_error(Kind::Internal, "the lookup ran out of memory"));
     }
@@ -363,11 +389,13 @@ constexpr std::size_t kMaxWire = 8192;
 constexpr auto kGrace = std::chrono::milliseconds(100);
 
 SourceValues query_in_child(const LdapSettings& settings,
-                            const std::string& user) {
+                            const std::string& user, bool probe) {
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(settings.timeout_ms) + kGrace;
   auto child = run_child(
-      [&settings, &user](int out_fd, int) { lookup_in_child(settings, user, out_fd); },
+      [&settings, &user, probe](int out_fd, int) {
+        lookup_in_child(settings, user, probe, out_fd);
+      },
       ChildLimits{deadline, kMaxWire, 0, true});
   // Without a pipe or a process the lookup cannot even begin: a local
   // failure (the caller of su may have lowered the limits), never an
@@ -391,6 +419,14 @@ SourceValues query_in_child(const LdapSettings& settings,
   return std::move(*answer);
 }
 
+// A failure names the directory.
+SourceValues naming_directory(const LdapSettings& settings, SourceValues answer) {
+  if (!answer)
+    answer.error().detail =
+        "directory " + log_safe(settings.uri, 200) + ": " + answer.error().detail;
+  return answer;
+}
+
 }  // namespace
 
 // The lookup runs in a child process, killed if it overruns: libldap
@@ -398,11 +434,11 @@ SourceValues query_in_child(const LdapSettings& settings,
 // GnuTLS) a handshake with a server that accepts the connection and then
 // stays silent, where it can spin for ever.
 SourceValues query_ldap(const LdapSettings& settings, const std::string& user) {
-  SourceValues answer = query_in_child(settings, user);
-  if (!answer)
-    answer.error().detail =
-        "directory " + log_safe(settings.uri, 200) + ": " + answer.error().detail;
-  return answer;
+  return naming_directory(settings, query_in_child(settings, user, false));
+}
+
+SourceValues probe_ldap(const LdapSettings& settings) {
+  return naming_directory(settings, query_in_child(settings, {}, true));
 }
 
 SourceValues LdapSource::values(const std::string& account) {

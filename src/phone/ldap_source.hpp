@@ -17,6 +17,11 @@ inline constexpr std::size_t kMaxLdapValues = 16;
 
 SourceValues query_ldap(const LdapSettings& settings, const std::string& user);
 
+// What twilio-verify-admin check asks of the directory, with the same
+// connection, TLS, bind and bounds as a lookup: it connects, binds, and
+// reads the entry ldap.base names. No values on success.
+SourceValues probe_ldap(const LdapSettings& settings);
+
 // The source; a directory read without TLS (ldap:// with starttls = false)
 // is warned about at each lookup.
 class LdapSource final : public NumberSource {

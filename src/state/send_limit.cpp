@@ -195,4 +195,62 @@ std::expected<void, StateError> ensure_state_file(
   return check_table(settings, IfMissing::Create);
 }
 
+std::expected<AccountState, StateError> account_state(
+    const SendLimitSettings& settings, std::string_view account,
+    std::int64_t now) {
+  const auto opened = open_account(settings, IfMissing::Absent, account);
+  if (!opened) return std::unexpected(opened.error());
+  AccountState out;
+  if (!*opened) return out;
+  const OpenAccount& o = **opened;
+  for (const Slot& s : o.slots.slot) {
+    if (owned_by(s, Kind::Send, o.account.tag))
+      for (std::uint32_t stamp : counting(s.stamps, now, settings.window_s))
+        out.sends.push_back(stamp);
+    if (owned_by(s, Kind::Grace, o.account.tag) && grace_valid(s, now))
+      out.grace_until.push_back(s.until);
+  }
+  std::sort(out.sends.begin(), out.sends.end());
+  std::sort(out.grace_until.begin(), out.grace_until.end());
+  return out;
+}
+
+namespace {
+
+void count_slot(const Slot& s, const SendLimitSettings& settings,
+                std::int64_t now, TableUsage& usage) {
+  if (s.damaged) {
+    ++usage.damaged;
+  } else if (s.kind == Kind::Send &&
+             !counting(s.stamps, now, settings.window_s).empty()) {
+    ++usage.counting_sends;
+  } else if (s.kind == Kind::Grace && grace_valid(s, now)) {
+    ++usage.grace_entries;
+  }
+}
+
+}  // namespace
+
+std::expected<TableUsage, StateError> table_usage(
+    const SendLimitSettings& settings, std::int64_t now) {
+  const auto table = open_table(settings, IfMissing::Absent);
+  if (!table) return std::unexpected(table.error());
+  TableUsage usage;
+  if (!*table) return usage;
+  usage.exists = true;
+  usage.slots = slot_count(settings);
+  constexpr std::uint64_t kChunk = 256;  // slots per read
+  std::vector<unsigned char> bytes(kChunk * kSlotBytes);
+  for (std::uint64_t first = 0; first < usage.slots; first += kChunk) {
+    const std::uint64_t n = std::min(kChunk, usage.slots - first);
+    if (auto read = read_at(**table, kHeaderBytes + first * kSlotBytes,
+                            bytes.data(), n * kSlotBytes);
+        !read)
+      return std::unexpected(read.error());
+    for (std::uint64_t i = 0; i < n; ++i)
+      count_slot(decode_slot(bytes.data() + i * kSlotBytes), settings, now, usage);
+  }
+  return usage;
+}
+
 }  // namespace ptv

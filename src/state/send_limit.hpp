@@ -146,6 +146,32 @@ std::expected<void, StateError> reset_account(const SendLimitSettings& settings,
 std::expected<std::vector<std::int64_t>, StateError> recorded_sends(
     const SendLimitSettings& settings, std::string_view account);
 
+// What the store holds for one account now (twilio-verify-admin status
+// and lookup): the sends that count within the window, oldest first, and
+// the expiries of its valid grace entries (their addresses are stored as
+// keyed tags, so they cannot be shown). A missing state file holds
+// nothing; nothing is created.
+struct AccountState {
+  std::vector<std::int64_t> sends;
+  std::vector<std::int64_t> grace_until;
+};
+std::expected<AccountState, StateError> account_state(
+    const SendLimitSettings& settings, std::string_view account,
+    std::int64_t now);
+
+// The whole table at a glance (twilio-verify-admin status without a user):
+// whether state.v1 exists, its slots, the send records with a send inside
+// the window, the valid grace entries and the damaged slots.
+struct TableUsage {
+  bool exists = false;
+  std::uint64_t slots = 0;
+  std::uint64_t counting_sends = 0;
+  std::uint64_t grace_entries = 0;
+  std::uint64_t damaged = 0;
+};
+std::expected<TableUsage, StateError> table_usage(
+    const SendLimitSettings& settings, std::int64_t now);
+
 // Creates the directory and state.v1 if missing and checks them (what
 // "twilio-verify-state create" does). Succeeds when they are usable.
 std::expected<void, StateError> ensure_state_file(

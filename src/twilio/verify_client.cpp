@@ -106,4 +106,10 @@ std::expected<void, VerifyFailure> VerifyClient::cancel(
       interpret_cancel);
 }
 
+std::expected<ServiceInfo, VerifyFailure> VerifyClient::fetch_service() {
+  return answer_or_failure<ServiceInfo>(
+      http_.get(service_url(), milliseconds{settings_.timeout_ms}),
+      interpret_service);
+}
+
 }  // namespace ptv

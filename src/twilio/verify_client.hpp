@@ -59,6 +59,10 @@ class VerifyClient {
       const std::string& verification_sid, const Secret& code);
   // POST .../Verifications/{sid}  Status=canceled
   std::expected<void, VerifyFailure> cancel(const std::string& verification_sid);
+  // GET {api_url}/v2/Services/{service_sid}: the service, which proves the
+  // trust store, the proxy, the credentials and the SID. Sends nothing and
+  // costs nothing; never retried. twilio-verify-admin check only.
+  std::expected<ServiceInfo, VerifyFailure> fetch_service();
 
   [[nodiscard]] std::string service_url() const;
 

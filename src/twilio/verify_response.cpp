@@ -173,4 +173,23 @@ std::expected<void, Refusal> interpret_cancel(const HttpResponse& r) {
   return std::unexpected(Refusal{classify(r).first, 0, {}});
 }
 
+std::expected<ServiceInfo, Refusal> interpret_service(const HttpResponse& r) {
+  if (!is_success(r)) return std::unexpected(refusal(r));
+  if (!is_json(r.content_type)) return kMalformed;
+  JsonHandle obj = parse_object(r.body);
+  if (!obj) return kMalformed;
+  ServiceInfo info;
+  info.sid = std::string(string_member(obj.get(), "sid"));
+  if (!is_sid(info.sid, "VA")) return kMalformed;
+  info.friendly_name = std::string(string_member(obj.get(), "friendly_name"));
+  json_object* length = nullptr;
+  if (json_object_object_get_ex(obj.get(), "code_length", &length) &&
+      json_object_is_type(length, json_type_int)) {
+    const auto n = json_object_get_int64(length);
+    if (n < 4 || n > 10) return kMalformed;
+    info.code_length = static_cast<long>(n);
+  }
+  return info;
+}
+
 }  // namespace ptv

@@ -55,4 +55,13 @@ std::expected<CheckStatus, Refusal> interpret_check(const HttpResponse& response
 // A cancel only needs to know whether it was taken.
 std::expected<void, Refusal> interpret_cancel(const HttpResponse& response);
 
+// The Verify service as GET /v2/Services/{sid} describes it (what
+// twilio-verify-admin check shows).
+struct ServiceInfo {
+  std::string sid;            // VA + 32 hex digits, checked
+  std::string friendly_name;  // as Twilio has it (may be empty)
+  long code_length = 0;       // 4 to 10; 0 when absent
+};
+std::expected<ServiceInfo, Refusal> interpret_service(const HttpResponse& response);
+
 }  // namespace ptv

@@ -49,7 +49,8 @@ class Emulator(h.Started):
     def __init__(self, workdir, account_sid=None, auth_token=None, service_sid=None,
                  api_key_sid=None, api_key_secret=None, cert="server",
                  expiry_seconds=600, code_length=6, host="127.0.0.1", port=0,
-                 control_port=0, name="emulator"):
+                 control_port=0, name="emulator",
+                 friendly_name="pam_twilio_verify test"):
         self.workdir = os.path.abspath(workdir)
         self.account_sid = account_sid or "AC" + secrets.token_hex(16)
         self.auth_token = auth_token or secrets.token_hex(16)
@@ -59,6 +60,7 @@ class Emulator(h.Started):
         self.cert = cert
         self.expiry_seconds = expiry_seconds
         self.code_length = code_length
+        self.friendly_name = friendly_name
         self.host = host
         self.requested_port = port
         self.requested_control_port = control_port
@@ -96,6 +98,7 @@ class Emulator(h.Started):
                 "--service-sid", self.service_sid,
                 "--expiry-seconds", str(self.expiry_seconds),
                 "--code-length", str(self.code_length),
+                "--friendly-name", self.friendly_name,
                 "--ready-file", self.ready_file,
                 "--log-file", self.log_file]
         if self.api_key_sid:

@@ -136,6 +136,32 @@ def test_wrong_service(em):
 
 
 @test
+def test_fetch_service(em):
+    st, _h, _d, svc = em.call("GET", em.service_path())
+    eq(st, 200, "fetch the service")
+    for field in ("sid", "account_sid", "friendly_name", "code_length",
+                  "lookup_enabled", "psd2_enabled", "date_created", "url", "links"):
+        check(field in svc, "service field %s" % field)
+    eq(svc["sid"], em.service_sid, "sid")
+    eq(svc["account_sid"], em.account_sid, "account_sid")
+    eq(svc["friendly_name"], em.friendly_name, "friendly_name")
+    eq(svc["code_length"], em.code_length, "code_length")
+    assert_error(em.call("GET", em.service_path(), password="wrong"), 401, 20003,
+                 "fetch with a bad token")
+    assert_error(em.call("GET", "/v2/Services/VA" + "1" * 32), 404, 20404,
+                 "fetch another service")
+    eq(em.call("POST", em.service_path(), {"FriendlyName": "x"})[0], 405,
+       "no update of the service")
+    eq(em.outbox(), [], "a fetch sends nothing")
+    # The fault mechanism reaches the fetch alone with "method": "GET".
+    em.set_faults([{"kind": "status", "http_status": 503, "method": "GET",
+                    "count": 1}])
+    eq(create(em)[0], 201, "a GET fault leaves a POST alone")
+    assert_error(em.call("GET", em.service_path()), 503, 20503, "GET fault")
+    eq(em.call("GET", em.service_path())[0], 200, "GET fault used up")
+
+
+@test
 def test_create_and_outbox(em):
     st, _h, _d, v = create(em)
     eq(st, 201, "create")

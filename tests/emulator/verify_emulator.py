@@ -12,6 +12,9 @@ API (HTTPS, HTTP Basic auth: AccountSid:AuthToken or ApiKeySid:ApiKeySecret):
   POST /v2/Services/{ServiceSid}/VerificationCheck    Code + To|VerificationSid -> 200
   POST /v2/Services/{ServiceSid}/Verifications/{Sid}  Status=canceled|approved -> 200
   GET  /v2/Services/{ServiceSid}/Verifications/{Sid}  -> 200
+  GET  /v2/Services/{ServiceSid}                      -> 200 (the Service
+       resource: sid, account_sid, friendly_name, code_length, ...; sends
+       nothing)
 
 Control (plain HTTP on 127.0.0.1):
   GET  /outbox  /requests  /stats
@@ -45,6 +48,11 @@ Behaviour decisions (where the public contract leaves room):
     To answer an unknown locale with 404, set a fault with
     "form_has": "Locale" (a fault that applies only to requests whose
     form has that field).
+  * A fault with "method" applies only to requests of that method
+    ("GET": the Service fetch and verification fetches, never a send).
+  * GET of the Service answers the configured service only; another
+    service SID is 404 20404, bad credentials 401 20003, as for every
+    route.
   * Validation failures (400) do not count as sends or checks.
   * Times in resources are ISO 8601 UTC on the emulator clock (real time plus
     the offset set through POST /clock).  Outbox "time" is the emulator clock
@@ -88,6 +96,7 @@ PUBLIC_BASE = "https://verify.twilio.com"
 ROUTE_CREATE = re.compile(r"^/v2/Services/([^/]+)/Verifications/?$")
 ROUTE_CHECK = re.compile(r"^/v2/Services/([^/]+)/VerificationCheck/?$")
 ROUTE_ONE = re.compile(r"^/v2/Services/([^/]+)/Verifications/([^/]+)/?$")
+ROUTE_SERVICE = re.compile(r"^/v2/Services/([^/]+)/?$")
 
 DEFAULT_MESSAGES = {
     20001: "Invalid parameter",
@@ -186,6 +195,7 @@ class State:
         self.cfg = cfg
         self.lock = threading.RLock()
         self.clock_offset = 0.0
+        self.created = time.time()
         self.reset()
 
     def reset(self):
@@ -207,13 +217,16 @@ class State:
 
     # -- faults -------------------------------------------------------------
 
-    def take_fault(self, path, form=None):
+    def take_fault(self, path, form=None, method=None):
         """Returns the first fault matching path and, with "form_has", a
-        request whose form has that field (consuming one use), or None."""
+        request whose form has that field, with "method" a request of that
+        method (consuming one use), or None."""
         with self.lock:
             for f in self.faults:
                 match = f.get("match")
                 if match and match not in path:
+                    continue
+                if f.get("method") and method and f["method"] != method:
                     continue
                 if f.get("form_has") and f["form_has"] not in (form or {}):
                     continue
@@ -262,6 +275,36 @@ class State:
         return self._fields(v, status or v.status, {"lookup": {}},
                             {"send_code_attempts": [dict(a) for a in v.attempts]},
                             {"sna": None, "url": url})
+
+    def service_resource(self):
+        """The Service resource, with the fields of Twilio's OpenAPI
+        document (verify.v2.service) in its order."""
+        cfg = self.cfg
+        url = "%s/v2/Services/%s" % (PUBLIC_BASE, cfg.service_sid)
+        return {
+            "sid": cfg.service_sid, "account_sid": cfg.account_sid,
+            "friendly_name": cfg.friendly_name, "code_length": cfg.code_length,
+            "lookup_enabled": False, "psd2_enabled": False,
+            "skip_sms_to_landlines": False, "dtmf_input_required": False,
+            "tts_name": None, "do_not_share_warning_enabled": False,
+            "custom_code_enabled": False,
+            "push": {"include_date": False, "apn_credential_sid": None,
+                     "fcm_credential_sid": None},
+            "totp": {"issuer": None, "time_step": 30, "code_length": 6,
+                     "skew": 1},
+            "default_template_sid": None,
+            "whatsapp": {"msg_service_sid": None, "from": None},
+            "passkeys": None,
+            "verify_event_subscription_enabled": False,
+            "date_created": iso(self.created), "date_updated": iso(self.created),
+            "url": url,
+            "links": {k: url + "/" + v for k, v in (
+                ("verification_checks", "VerificationCheck"),
+                ("verifications", "Verifications"),
+                ("access_tokens", "AccessTokens"), ("entities", "Entities"),
+                ("messaging_configurations", "MessagingConfigurations"),
+                ("rate_limits", "RateLimits"), ("webhooks", "Webhooks"))},
+        }
 
     def check_resource(self, v):
         return self._fields(v, v.status, {}, {}, {"sna_attempts_error_codes": []})
@@ -547,12 +590,18 @@ class Emulator:
         m_create = ROUTE_CREATE.match(path)
         m_check = ROUTE_CHECK.match(path)
         m_one = ROUTE_ONE.match(path)
-        m = m_create or m_check or m_one
+        m_service = ROUTE_SERVICE.match(path)
+        m = m_create or m_check or m_one or m_service
         if m is None:
             return twilio_error(404, 20404)
         service = m.group(1)
         if not SID_SERVICE_RE.match(service) or service != self.cfg.service_sid:
             return twilio_error(404, 20404)
+        if m_service:
+            if method != "GET":
+                return twilio_error(405, 20004, "Method not allowed",
+                                    {"Allow": "GET"})
+            return Response(200, self.state.service_resource())
         if m_one and not SID_VERIFICATION_RE.match(m_one.group(2)):
             return twilio_error(404, 20404)
         allowed = ("GET", "POST") if m_one else ("POST",)
@@ -574,6 +623,8 @@ class Emulator:
     def synthetic_success(self, method, path, form):
         """A success-shaped body for faults that fake a response."""
         now = self.state.now()
+        if ROUTE_SERVICE.match(path):
+            return Response(200, self.state.service_resource())
         v = Verification(hexsid("VE"), form.get("To") or "+15005550006",
                          form.get("Channel") or "sms", "000000", now)
         v.attempts.append({"attempt_sid": hexsid("VL"), "channel": "SMS", "time": iso(now)})
@@ -742,7 +793,7 @@ class ApiHandler(Handler):
             state.request_count += 1
         form = loose_form(body) if self.command != "GET" else {}
 
-        fault = state.take_fault(path, form)
+        fault = state.take_fault(path, form, self.command)
         if fault is None:
             resp = emu.dispatch(self.command, path, self.headers, body)
             self.finish_response(resp, raw_path, form, auth_user, content_type)
@@ -1001,6 +1052,8 @@ def parse_args(argv):
     p.add_argument("--service-sid", required=True)
     p.add_argument("--expiry-seconds", type=float, default=600)
     p.add_argument("--code-length", type=int, default=6)
+    p.add_argument("--friendly-name", default="pam_twilio_verify test",
+                   help="the Service's friendly_name (GET of the Service)")
     p.add_argument("--ready-file")
     p.add_argument("--log-file")
     p.add_argument("--print-sms", action="store_true",

@@ -849,37 +849,40 @@ void* __wrap__Znam(size_t size) {
   return __real__Znam(size);
 }
 
+// The mode argument of open and openat: there only with O_CREAT or
+// O_TMPFILE.
+int mode_of(int flags, va_list ap) {
+  const bool has_mode = (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
+  return has_mode ? va_arg(ap, int) : 0;
+}
+
+// The Nth call of `fn` fails with one of `errnos` when the plan says so.
+bool failed_with(Fn fn, const int (&errnos)[8]) {
+  const int m = fault_for(fn);
+  if (m < 0) return false;
+  errno = pick(errnos, m);
+  return true;
+}
+
 int __wrap_open(const char* path, int flags, ...) {
-  int mode = 0;
-  if ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = va_arg(ap, int);
-    va_end(ap);
-  }
+  va_list ap;
+  va_start(ap, flags);
+  const int mode = mode_of(flags, ap);
+  va_end(ap);
   static const int kErrnos[] = {ENOENT, EACCES, EMFILE, ENFILE,
                                 EINTR,  ELOOP,  ENOMEM, EIO};
-  if (const int m = fault_for(kOpen); m >= 0) {
-    errno = pick(kErrnos, m);
-    return -1;
-  }
+  if (failed_with(kOpen, kErrnos)) return -1;
   return __real_open(path, flags, mode);
 }
 
 int __wrap_openat(int dir, const char* path, int flags, ...) {
-  int mode = 0;
-  if ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE) {
-    va_list ap;
-    va_start(ap, flags);
-    mode = va_arg(ap, int);
-    va_end(ap);
-  }
+  va_list ap;
+  va_start(ap, flags);
+  const int mode = mode_of(flags, ap);
+  va_end(ap);
   static const int kErrnos[] = {ENOENT, EACCES, EMFILE, ENOSPC,
                                 EINTR,  ELOOP,  EDQUOT, EIO};
-  if (const int m = fault_for(kOpenat); m >= 0) {
-    errno = pick(kErrnos, m);
-    return -1;
-  }
+  if (failed_with(kOpenat, kErrnos)) return -1;
   return __real_openat(dir, path, flags, mode);
 }
 

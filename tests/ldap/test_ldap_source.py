@@ -305,11 +305,7 @@ def main():
         traceback.print_exc()
         check("test run: %s: %s" % (type(e).__name__, e), False)
     finally:
-        wronghost.stop()
-        directory.stop()
-        em.stop()
-        shutil.rmtree(cmd_dir, ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        h.teardown((wronghost, directory, em), (cmd_dir, work))
     return h.summary()
 
 

@@ -284,6 +284,15 @@ class Started:
         return False
 
 
+def teardown(fixtures=(), dirs=()):
+    """The end of a test: stops each fixture (its stop()), then removes each
+    directory."""
+    for fixture in fixtures:
+        fixture.stop()
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def kill_pid(pid):
     """SIGKILL to a child started with os.posix_spawn or fork and not yet
     reaped (its pid cannot have been reused)."""

@@ -92,6 +92,14 @@ check "the helper refuses to run from a terminal or without the module" \
   sh -c "! $helper </dev/null >/dev/null 2>&1"
 check "the postinst made the state file (8 MiB + 4 KiB, 0600)" \
   test "$(stat -c '%U:%G %a %s' /var/lib/pam_twilio_verify/state.v1 2>/dev/null)" = "root:root 600 8392704"
+admin=/usr/sbin/twilio-verify-admin
+check "twilio-verify-admin installed at $admin with its man page" sh -c \
+  "test \"\$(stat -c '%U:%G %a' $admin 2>/dev/null)\" = 'root:root 755' && test -f /usr/share/man/man8/twilio-verify-admin.8.gz"
+# The shipped template holds placeholders: check fails and names the setting.
+check "twilio-verify-admin check on the shipped template fails, naming the placeholder" sh -c \
+  "$admin check --quiet > $work/admin-check.log 2>&1; test \$? -eq 1 && grep -q 'placeholder' $work/admin-check.log"
+check "twilio-verify-admin status works on the installed state store" \
+  sh -c "$admin status >/dev/null 2>&1 || test \$? -eq 1"
 check "the module links neither libcurl nor libldap nor a TLS library" \
   sh -c "! ldd $module | grep -Eq 'libcurl|libldap|libssl|libgnutls|libcrypto'"
 

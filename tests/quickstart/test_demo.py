@@ -50,6 +50,9 @@ def main():
           re.search(r"POST /v2/Services/VA\w+/Verifications 201", out) and
           re.search(r"POST /v2/Services/VA\w+/VerificationCheck 200", out),
           out)
+    check("demo: it ends with twilio-verify-admin status demo, one send used",
+          re.search(r"twilio-verify-admin status demo\)?:", out) and
+          re.search(r"send_limit: 1 of \d+ sends used", out), out)
     status, out = run_demo(source, build, ["wrong", "wrong", "wrong"])
     check("demo: wrong codes are refused", status not in (0, None) and
           "Authentication failure" in out and "Wrong code" in out, out)

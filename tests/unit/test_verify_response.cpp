@@ -332,6 +332,28 @@ void test_cancel(void**) {
               VerifyError::Malformed);
 }
 
+// The Service fetch of twilio-verify-admin check.
+void test_service(void**) {
+  const std::string va = "VA0123456789abcdef0123456789abcdef";
+  auto body = [](const std::string& sid, const std::string& length) {
+    return "{\"sid\":\"" + sid + "\",\"friendly_name\":\"Logins\"," +
+           "\"code_length\":" + length + "}";
+  };
+  const auto ok = ptv::interpret_service(resp(200, kJson, body(va, "6")));
+  assert_true(ok.has_value());
+  assert_true(ok->sid == va && ok->friendly_name == "Logins" && ok->code_length == 6);
+  assert_true(error_of(ptv::interpret_service(resp(200, kJson, body(kSid, "6")))) ==
+              VerifyError::Malformed);
+  assert_true(error_of(ptv::interpret_service(resp(200, kJson, body(va, "11")))) ==
+              VerifyError::Malformed);
+  assert_true(error_of(ptv::interpret_service(resp(401, kJson, error_body(20003)))) ==
+              VerifyError::AuthFailed);
+  assert_true(error_of(ptv::interpret_service(resp(404, kJson, error_body(20404)))) ==
+              VerifyError::NotFound);
+  assert_true(error_of(ptv::interpret_service(resp(200, "text/html", body(va, "6")))) ==
+              VerifyError::Malformed);
+}
+
 void test_is_unavailable(void**) {
   const VerifyError all[] = {
       VerifyError::Unavailable, VerifyError::Throttled, VerifyError::RateLimited,
@@ -353,6 +375,7 @@ void test_is_unavailable(void**) {
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_start_pending),
+      cmocka_unit_test(test_service),
       cmocka_unit_test(test_start_bad_sid),
       cmocka_unit_test(test_start_status_not_pending),
       cmocka_unit_test(test_check_approved),
