@@ -113,13 +113,17 @@ ConfigResult boolean(const Reader& r, const config_setting_t* s,
   return {};
 }
 
-template <auto Member, Check CheckValue = nullptr>
+// Any string: the check of a text setting that has none of its own.
+inline ConfigResult any_text(const Reader&, const config_setting_t*, std::string&) {
+  return {};
+}
+
+template <auto Member, Check CheckValue = any_text>
 ConfigResult text(const Reader& r, const config_setting_t* s,
                   ClassOf<Member>& part) {
   auto v = r.string(s);
   if (!v) return std::unexpected(v.error());
-  if constexpr (CheckValue != nullptr)
-    if (auto ok = CheckValue(r, s, *v); !ok) return ok;
+  if (auto ok = CheckValue(r, s, *v); !ok) return ok;
   part.*Member = std::move(*v);
   return {};
 }
