@@ -1,6 +1,7 @@
 // twilio-verify-admin: proves a setup (check), shows what a login would do
 // for one user (lookup), runs one real login on the terminal (test), and
 // shows or clears a user's send-limit and grace state (status, reset),
+// keeps the Verify service's rate limits as configured (rate-limits),
 // all through the module's own libraries so that it cannot disagree with
 // the module.
 #pragma once
@@ -28,6 +29,8 @@ struct Options {
   std::string helper;   // empty: the PAM line's helper=, else the default
   bool quiet = false;   // check: problems only
   bool yes = false;     // test: no confirmation question
+  bool apply = false;   // rate-limits: make what is missing, update what differs
+  bool prune = false;   // rate-limits: delete what is not declared
 };
 
 int run_check(const Options& options);
@@ -35,5 +38,6 @@ int run_lookup(const Options& options);
 int run_test(const Options& options);
 int run_status(const Options& options);
 int run_reset(const Options& options);
+int run_rate_limits(const Options& options);
 
 }  // namespace ptv::admin

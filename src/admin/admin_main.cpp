@@ -23,6 +23,7 @@ constexpr const char* kUsage =
     "       twilio-verify-admin test USER [--yes] [--helper PATH] [--conf PATH]\n"
     "       twilio-verify-admin status [USER] [--conf PATH]\n"
     "       twilio-verify-admin reset USER [--conf PATH]\n"
+    "       twilio-verify-admin rate-limits [--apply] [--prune] [--conf PATH]\n"
     "       twilio-verify-admin COMMAND --help\n"
     "PATH defaults to /etc/security/pam_twilio_verify.conf. Exit status: 0 success,\n"
     "1 a check or the operation failed, 2 usage error, 3 not run as root.\n";
@@ -40,6 +41,7 @@ constexpr Command kCommands[] = {
     {"test", " --conf --yes --helper ", 1, 1, ptv::admin::run_test},
     {"status", " --conf ", 0, 1, ptv::admin::run_status},
     {"reset", " --conf ", 1, 1, ptv::admin::run_reset},
+    {"rate-limits", " --conf --apply --prune ", 0, 0, ptv::admin::run_rate_limits},
 };
 
 int usage_error(const std::string& why) {
@@ -59,6 +61,8 @@ bool set_option(Options& o, std::string_view name, const std::string& value) {
   else if (name == "--helper") o.helper = value;
   else if (name == "--quiet") o.quiet = true;
   else if (name == "--yes") o.yes = true;
+  else if (name == "--apply") o.apply = true;
+  else if (name == "--prune") o.prune = true;
   else return false;
   return true;
 }

@@ -13,6 +13,7 @@ int run_check(const Options& options) {
   check_configuration(options.conf, *config, report);
   check_state(config->state, report);
   check_twilio(config->twilio, report);
+  check_rate_limits(config->twilio, report);
   check_phone_sources(*config, options.user, report);
   check_pam(options, *config, report);
   if (!report.failed()) report.info("every check passed");

@@ -33,6 +33,8 @@ void check_configuration(const std::string& path, const Config& config,
                          Report& report);
 void check_state(const StateSettings& state, Report& report);
 void check_twilio(const TwilioSettings& twilio, Report& report);
+// The service's rate limits against rate_limits = { ... } (when declared).
+void check_rate_limits(const TwilioSettings& twilio, Report& report);
 void check_phone_sources(const Config& config, const std::string& user,
                          Report& report);
 void check_pam(const Options& options, const Config& config, Report& report);

@@ -97,21 +97,48 @@ std::size_t skip_blanks(const std::string& text, std::size_t p) {
   return p;
 }
 
+// How many settings of the same name written on the same line come before
+// `s` in the file (pre-order, as libconfig keeps them): two buckets on one
+// line both have a max, and the second is the second "max =" of the line.
+// True once `s` is reached.
+bool count_before(const config_setting_t* at, const config_setting_t* s,
+                  std::string_view name, int line, int& count) {
+  if (at == s) return true;
+  const char* n = config_setting_name(at);
+  if (n != nullptr && name == n && config_setting_source_line(at) == line) ++count;
+  if (!config_setting_is_aggregate(at)) return false;
+  for (int i = 0; i < config_setting_length(at); ++i)
+    if (count_before(config_setting_get_elem(at, i), s, name, line, count))
+      return true;
+  return false;
+}
+
+int ordinal_on_line(const config_setting_t* s, std::string_view name, int line) {
+  const config_setting_t* root = s;
+  while (root->parent != nullptr) root = root->parent;
+  int count = 0;
+  (void)count_before(root, s, name, line, count);
+  return count;
+}
+
 }  // namespace
 
-// Finds "name = literal" (or "name : literal") on the setting's line and
-// compares the literal, parsed with overflow detection, to the value.
+// Finds "name = literal" (or "name : literal") on the setting's line (the
+// setting's own occurrence of it) and compares the literal, parsed with
+// overflow detection, to the value.
 bool Reader::literal_matches(const config_setting_t* s, long long value) const {
   const char* name = config_setting_name(s);
   const int line = config_setting_source_line(s);
   if (name == nullptr || line <= 0) return true;  // list element: no name
   const std::string line_text(line_of(line));
+  int skip = ordinal_on_line(s, name, line);
   for (std::size_t pos = line_text.find(name); pos != std::string::npos;
        pos = line_text.find(name, pos + 1)) {
     if (pos != 0 && is_name_char(line_text[pos - 1])) continue;
     std::size_t p = skip_blanks(line_text, pos + std::strlen(name));
     if (p >= line_text.size() || (line_text[p] != '=' && line_text[p] != ':'))
       continue;
+    if (skip-- > 0) continue;
     p = skip_blanks(line_text, p + 1);
     errno = 0;
     char* after = nullptr;

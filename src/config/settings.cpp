@@ -251,6 +251,95 @@ constexpr Group<StateSettings> kSendLimit{
     kSendLimitRows,
     "must be a group: send_limit = { count = 5; window_s = 3600; };", {}, nullptr};
 
+// -------------------------------------------------------- rate_limits = {}
+
+// A rate limit's unique name: Twilio's document sets no rule beyond "no
+// PII"; letters, digits, "_" and "-", so that it is the same word in the
+// file, the RateLimits JSON and the service.
+ConfigResult rate_limit_name(const Reader& r, const config_setting_t* s,
+                             std::string& v) {
+  const bool ok = !v.empty() && v.size() <= kMaxRateLimitNameLength &&
+                  std::all_of(v.begin(), v.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '_' || c == '-';
+                  });
+  if (ok) return {};
+  return std::unexpected(r.error(
+      s, "must be 1 to 64 letters, digits, \"_\" or \"-\" (such as "
+         "\"pam_account\")"));
+}
+
+constexpr Row<RateLimitBucket> kBucketRows[] = {
+    {"max", integer<&RateLimitBucket::max, 1, kMaxBucketMax>},
+    {"interval_s", integer<&RateLimitBucket::interval_s, 1, kMaxBucketIntervalS>},
+};
+constexpr std::string_view kBucketRequired[] = {"max", "interval_s"};
+constexpr Group<RateLimitBucket> kBucket{
+    kBucketRows, "", kBucketRequired, nullptr};
+
+// buckets = ( { max = 10; interval_s = 3600; }, ... ): at least one, each
+// a group with both keys, no two with the same interval.
+ConfigResult buckets(const Reader& r, const config_setting_t* s, RateLimit& limit) {
+  constexpr const char* kShape =
+      "must be a list of groups: ( { max = 10; interval_s = 3600; } )";
+  if (config_setting_type(s) != CONFIG_TYPE_LIST)
+    return std::unexpected(r.error(s, kShape));
+  const int n = config_setting_length(s);
+  if (n == 0) return std::unexpected(r.error(s, "must hold at least one bucket"));
+  limit.buckets.clear();
+  for (int i = 0; i < n; ++i) {
+    const config_setting_t* e = config_setting_get_elem(s, i);
+    const std::string entry = "bucket " + std::to_string(i + 1);
+    if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+      return std::unexpected(r.error(
+          e, entry + " must be a group: { max = 10; interval_s = 3600; }"));
+    RateLimitBucket b;
+    if (auto ok = read_group(r, e, kBucket, b); !ok) return ok;
+    for (std::size_t j = 0; j < limit.buckets.size(); ++j)
+      if (limit.buckets[j].interval_s == b.interval_s)
+        return std::unexpected(r.error(
+            e, entry + " has the same interval_s (" +
+                   std::to_string(b.interval_s) + ") as bucket " +
+                   std::to_string(j + 1)));
+    limit.buckets.push_back(b);
+  }
+  return {};
+}
+
+constexpr Row<RateLimit> kRateLimitRows[] = {
+    {"unique_name", text<&RateLimit::unique_name, rate_limit_name>},
+    {"buckets", buckets},
+};
+constexpr std::string_view kRateLimitRequired[] = {"unique_name", "buckets"};
+constexpr Group<RateLimit> kRateLimit{
+    kRateLimitRows,
+    "must be a group: { unique_name = \"pam_account\"; buckets = ( { max = "
+    "10; interval_s = 3600; } ); }",
+    kRateLimitRequired, nullptr};
+
+// The two names must differ: one key per rate limit in RateLimits.
+ConfigResult rate_limits_check(const Reader& r, const config_setting_t* group,
+                               RateLimitSettings& l) {
+  if (!l.account.declared() || l.account.unique_name != l.client_ip.unique_name)
+    return {};
+  const config_setting_t* ip = config_setting_get_member(group, "client_ip");
+  const config_setting_t* name =
+      ip != nullptr ? config_setting_get_member(ip, "unique_name") : nullptr;
+  return std::unexpected(r.error(
+      name != nullptr ? name : group,
+      "is the same as rate_limits.account.unique_name; the two rate limits "
+      "need distinct names"));
+}
+
+constexpr Row<RateLimitSettings> kRateLimitsRows[] = {
+    {"account", in<&RateLimitSettings::account, group<kRateLimit>>},
+    {"client_ip", in<&RateLimitSettings::client_ip, group<kRateLimit>>},
+};
+constexpr Group<RateLimitSettings> kRateLimits{
+    kRateLimitsRows,
+    "must be a group: rate_limits = { account = { ... }; client_ip = { ... }; };",
+    {}, rate_limits_check};
+
 // -------------------------------------------------------------- the root
 
 constexpr Choice<std::string_view> kChannels[] = {
@@ -283,6 +372,7 @@ using Policy = PolicySettings;
 
 constexpr Row<Config> kRootRows[] = {
     {"twilio", in<&Config::twilio, group<kTwilio>>},
+    {"rate_limits", in<&Config::twilio, in<&TwilioSettings::rate_limits, group<kRateLimits>>>},
     {"channel", in<&Config::policy, choice<&Policy::channel, kChannels>>},
     {"locale", in<&Config::policy, text<&Policy::locale, language_tag>>},
     {"failmode", in<&Config::policy, choice<&Policy::failmode, kFailModes>>},

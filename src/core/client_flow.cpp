@@ -90,7 +90,8 @@ AuthResult authenticate_client(const ClientRequest& r) {
   LocalLookup local = look_up_locally(r.settings, *account);
   if (local.decided) return std::move(*local.decided);
   AuthResult result = hold_to_policy(
-      r.deps.remote.verify(*account, local.helper_from, r.set_id_caller),
+      r.deps.remote.verify(*account, local.helper_from, r.set_id_caller,
+                           r.remote_host),
       r.settings.policy, local.found);
   result.account = account->name;
   if (result.outcome == Outcome::Approved)

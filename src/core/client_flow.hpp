@@ -24,9 +24,10 @@ namespace ptv {
 class RemoteVerifier {
  public:
   virtual ~RemoteVerifier() = default;
-  // The rest of the login, from phone source `first_source` on.
+  // The rest of the login, from phone source `first_source` on;
+  // remote_host is PAM_RHOST (the client_ip rate limit's key).
   virtual AuthResult verify(const Account& account, std::uint32_t first_source,
-                            bool set_id_caller) = 0;
+                            bool set_id_caller, std::string_view remote_host) = 0;
 };
 
 struct ClientSettings {

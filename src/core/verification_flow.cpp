@@ -5,6 +5,7 @@
 #include "core/code_input.hpp"
 #include "phone/lookup.hpp"
 #include "phone/phone.hpp"
+#include "twilio/rate_limits.hpp"
 
 namespace ptv {
 
@@ -66,8 +67,10 @@ const char* resend_failed(const VerifyFailure& f) {
     case VerifyError::MaxSends:
       return "Too many codes were sent to your phone; use the code already "
              "sent. ";
-    case VerifyError::Throttled:
     case VerifyError::RateLimited:
+      return "Too many codes were requested for this account; use the code "
+             "already sent. ";
+    case VerifyError::Throttled:
     case VerifyError::MaxChecks:
       return "Too many codes were requested; use the code already sent. ";
     default:
@@ -134,6 +137,8 @@ class Flow {
     }
     account_ = std::move(*account);
     result_.account = account_.name;
+    rate_limits_ = rate_limits_json(r_.settings.twilio, account_.name,
+                                    r_.remote_host);
     return true;
   }
 
@@ -181,14 +186,14 @@ class Flow {
   bool start(VerifyClient& client, const std::string& number) {
     std::int64_t reserved = 0;
     if (!reserve_send(reserved)) return false;
-    auto started = client.start(number, channel_, locale_);
+    auto started = client.start(number, channel_, locale_, rate_limits_);
     if (!started && !locale_.empty() && is_not_found(started.error())) {
       // Perhaps a locale Twilio does not know: once more without it.
       deps_.log.notice("starting the verification: Twilio answered " +
                        describe(started.error()) + " with Locale=" +
                        log_safe(locale_) + "; trying once more without Locale");
       locale_.clear();
-      started = client.start(number, channel_);
+      started = client.start(number, channel_, {}, rate_limits_);
     }
     if (started) {
       result_.verification_sid = std::move(*started);
@@ -315,7 +320,7 @@ class Flow {
       deps_.log.warning(head + "the send limit cannot be used: " + slot.detail + goes_on);
       return "No code can be sent right now; use the code already sent. ";
     }
-    auto started = client.start(number_, channel, locale_);
+    auto started = client.start(number_, channel, locale_, rate_limits_);
     if (!started) {
       const auto* t = std::get_if<TransportError>(&started.error());
       if (t != nullptr && t->kind == TransportErrorKind::Unreachable)
@@ -413,12 +418,9 @@ class Flow {
       finish(Outcome::Unavailable, detail + "; a throttle is not an outage: "
                                             "denied under both failmodes");
     } else if (e == VerifyError::RateLimited) {
+      // describe() named the rate limit; never retried in this login.
       deps_.conversation.show_error(user_message(e));
-      const std::string& name = refused.rate_limit;
-      finish(Outcome::RateLimited,
-             detail + ": rate limit " +
-                 (name.empty() ? std::string("(unnamed)")
-                               : "\"" + log_safe(name, 100) + "\""));
+      finish(Outcome::RateLimited, detail);
     } else if (e == VerifyError::AuthFailed) {
       finish(Outcome::ConfigError,
              detail + "; check account_sid and auth_token (or api_key_sid "
@@ -453,6 +455,7 @@ class Flow {
   std::string number_;   // the number the code goes to
   std::string channel_;  // the last channel used: the prompt's wording
   std::string locale_;   // cleared when Twilio did not take it
+  std::string rate_limits_;  // the RateLimits of every create; may be empty
   int requests_ = 0;     // resend and call asked in this login
 };
 

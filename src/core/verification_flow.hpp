@@ -57,6 +57,9 @@ struct AuthRequest {
   // The process runs set-id (su, sudo): its caller owns its signals, limits
   // and environment, so failmode = "safe" never opens.
   bool set_id_caller = false;
+  // PAM_RHOST as the application set it: the client_ip rate limit's key
+  // when it is an IP address.
+  std::string_view remote_host;
 };
 
 // Runs the flow; the result starts as a failure and only an explicit

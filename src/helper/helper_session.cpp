@@ -169,7 +169,7 @@ AuthResult run_flow(MessageChannel& ch, HelperWorld& world, const RequestMsg& re
   const FlowDeps deps{conversation, log,     accounts,        transports,
                       sources,      &gate,   world.sleeper()};
   const AuthRequest request{{cfg.policy, cfg.twilio, cfg.state}, deps, req.account,
-                            req.set_id};
+                            req.set_id, req.remote_host};
   return authenticate(request);
 }
 

@@ -462,8 +462,13 @@ std::expected<HttpResponse, TransportError> CurlTransport::get(
   return exchange(url, nullptr, budget);
 }
 
+std::expected<HttpResponse, TransportError> CurlTransport::del(
+    const std::string& url, milliseconds budget) {
+  return exchange(url, nullptr, budget, true);
+}
+
 std::expected<HttpResponse, TransportError> CurlTransport::exchange(
-    const std::string& url, const Secret* body, milliseconds budget) {
+    const std::string& url, const Secret* body, milliseconds budget, bool remove) {
   CURL* c = curl_.get();
   if (budget.count() <= 0) budget = milliseconds{1};
   const milliseconds connect_budget{connect_timeout_ms_};
@@ -486,7 +491,9 @@ std::expected<HttpResponse, TransportError> CurlTransport::exchange(
   } else {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   }
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, remove ? "DELETE" : nullptr);
   auto done = run_transfer(multi_.get(), c, ex, budget, connect_budget);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, nullptr);
   // The body (which may hold the code) is the caller's; make sure curl
   // keeps no pointer to it, or to this call's buffers, past this call.
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, nullptr);

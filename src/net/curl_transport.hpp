@@ -32,12 +32,15 @@ class CurlTransport final : public HttpTransport {
       std::chrono::milliseconds budget) override;
   std::expected<HttpResponse, TransportError> get(
       const std::string& url, std::chrono::milliseconds budget) override;
+  std::expected<HttpResponse, TransportError> del(
+      const std::string& url, std::chrono::milliseconds budget) override;
 
  private:
-  // One exchange: a POST of *body, or a GET when body is null.
+  // One exchange: a POST of *body, or a GET when body is null (a DELETE
+  // when also `remove`).
   std::expected<HttpResponse, TransportError> exchange(
       const std::string& url, const Secret* body,
-      std::chrono::milliseconds budget);
+      std::chrono::milliseconds budget, bool remove = false);
   CurlTransport() = default;
   // Resolves the host libcurl will connect to (the API's, or the proxy's)
   // once, and hands the addresses to libcurl.

@@ -67,6 +67,13 @@ class HttpTransport {
     return std::unexpected(
         TransportError{TransportErrorKind::Internal, "GET is not supported"});
   }
+  // DELETEs an https URL, with the same credentials, rules and budget.
+  // Only twilio-verify-admin rate-limits --prune uses it.
+  virtual std::expected<HttpResponse, TransportError> del(
+      const std::string& /*url*/, std::chrono::milliseconds /*budget*/) {
+    return std::unexpected(
+        TransportError{TransportErrorKind::Internal, "DELETE is not supported"});
+  }
 };
 
 // Makes the transport of one login, when (and only when) a request is to

@@ -272,7 +272,8 @@ AuthResult run_helper(HelperLink& link, const HelperCall& call) {
 }
 
 AuthResult HelperVerifier::verify(const Account& account,
-                                  std::uint32_t first_source, bool set_id_caller) {
+                                  std::uint32_t first_source, bool set_id_caller,
+                                  std::string_view remote_host) {
   auto link = w_.starter.start();
   if (!link)
     return decided(Outcome::InternalError, account.name,
@@ -284,6 +285,8 @@ AuthResult HelperVerifier::verify(const Account& account,
   request.first_source = first_source;
   request.set_id = set_id_caller;
   request.debug = w_.log.debug_enabled();
+  if (remote_host.size() <= kMaxRemoteHostBytes)
+    request.remote_host = std::string(remote_host);
   const HelperCall call{std::move(request), w_.conversation, w_.log,
                         w_.send_gate, w_.wait_bound};
   return run_helper(**link, call);

@@ -95,7 +95,7 @@ class HelperVerifier final : public RemoteVerifier {
   };
   explicit HelperVerifier(const Wiring& w) : w_(w) {}
   AuthResult verify(const Account& account, std::uint32_t first_source,
-                    bool set_id_caller) override;
+                    bool set_id_caller, std::string_view remote_host) override;
 
  private:
   Wiring w_;

@@ -146,6 +146,7 @@ struct Encoder {
     w.u32(m.first_source);
     w.u8(m.set_id ? 1 : 0);
     w.u8(m.debug ? 1 : 0);
+    w.str(m.remote_host);
   }
   void operator()(const CodeMsg& m) {
     w.u8(static_cast<std::uint8_t>(Type::Code));
@@ -205,11 +206,12 @@ bool read_request(Reader& r, RequestMsg& m) {
   std::string_view path;
   if (!r.u32(m.version) || !r.str(path, 4096) || !r.str(m.account, 1024) ||
       !r.str(m.gecos, 4096) || !r.u32(m.first_source) || !r.flag(m.set_id) ||
-      !r.flag(m.debug))
+      !r.flag(m.debug) || !r.str(m.remote_host, kMaxRemoteHostBytes))
     return false;
   if (path.empty() || path.front() != '/' ||
       path.find('\0') != std::string_view::npos || m.account.empty() ||
-      m.account.find('\0') != std::string::npos || m.first_source > 16)
+      m.account.find('\0') != std::string::npos || m.first_source > 16 ||
+      m.remote_host.find('\0') != std::string::npos)
     return false;
   m.config_path = std::string(path);
   return true;

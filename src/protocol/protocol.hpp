@@ -7,7 +7,8 @@
 // decoder accepts exactly that and nothing more.
 //
 //   module                                helper
-//   Request (version, config, account) ->
+//   Request (version, config, account,  ->
+//            PAM_RHOST)
 //                                      <- Log*, ShowError*
 //                                      <- Reserve          (before each send)
 //   Reserved (the send limit's answer) ->
@@ -35,9 +36,11 @@
 
 namespace ptv {
 
-inline constexpr std::uint32_t kProtocolVersion = 3;
+inline constexpr std::uint32_t kProtocolVersion = 4;
 inline constexpr std::size_t kMaxFrameBytes = 64 * 1024;
 inline constexpr std::size_t kMaxFieldBytes = 16 * 1024;
+// A longer PAM_RHOST is no IP address: the module sends none.
+inline constexpr std::size_t kMaxRemoteHostBytes = 1024;
 
 // Module to helper.
 struct RequestMsg {
@@ -48,6 +51,7 @@ struct RequestMsg {
   std::uint32_t first_source = 0;  // where the phone lookup goes on
   bool set_id = false;       // the caller runs set-id: failmode safe denies
   bool debug = false;        // the module argument debug
+  std::string remote_host;   // PAM_RHOST (the client_ip rate limit), may be empty
 };
 struct CodeMsg {
   CodeProblem problem = CodeProblem::Empty;

@@ -76,11 +76,13 @@ std::string VerifyClient::service_url() const {
 }
 
 std::expected<std::string, VerifyFailure> VerifyClient::start(
-    const std::string& to, const std::string& channel, const std::string& locale) {
-  const Secret body =
-      locale.empty()
-          ? form_encode({{"To", to}, {"Channel", channel}})
-          : form_encode({{"To", to}, {"Channel", channel}, {"Locale", locale}});
+    const std::string& to, const std::string& channel, const std::string& locale,
+    const std::string& rate_limits) {
+  std::vector<FormField> fields = {
+      {"To", to}, {"Channel", channel}};
+  if (!locale.empty()) fields.push_back({"Locale", locale});
+  if (!rate_limits.empty()) fields.push_back({"RateLimits", rate_limits});
+  const Secret body = form_encode(fields);
   return answer_or_failure<std::string>(
       send(service_url() + "/Verifications", body,
            milliseconds{settings_.timeout_ms}),

@@ -48,12 +48,13 @@ class VerifyClient {
       : settings_(settings), http_(http), sleeper_(sleeper) {}
 
   // POST {api_url}/v2/Services/{service_sid}/Verifications  To, Channel,
-  // and Locale when one is given; the verification's SID. On a To with a
-  // pending verification Twilio sends its code again (a resend) on the
-  // channel given, and answers the same verification.
-  std::expected<std::string, VerifyFailure> start(const std::string& to,
-                                                  const std::string& channel,
-                                                  const std::string& locale = {});
+  // Locale when one is given and RateLimits (a JSON object, rate_limits.hpp)
+  // when there is one; the verification's SID. On a To with a pending
+  // verification Twilio sends its code again (a resend) on the channel
+  // given, and answers the same verification.
+  std::expected<std::string, VerifyFailure> start(
+      const std::string& to, const std::string& channel,
+      const std::string& locale = {}, const std::string& rate_limits = {});
   // POST .../VerificationCheck  VerificationSid, Code
   std::expected<CheckStatus, VerifyFailure> check(
       const std::string& verification_sid, const Secret& code);

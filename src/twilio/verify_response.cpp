@@ -1,5 +1,7 @@
 #include "twilio/verify_response.hpp"
 
+#include "util/log.hpp"
+
 #include <strings.h>
 
 #include "twilio/sid.hpp"
@@ -21,7 +23,7 @@ bool is_json(std::string_view content_type) {
 // Parses a complete JSON object; nullptr for anything else (broken JSON,
 // trailing garbage, a value that is not an object, too deep).
 JsonHandle parse_object(std::string_view body) {
-  JsonTokener tok(json_tokener_new_ex(16));
+  JsonTokener tok(json_tokener_new_ex(32));
   if (!tok) return nullptr;
   // Strict JSON only: no single quotes, trailing commas or leading zeros.
   json_tokener_set_flags(tok.get(), JSON_TOKENER_STRICT);
@@ -121,6 +123,10 @@ std::string describe(const Refusal& r) {
   const std::string code = std::to_string(r.twilio_code);
   if (r.twilio_code != 0 && text.find(code) == std::string::npos)
     text += " [Twilio code " + code + "]";
+  if (r.error == VerifyError::RateLimited)
+    text += ": rate limit " + (r.rate_limit.empty()
+                                   ? std::string("(unnamed)")
+                                   : "\"" + log_safe(r.rate_limit, 100) + "\"");
   return text;
 }
 
@@ -190,6 +196,78 @@ std::expected<ServiceInfo, Refusal> interpret_service(const HttpResponse& r) {
     info.code_length = static_cast<long>(n);
   }
   return info;
+}
+
+namespace {
+
+long integer_member(json_object* obj, const char* key) {
+  json_object* v = nullptr;
+  if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_int))
+    return -1;
+  return static_cast<long>(json_object_get_int64(v));
+}
+
+// The array `key` of a 2xx JSON list answer, each element read by `read`
+// (false: malformed).
+template <typename T>
+std::expected<std::vector<T>, Refusal> read_list(const HttpResponse& r, const char* key,
+                                                 bool (*read)(json_object*, T&)) {
+  if (!is_success(r)) return std::unexpected(refusal(r));
+  if (!is_json(r.content_type)) return kMalformed;
+  JsonHandle obj = parse_object(r.body);
+  json_object* list = nullptr;
+  if (!obj || !json_object_object_get_ex(obj.get(), key, &list) ||
+      !json_object_is_type(list, json_type_array))
+    return kMalformed;
+  std::vector<T> out;
+  for (std::size_t i = 0; i < json_object_array_length(list); ++i) {
+    json_object* e = json_object_array_get_idx(list, i);
+    T item;
+    if (!json_object_is_type(e, json_type_object) || !read(e, item)) return kMalformed;
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+bool read_rate_limit(json_object* e, ServiceRateLimit& l) {
+  l.sid = std::string(string_member(e, "sid"));
+  l.unique_name = std::string(string_member(e, "unique_name"));
+  return is_sid(l.sid, "RK");
+}
+
+bool read_bucket(json_object* e, ServiceBucket& b) {
+  b.sid = std::string(string_member(e, "sid"));
+  b.max = integer_member(e, "max");
+  b.interval_s = integer_member(e, "interval");
+  return is_sid(b.sid, "BL") && b.max >= 0 && b.interval_s >= 0;
+}
+
+}  // namespace
+
+std::expected<std::vector<ServiceRateLimit>, Refusal> interpret_rate_limits(
+    const HttpResponse& r) {
+  return read_list<ServiceRateLimit>(r, "rate_limits", read_rate_limit);
+}
+
+std::expected<std::vector<ServiceBucket>, Refusal> interpret_buckets(
+    const HttpResponse& r) {
+  return read_list<ServiceBucket>(r, "buckets", read_bucket);
+}
+
+std::expected<std::string, Refusal> interpret_resource(const HttpResponse& r,
+                                                       std::string_view prefix) {
+  if (!is_success(r)) return std::unexpected(refusal(r));
+  if (!is_json(r.content_type)) return kMalformed;
+  JsonHandle obj = parse_object(r.body);
+  if (!obj) return kMalformed;
+  const std::string_view sid = string_member(obj.get(), "sid");
+  if (!is_sid(sid, prefix)) return kMalformed;
+  return std::string(sid);
+}
+
+std::expected<void, Refusal> interpret_delete(const HttpResponse& r) {
+  if (is_success(r)) return {};
+  return std::unexpected(refusal(r));
 }
 
 }  // namespace ptv

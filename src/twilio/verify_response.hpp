@@ -6,6 +6,7 @@
 #include <expected>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "net/http_transport.hpp"
 
@@ -63,5 +64,27 @@ struct ServiceInfo {
   long code_length = 0;       // 4 to 10; 0 when absent
 };
 std::expected<ServiceInfo, Refusal> interpret_service(const HttpResponse& response);
+
+// The service's rate limits and buckets, as GET .../RateLimits and
+// .../RateLimits/{sid}/Buckets list them (twilio-verify-admin rate-limits).
+struct ServiceBucket {
+  std::string sid;  // BL + 32 hex digits, checked
+  long max = 0;
+  long interval_s = 0;
+};
+struct ServiceRateLimit {
+  std::string sid;  // RK + 32 hex digits, checked
+  std::string unique_name;
+  std::vector<ServiceBucket> buckets;
+};
+std::expected<std::vector<ServiceRateLimit>, Refusal> interpret_rate_limits(
+    const HttpResponse& response);
+std::expected<std::vector<ServiceBucket>, Refusal> interpret_buckets(
+    const HttpResponse& response);
+// A created or updated resource: its SID, which must start with `prefix`.
+std::expected<std::string, Refusal> interpret_resource(const HttpResponse& response,
+                                                       std::string_view prefix);
+// A DELETE: 204 (any 2xx).
+std::expected<void, Refusal> interpret_delete(const HttpResponse& response);
 
 }  // namespace ptv

@@ -12,6 +12,9 @@
     wrong code denied, and no send without confirmation;
   - status and reset: the sends and grace entries of a user, and clearing
     them;
+  - rate-limits: --apply creates exactly the declared rate limits and
+    buckets, a second run changes nothing, a changed bucket is updated,
+    only --prune deletes; check fails while they differ;
   - root only (exit 3 as nobody), usage errors (exit 2), and no secret or
     full number in any output.
 
@@ -344,11 +347,94 @@ def run_status_reset(s, em):
           r.returncode == 1 and re.search(r"FAIL .*:\d+: channel", r.out), r.out)
     s.configure()
 
+RATE_LIMITS = ('rate_limits = {\n'
+               '  account = { unique_name = "pam_account";\n'
+               '    buckets = ( { max = 10; interval_s = 3600; } ); };\n'
+               '  client_ip = { unique_name = "pam_client_ip";\n'
+               '    buckets = ( { max = 30; interval_s = 3600; }, { max = %d; interval_s = 60; } ); };\n'
+               '};\n')
+
+
+def service_limits(em):
+    """{unique_name: sorted [(max, interval)]} as the emulator holds them."""
+    _, _, _, obj = em.call("GET", em.service_path("/RateLimits?PageSize=100"))
+    out = {}
+    for rl in obj["rate_limits"]:
+        _, _, _, b = em.call("GET", em.service_path("/RateLimits/%s/Buckets" % rl["sid"]))
+        out[rl["unique_name"]] = sorted((x["max"], x["interval"]) for x in b["buckets"])
+    return out
+
+
+def changes(em):
+    return [r for r in em.requests() if r["method"] in ("POST", "DELETE")]
+
+
+def run_rate_limits(s, em):
+    """rate-limits against the emulator: --apply makes exactly what is
+    declared, a second run changes nothing, a changed bucket is updated,
+    --prune alone deletes; check fails while they differ."""
+    em.reset()
+    s.configure(extra=RATE_LIMITS % 5)
+    want = {"pam_account": [(10, 3600)], "pam_client_ip": [(5, 60), (30, 3600)]}
+    r = s.check_cmd()
+    check("check with rate_limits the service lacks: exit 1, naming them",
+          r.returncode == 1 and 'rate limit "pam_account" is missing on the service'
+          in r.out and "rate-limits --apply" in r.out, r.out)
+    r = s.run("rate-limits")
+    check("rate-limits without --apply: shows both sides, changes nothing",
+          r.returncode == 0 and "configuration: rate_limits.account" in r.out and
+          "differs: " in r.out and changes(em) == [] and service_limits(em) == {},
+          r.out)
+    r = s.run("rate-limits", "--apply")
+    check("rate-limits --apply: exit 0, creates exactly the declared limits",
+          r.returncode == 0 and service_limits(em) == want, r.out + str(service_limits(em)))
+    check("rate-limits --apply: five creates (two limits, three buckets)",
+          len(changes(em)) == 5, str(changes(em)))
+    before = len(changes(em))
+    r = s.run("rate-limits", "--apply")
+    check("a second --apply changes nothing",
+          r.returncode == 0 and len(changes(em)) == before and
+          "holds what is declared" in r.out, r.out)
+    r = s.check_cmd()
+    check("check after --apply: the rate limits pass",
+          "ok rate_limits: the service holds the declared" in r.out and
+          "FAIL rate_limits" not in r.out, r.out)
+    s.configure(extra=RATE_LIMITS % 7)
+    r = s.check_cmd()
+    check("check with a changed bucket: exit 1, naming the bucket",
+          r.returncode == 1 and "max 5 per 60 s on the service, max 7 per 60 s in "
+          "the configuration" in r.out, r.out)
+    r = s.run("rate-limits", "--apply")
+    want["pam_client_ip"] = [(7, 60), (30, 3600)]
+    check("--apply updates the changed bucket, in place",
+          r.returncode == 0 and service_limits(em) == want and
+          len(changes(em)) == before + 1, r.out)
+    em.call("POST", em.service_path("/RateLimits"), form={"UniqueName": "other"})
+    s.configure(extra=RATE_LIMITS.replace(
+        "{ max = 30; interval_s = 3600; }, ", "") % 7)
+    r = s.check_cmd()
+    check("check with an extra bucket on the service: exit 1, --prune named; "
+          "an undeclared limit only warns",
+          r.returncode == 1 and "--apply --prune" in r.out and
+          'rate limit "other"' in r.out and "WARNING" in r.out.upper(), r.out)
+    r = s.run("rate-limits", "--apply")
+    check("--apply never deletes", r.returncode == 0 and
+          len(service_limits(em)) == 3 and "--prune deletes it" in r.out, r.out)
+    r = s.run("rate-limits", "--prune")
+    check("--prune deletes the bucket and the limit not declared",
+          r.returncode == 0 and service_limits(em) == {
+              "pam_account": [(10, 3600)], "pam_client_ip": [(7, 60)]}, r.out)
+    r = s.check_cmd()
+    check("check after --prune: passes", "FAIL rate_limits" not in r.out and
+          "ok rate_limits" in r.out, r.out)
+    em.reset()
+    s.configure()
+
 
 def run_root_and_usage(s):
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     for args in (["check"], ["lookup", "alice"], ["test", "alice", "--yes"],
-                 ["status"], ["reset", "alice"]):
+                 ["status"], ["reset", "alice"], ["rate-limits"]):
         r = s.run(*args, prefix=nobody)
         check("%s as nobody: exit 3, must be run as root" % args[0],
               r.returncode == 3 and "must be run as root" in r.out, r.out)
@@ -356,7 +442,8 @@ def run_root_and_usage(s):
     check("status as root: exit 0 (the pair of the above)", r.returncode == 0, r.out)
     for args in ([], ["frobnicate"], ["lookup"], ["reset"], ["check", "extra"],
                  ["status", "a", "b"], ["lookup", "alice", "--quiet"],
-                 ["check", "--conf"]):
+                 ["check", "--conf"], ["rate-limits", "alice"],
+                 ["rate-limits", "--yes"]):
         r = s.run(*args, conf=False)
         check("usage error %s: exit 2" % args, r.returncode == 2 and
               "usage:" in r.out, r.out)
@@ -401,6 +488,7 @@ def main():
         run_lookup(s, em)
         run_test(s, em)
         run_status_reset(s, em)
+        run_rate_limits(s, em)
         run_root_and_usage(s)
         run_no_secrets(s, em)
     finally:

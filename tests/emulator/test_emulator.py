@@ -10,6 +10,7 @@ every test passes and prints "N passed, M failed" at the end.
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -597,6 +598,271 @@ def test_keep_alive_and_stats(em):
        ("POST", em.service_path("/VerificationCheck"), 200,
         "application/x-www-form-urlencoded"), "request entry")
     eq(set(r["form"]), {"To", "Code"}, "form fields")
+
+
+# -- Programmable Rate Limits --------------------------------------------------
+
+RATE_LIMIT_KEYS = ["sid", "service_sid", "account_sid", "unique_name", "description",
+                   "date_created", "date_updated", "url", "links"]
+BUCKET_KEYS = ["sid", "rate_limit_sid", "service_sid", "account_sid", "max", "interval",
+               "date_created", "date_updated", "url"]
+META_KEYS = {"page", "page_size", "first_page_url", "previous_page_url",
+             "next_page_url", "key", "url"}
+
+
+def schema_keys(name):
+    """The response fields of a schema of Twilio's OpenAPI document."""
+    with open(os.path.join(HERE, "twilio-openapi", "twilio_verify_v2.json")) as fp:
+        doc = json.load(fp)
+    return list(doc["components"]["schemas"][name]["properties"])
+
+
+def rl_path(em, sid="", suffix=""):
+    return em.service_path("/RateLimits" + ("/" + sid if sid else "") + suffix)
+
+
+def new_rate_limit(em, name, description=None, **kw):
+    form = {"UniqueName": name}
+    if description is not None:
+        form["Description"] = description
+    return em.call("POST", rl_path(em), form, **kw)
+
+
+def new_bucket(em, rk, max_, interval):
+    return em.call("POST", rl_path(em, rk, "/Buckets"),
+                   {"Max": str(max_), "Interval": str(interval)})
+
+
+def limited(em, limits, to=PHONE, **kw):
+    form = {"To": to, "Channel": "sms", "RateLimits": json.dumps(limits)}
+    return em.call("POST", em.service_path("/Verifications"), form, **kw)
+
+
+def assert_rate_limited(res, name, what):
+    assert_error(res, 429, 20429, what)
+    eq(res[3]["message"], "Too Many Requests", what + " message")
+    eq(res[1].get("twilio-reached-rate-limit"), name, what + " header")
+
+
+@test
+def test_rate_limit_crud(em):
+    eq(RATE_LIMIT_KEYS, schema_keys("verify.v2.service.rate_limit"), "document fields")
+    st, _h, _d, rl = new_rate_limit(em, "pam_account", "per account")
+    eq(st, 201, "create")
+    eq(list(rl), RATE_LIMIT_KEYS, "fields")
+    check(re.match(r"^RK[0-9a-f]{32}$", rl["sid"]), "sid %r" % rl["sid"])
+    eq((rl["service_sid"], rl["account_sid"]), (em.service_sid, em.account_sid), "owners")
+    eq((rl["unique_name"], rl["description"]), ("pam_account", "per account"), "values")
+    url = "https://verify.twilio.com" + rl_path(em, rl["sid"])
+    eq(rl["url"], url, "url")
+    eq(rl["links"], {"buckets": url + "/Buckets"}, "links")
+    check(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", rl["date_created"]), "date")
+    st, _h, _d, got = em.call("GET", rl_path(em, rl["sid"]))
+    eq((st, got), (200, rl), "fetch")
+    st, _h, _d, upd = em.call("POST", rl_path(em, rl["sid"]),
+                              {"Description": "changed", "UniqueName": "other"})
+    eq(st, 200, "update")
+    eq((upd["description"], upd["unique_name"]), ("changed", "pam_account"), "updated")
+    eq(new_rate_limit(em, "no_description")[3]["description"], None, "no Description")
+    st, _h, _d, lst = em.call("GET", rl_path(em))
+    eq(st, 200, "list")
+    eq(set(lst), {"rate_limits", "meta"}, "list keys")
+    eq(set(lst["meta"]), META_KEYS, "meta keys")
+    base = "https://verify.twilio.com" + rl_path(em)
+    eq(lst["meta"], {"page": 0, "page_size": 50, "key": "rate_limits",
+                     "first_page_url": base + "?PageSize=50&Page=0",
+                     "url": base + "?PageSize=50&Page=0",
+                     "previous_page_url": None, "next_page_url": None}, "meta")
+    eq([r["unique_name"] for r in lst["rate_limits"]], ["pam_account", "no_description"],
+       "listed in creation order")
+    eq(lst["rate_limits"][0], upd, "listed resource")
+    new_rate_limit(em, "third")
+    lst = em.call("GET", rl_path(em) + "?PageSize=2")[3]
+    eq(len(lst["rate_limits"]), 2, "page 0 of 2")
+    eq(lst["meta"]["next_page_url"], base + "?PageSize=2&Page=1", "next page")
+    lst = em.call("GET", rl_path(em) + "?PageSize=2&Page=1&PageToken=x")[3]
+    eq([r["unique_name"] for r in lst["rate_limits"]], ["third"], "page 1")
+    eq((lst["meta"]["previous_page_url"], lst["meta"]["next_page_url"]),
+       (base + "?PageSize=2&Page=0", None), "page 1 links")
+    assert_error(em.call("GET", rl_path(em) + "?PageSize=0"), 400, 60200, "PageSize 0")
+    assert_error(em.call("GET", rl_path(em) + "?PageSize=1001"), 400, 60200,
+                 "PageSize 1001")
+    assert_error(em.call("GET", rl_path(em) + "?Page=x"), 400, 60200, "Page x")
+    # errors
+    assert_error(new_rate_limit(em, "pam_account"), 400, 60208, "duplicate UniqueName")
+    assert_error(em.call("POST", rl_path(em), {"Description": "d"}), 400, 60200,
+                 "no UniqueName")
+    assert_error(new_rate_limit(em, "has space"), 400, 60209, "UniqueName format")
+    assert_error(new_rate_limit(em, "x" * 65), 400, 60209, "UniqueName too long")
+    assert_error(new_rate_limit(em, "x", password="wrong"), 401, 20003, "auth")
+    assert_error(em.call("PUT", rl_path(em, rl["sid"])), 405, 20004, "PUT")
+    assert_error(em.call("DELETE", rl_path(em)), 405, 20004, "DELETE of the list")
+    other = "/v2/Services/VA%s/RateLimits" % ("1" * 32)
+    assert_error(em.call("GET", other), 404, 20404, "other service")
+    for bad in ("RK" + "0" * 32, "RKxyz", "BL" + "0" * 32):
+        assert_error(em.call("GET", rl_path(em, bad)), 404, 20404, "fetch " + bad)
+        assert_error(em.call("POST", rl_path(em, bad), {"Description": "d"}), 404, 20404,
+                     "update " + bad)
+        assert_error(em.call("DELETE", rl_path(em, bad)), 404, 20404, "delete " + bad)
+    st, hdrs, data, _o = em.call("DELETE", rl_path(em, rl["sid"]))
+    eq((st, data), (204, b""), "delete")
+    check("content-length" not in hdrs or hdrs["content-length"] == "0", "204 body")
+    assert_error(em.call("GET", rl_path(em, rl["sid"])), 404, 20404, "fetch deleted")
+    assert_error(em.call("DELETE", rl_path(em, rl["sid"])), 404, 20404, "delete twice")
+    eq(new_rate_limit(em, "pam_account")[0], 201, "name free again after delete")
+
+
+@test
+def test_rate_limit_quota(em):
+    sids = [new_rate_limit(em, "limit_%d" % i)[3]["sid"] for i in range(10)]
+    obj = assert_error(new_rate_limit(em, "limit_10"), 400, 60207, "11th rate limit")
+    eq(obj["message"], "Max rate limits per service reached", "60207 message")
+    eq(em.call("DELETE", rl_path(em, sids[0]))[0], 204, "delete one")
+    eq(new_rate_limit(em, "limit_10")[0], 201, "room again")
+
+
+@test
+def test_bucket_crud(em):
+    eq(BUCKET_KEYS, schema_keys("verify.v2.service.rate_limit.bucket"), "document fields")
+    rk = new_rate_limit(em, "pam_account")[3]["sid"]
+    st, _h, _d, b = new_bucket(em, rk, 5, 60)
+    eq(st, 201, "create")
+    eq(list(b), BUCKET_KEYS, "fields")
+    check(re.match(r"^BL[0-9a-f]{32}$", b["sid"]), "sid %r" % b["sid"])
+    eq((b["rate_limit_sid"], b["service_sid"], b["account_sid"]),
+       (rk, em.service_sid, em.account_sid), "owners")
+    eq((b["max"], b["interval"]), (5, 60), "values are integers")
+    url = "https://verify.twilio.com" + rl_path(em, rk, "/Buckets/" + b["sid"])
+    eq(b["url"], url, "url")
+    bpath = rl_path(em, rk, "/Buckets/" + b["sid"])
+    st, _h, _d, got = em.call("GET", bpath)
+    eq((st, got), (200, b), "fetch")
+    st, _h, _d, upd = em.call("POST", bpath, {"Max": "7"})
+    eq((st, upd["max"], upd["interval"]), (200, 7, 60), "update Max")
+    upd = em.call("POST", bpath, {"Interval": "3600"})[3]
+    eq((upd["max"], upd["interval"]), (7, 3600), "update Interval")
+    st, _h, _d, lst = em.call("GET", rl_path(em, rk, "/Buckets"))
+    eq(st, 200, "list")
+    eq(set(lst["meta"]), META_KEYS, "meta keys")
+    eq((lst["meta"]["key"], lst["buckets"]), ("buckets", [upd]), "listed")
+    # errors
+    for form, what in (({"Max": "5"}, "no Interval"), ({"Interval": "5"}, "no Max"),
+                       ({"Max": "x", "Interval": "5"}, "Max not a number"),
+                       ({"Max": "0", "Interval": "5"}, "Max 0"),
+                       ({"Max": "5", "Interval": "-1"}, "negative Interval")):
+        assert_error(em.call("POST", rl_path(em, rk, "/Buckets"), form), 400, 60200, what)
+    assert_error(em.call("POST", bpath, {"Max": "1.5"}), 400, 60200, "update Max 1.5")
+    assert_error(new_bucket(em, rk, 1, 3600), 400, 60211, "same Interval")
+    for i in range(4):
+        eq(new_bucket(em, rk, 1, 10 + i)[0], 201, "bucket %d" % (i + 2))
+    obj = assert_error(new_bucket(em, rk, 1, 100), 400, 60210, "6th bucket")
+    eq(obj["message"], "Max Buckets per Rate limit reached", "60210 message")
+    assert_error(em.call("POST", bpath, {"Interval": "10"}), 400, 60211,
+                 "update to another bucket's Interval")
+    eq(em.call("POST", bpath, {"Interval": "3600"})[0], 200, "own Interval")
+    rk2 = new_rate_limit(em, "other")[3]["sid"]
+    assert_error(em.call("GET", rl_path(em, rk2, "/Buckets/" + b["sid"])), 404, 20404,
+                 "bucket under another rate limit")
+    for bad in ("BL" + "0" * 32, "BLxyz", "RK" + "0" * 32):
+        p = rl_path(em, rk, "/Buckets/" + bad)
+        assert_error(em.call("GET", p), 404, 20404, "fetch " + bad)
+        assert_error(em.call("POST", p, {"Max": "1"}), 404, 20404, "update " + bad)
+        assert_error(em.call("DELETE", p), 404, 20404, "delete " + bad)
+    unknown = "RK" + "0" * 32
+    assert_error(new_bucket(em, unknown, 1, 1), 404, 20404, "create, unknown rate limit")
+    assert_error(em.call("GET", rl_path(em, unknown, "/Buckets")), 404, 20404,
+                 "list, unknown rate limit")
+    assert_error(em.call("PUT", bpath), 405, 20004, "PUT")
+    st, _h, data, _o = em.call("DELETE", bpath)
+    eq((st, data), (204, b""), "delete")
+    assert_error(em.call("GET", bpath), 404, 20404, "fetch deleted")
+    eq(len(em.call("GET", rl_path(em, rk, "/Buckets"))[3]["buckets"]), 4, "4 left")
+    eq(em.call("DELETE", rl_path(em, rk))[0], 204, "delete the rate limit")
+    assert_error(em.call("GET", rl_path(em, rk, "/Buckets")), 404, 20404,
+                 "buckets of a deleted rate limit")
+
+
+@test
+def test_rate_limit_enforced(em):
+    rk = new_rate_limit(em, "pam_account")[3]["sid"]
+    bl = new_bucket(em, rk, 3, 10)[3]["sid"]
+    new_rate_limit(em, "unused")
+    phones = ["+1500555%04d" % i for i in range(10)]
+    eq(limited(em, {"pam_account": "alice"}, phones[0])[0], 201, "1st")
+    # a resend (same To, pending verification) counts too; any client counts
+    st, _h, _d, v = limited(em, {"pam_account": "alice"}, phones[0],
+                            user=em.api_key_sid, password=em.api_key_secret)
+    eq((st, len(v["send_code_attempts"])), (201, 2), "2nd is a resend, by API key")
+    eq(limited(em, {"pam_account": "alice", "unused": "x"}, phones[1])[0], 201, "3rd")
+    res = limited(em, {"pam_account": "alice"}, phones[2])
+    assert_rate_limited(res, "pam_account", "4th")
+    check("retry-after" not in res[1], "no Retry-After")
+    eq(len(em.outbox()), 3, "the refused create sends nothing")
+    log = em.requests()
+    eq(log[-1]["status"], 429, "logged status")
+    eq(json.loads(log[-1]["form"]["RateLimits"]), {"pam_account": "alice"},
+       "RateLimits in the request log")
+    eq(limited(em, {"pam_account": "bob"}, phones[2])[0], 201, "other key unaffected")
+    eq(create(em, to=phones[3])[0], 201, "create without RateLimits unaffected")
+    eq(limited(em, {"unused": "alice"}, phones[4])[0], 201, "a limit without buckets")
+    em.advance_clock(5)
+    assert_rate_limited(limited(em, {"pam_account": "alice"}, phones[5]),
+                        "pam_account", "still full at +5 s (refused, not counted)")
+    em.advance_clock(5.5)
+    # the sliding window has let the first three go; the refusal at +5 s
+    # did not count, so three fit again
+    for i in range(3):
+        eq(limited(em, {"pam_account": "alice"}, phones[6 + i])[0], 201,
+           "after the interval %d" % (i + 1))
+    assert_rate_limited(limited(em, {"pam_account": "alice"}, phones[9]),
+                        "pam_account", "full again")
+    # the bucket's new Max applies to the creates already counted
+    em.call("POST", rl_path(em, rk, "/Buckets/" + bl), {"Max": "4"})
+    eq(limited(em, {"pam_account": "alice"}, phones[9])[0], 201, "Max raised to 4")
+    # two buckets: the shorter one is full first
+    new_bucket(em, rk, 1, 2)
+    eq(limited(em, {"pam_account": "carol"}, phones[0])[0], 201, "carol 1st")
+    assert_rate_limited(limited(em, {"pam_account": "carol"}, phones[1]),
+                        "pam_account", "carol, 1 per 2 s")
+    em.advance_clock(2.5)
+    eq(limited(em, {"pam_account": "carol"}, phones[1])[0], 201, "carol after 2 s")
+    # the first full limit named is the one reported
+    rk2 = new_rate_limit(em, "pam_host")[3]["sid"]
+    new_bucket(em, rk2, 1, 60)
+    eq(limited(em, {"pam_host": "h1", "pam_account": "dave"}, phones[2])[0], 201,
+       "two limits")
+    assert_rate_limited(limited(em, {"pam_account": "erin", "pam_host": "h1"}, phones[3]),
+                        "pam_host", "second limit full")
+    eq(em.call("DELETE", rl_path(em, rk2))[0], 204, "delete pam_host")
+    assert_error(limited(em, {"pam_host": "h1"}, phones[3]), 400, 60200,
+                 "a deleted limit is unknown")
+
+
+@test
+def test_rate_limits_parameter(em):
+    rk = new_rate_limit(em, "pam_account")[3]["sid"]
+    new_bucket(em, rk, 1, 60)
+    form = {"To": PHONE, "Channel": "sms"}
+    for raw, what in (("not json", "not JSON"), ('["pam_account"]', "array"),
+                      ('[["pam_account", "a"]]', "array of pairs"),
+                      ('{"pam_account": 1}', "number value"),
+                      ('{"pam_account": {"k": "v"}}', "object value"),
+                      ('{"pam_account": "a", "pam_account": "b"}', "repeated name"),
+                      ('"pam_account"', "string"),
+                      ('{"nosuch": "a"}', "unknown unique name")):
+        assert_error(em.call("POST", em.service_path("/Verifications"),
+                             dict(form, RateLimits=raw)), 400, 60200, what)
+    eq(em.outbox(), [], "nothing sent")
+    eq(limited(em, {})[0], 201, "empty object")
+    eq(limited(em, {"pam_account": ""})[0], 201, "empty key value")
+    eq(limited(em, {"pam_account": "a"})[0], 201, "400s did not count")
+
+
+@test
+def test_rate_limits_reset(em):
+    new_rate_limit(em, "pam_account")
+    em.reset()
+    eq(em.call("GET", rl_path(em))[3]["rate_limits"], [], "reset clears rate limits")
 
 
 @test

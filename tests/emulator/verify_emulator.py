@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Local emulator of the Twilio Verify v2 API, for tests.
 
-Serves the four Verify v2 endpoints used by pam_twilio_verify over HTTPS on
-loopback, plus a plain-HTTP control server (no auth) used by tests to read the
+Serves the Verify v2 endpoints used by pam_twilio_verify over HTTPS on
+loopback (verifications, the Service, Programmable Rate Limits), plus a plain-HTTP control server (no auth) used by tests to read the
 outbox of "sent" codes, inspect requests, inject faults and move the clock.
 
 Standard library only. Run with /usr/bin/python3.
@@ -15,6 +15,12 @@ API (HTTPS, HTTP Basic auth: AccountSid:AuthToken or ApiKeySid:ApiKeySecret):
   GET  /v2/Services/{ServiceSid}                      -> 200 (the Service
        resource: sid, account_sid, friendly_name, code_length, ...; sends
        nothing)
+  POST|GET /v2/Services/{ServiceSid}/RateLimits        UniqueName[, Description]
+  GET|POST|DELETE /v2/Services/{ServiceSid}/RateLimits/{RK...}   (update: Description)
+  POST|GET /v2/Services/{ServiceSid}/RateLimits/{RK...}/Buckets  Max, Interval
+  GET|POST|DELETE .../RateLimits/{RK...}/Buckets/{BL...}         (update: Max, Interval)
+       create 201, fetch/update 200, delete 204 (no body), list 200 with
+       Twilio's paging (PageSize 1-1000, default 50; Page; PageToken ignored)
 
 Control (plain HTTP on 127.0.0.1):
   GET  /outbox  /requests  /stats
@@ -54,6 +60,30 @@ Behaviour decisions (where the public contract leaves room):
     service SID is 404 20404, bad credentials 401 20003, as for every
     route.
   * Validation failures (400) do not count as sends or checks.
+  * Programmable Rate Limits.  A create may carry RateLimits, a JSON object
+    of rate limit unique names to string key values; anything else (not
+    JSON, not an object, a value that is not a string, a name given twice)
+    is 400 60200.  A name that is no rate limit of the service is refused
+    too (400 60200, nothing counted): the document says the keys are the
+    unique names of your rate limits, and a reported Twilio answer to a
+    wrong name is an error.  Each bucket of each named limit counts the
+    creates (resends included, from every client: the count is service
+    state) per (rate limit, key value) in a sliding window of Interval
+    seconds on the emulator clock.  When a bucket already holds Max
+    creates, the create answers 429 {"code": 20429, "message": "Too Many
+    Requests", ...} with "Twilio-Reached-Rate-Limit: <unique_name>" (the
+    first full limit in the object's order; no Retry-After), sends nothing
+    and counts nowhere (nor toward 60203).  Rate limits are checked before
+    the 60203 count.  A limit without buckets limits nothing.  A bucket's
+    new Max or Interval applies to the creates already counted.
+  * Quotas (Twilio publishes the errors, not the numbers): 10 rate limits
+    per service (400 60207), 5 buckets per rate limit (400 60210); a
+    duplicate UniqueName is 400 60208, a second bucket with the same
+    Interval 400 60211, a UniqueName not of 1-64 letters, digits, "_", "."
+    or "-" 400 60209.  Max and Interval must be whole numbers >= 1 (400
+    60200).  Unknown or malformed RK/BL SIDs, and a bucket under another
+    rate limit, are 404 20404.  Deleting a rate limit deletes its buckets
+    and counts.  POST /reset clears rate limits with everything else.
   * Times in resources are ISO 8601 UTC on the emulator clock (real time plus
     the offset set through POST /clock).  Outbox "time" is the emulator clock
     as an epoch float; request-log "time" is the real wall clock.
@@ -82,6 +112,9 @@ SID_ACCOUNT_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
 SID_KEY_RE = re.compile(r"^SK[0-9a-fA-F]{32}$")
 SID_SERVICE_RE = re.compile(r"^VA[0-9a-fA-F]{32}$")
 SID_VERIFICATION_RE = re.compile(r"^VE[0-9a-fA-F]{32}$")
+SID_RATE_LIMIT_RE = re.compile(r"^RK[0-9a-fA-F]{32}$")
+SID_BUCKET_RE = re.compile(r"^BL[0-9a-fA-F]{32}$")
+UNIQUE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -90,6 +123,8 @@ CHANNELS = ("sms", "call", "whatsapp", "email", "sna", "auto")
 MAX_SENDS = 5
 MAX_CHECKS = 5
 MAX_BODY = 1 << 20
+MAX_RATE_LIMITS = 10      # per service (60207); Twilio documents no number
+MAX_BUCKETS = 5           # per rate limit (60210); Twilio documents no number
 
 PUBLIC_BASE = "https://verify.twilio.com"
 
@@ -97,6 +132,11 @@ ROUTE_CREATE = re.compile(r"^/v2/Services/([^/]+)/Verifications/?$")
 ROUTE_CHECK = re.compile(r"^/v2/Services/([^/]+)/VerificationCheck/?$")
 ROUTE_ONE = re.compile(r"^/v2/Services/([^/]+)/Verifications/([^/]+)/?$")
 ROUTE_SERVICE = re.compile(r"^/v2/Services/([^/]+)/?$")
+ROUTE_RL_LIST = re.compile(r"^/v2/Services/([^/]+)/RateLimits/?$")
+ROUTE_RL_ONE = re.compile(r"^/v2/Services/([^/]+)/RateLimits/([^/]+)/?$")
+ROUTE_BUCKET_LIST = re.compile(r"^/v2/Services/([^/]+)/RateLimits/([^/]+)/Buckets/?$")
+ROUTE_BUCKET_ONE = re.compile(
+    r"^/v2/Services/([^/]+)/RateLimits/([^/]+)/Buckets/([^/]+)/?$")
 
 DEFAULT_MESSAGES = {
     20001: "Invalid parameter",
@@ -112,6 +152,11 @@ DEFAULT_MESSAGES = {
     60202: "Max check attempts reached",
     60203: "Max send attempts reached",
     60205: "SMS is not supported by landline phone number",
+    60207: "Max rate limits per service reached",
+    60208: "Rate limit with that UniqueName already exists",
+    60209: "UniqueName format is invalid",
+    60210: "Max Buckets per Rate limit reached",
+    60211: "Bucket with the given Interval already exists",
     60410: "Verification delivery attempt blocked",
     60605: "Verification delivery attempt blocked by geo permissions",
 }
@@ -165,13 +210,36 @@ class Response:
         self.headers = dict(headers or {})
 
     def encode(self):
+        if self.body is None:
+            return b""
         return json.dumps(self.body).encode("utf-8")
 
 
 class BadRequest(Exception):
-    def __init__(self, message):
+    def __init__(self, message, code=60200):
         super().__init__(message)
         self.message = message
+        self.code = code
+
+
+class RateLimit:
+    def __init__(self, sid, unique_name, description, now):
+        self.sid = sid
+        self.unique_name = unique_name
+        self.description = description
+        self.created = now
+        self.updated = now
+        self.buckets = {}         # sid -> Bucket, in creation order
+        self.hits = {}            # key value -> [emulator times of counted creates]
+
+
+class Bucket:
+    def __init__(self, sid, max_, interval, now):
+        self.sid = sid
+        self.max = max_
+        self.interval = interval
+        self.created = now
+        self.updated = now
 
 
 class Verification:
@@ -203,6 +271,7 @@ class State:
             self.verifications = {}   # sid -> Verification
             self.active = {}          # to -> sid of the pending verification
             self.sends = {}           # to -> [emulator times of sends]
+            self.rate_limits = {}     # sid -> RateLimit, in creation order
             self.outbox = []
             self.requests = []
             self.faults = []
@@ -328,10 +397,22 @@ class State:
         locale = form.get("Locale")
         if locale is not None and not LOCALE_RE.match(locale):
             raise BadRequest("Invalid parameter `Locale`: %s" % locale)
+        keys = parse_rate_limits(form.get("RateLimits"))
         if channel == "auto":
             channel = "sms"
         with self.lock:
             now = self.now()
+            limits = []
+            for name, key in keys:
+                rl = self._rate_limit_by_name(name)
+                if rl is None:
+                    raise BadRequest("Invalid parameter `RateLimits`: no rate limit "
+                                     "with UniqueName %s" % name)
+                limits.append((rl, key))
+            for rl, key in limits:
+                if self._bucket_full(rl, key, now):
+                    return twilio_error(429, 20429, "Too Many Requests",
+                                        {"Twilio-Reached-Rate-Limit": rl.unique_name})
             window = self.cfg.expiry_seconds
             sends = [t for t in self.sends.get(to, []) if t > now - window]
             if len(sends) >= MAX_SENDS:
@@ -339,6 +420,8 @@ class State:
                 return twilio_error(429, 60203, "Max send attempts reached")
             sends.append(now)
             self.sends[to] = sends
+            for rl, key in limits:
+                rl.hits.setdefault(key, []).append(now)
             v = None
             sid = self.active.get(to)
             if sid is not None:
@@ -433,6 +516,222 @@ class State:
             if v is None:
                 return twilio_error(404, 20404)
             return Response(200, self.resource(v))
+
+    # -- Programmable Rate Limits ------------------------------------------------
+
+    def _rate_limit_by_name(self, name):
+        for rl in self.rate_limits.values():
+            if rl.unique_name == name:
+                return rl
+        return None
+
+    def _bucket_full(self, rl, key, now):
+        """True when one of rl's buckets already counts Max creates for key
+        within its Interval.  Drops the times no bucket can count any more."""
+        times = rl.hits.get(key, [])
+        if not rl.buckets:
+            rl.hits.pop(key, None)
+            return False
+        longest = max(b.interval for b in rl.buckets.values())
+        times = [t for t in times if t > now - longest]
+        rl.hits[key] = times
+        for b in rl.buckets.values():
+            if sum(1 for t in times if t > now - b.interval) >= b.max:
+                return True
+        return False
+
+    def rate_limit_url(self, rl):
+        return "%s/v2/Services/%s/RateLimits/%s" % (PUBLIC_BASE, self.cfg.service_sid,
+                                                   rl.sid)
+
+    def rate_limit_resource(self, rl):
+        """verify.v2.service.rate_limit, in the document's order."""
+        url = self.rate_limit_url(rl)
+        return {
+            "sid": rl.sid, "service_sid": self.cfg.service_sid,
+            "account_sid": self.cfg.account_sid, "unique_name": rl.unique_name,
+            "description": rl.description, "date_created": iso(rl.created),
+            "date_updated": iso(rl.updated), "url": url,
+            "links": {"buckets": url + "/Buckets"},
+        }
+
+    def bucket_resource(self, rl, b):
+        """verify.v2.service.rate_limit.bucket, in the document's order."""
+        return {
+            "sid": b.sid, "rate_limit_sid": rl.sid,
+            "service_sid": self.cfg.service_sid, "account_sid": self.cfg.account_sid,
+            "max": b.max, "interval": b.interval, "date_created": iso(b.created),
+            "date_updated": iso(b.updated),
+            "url": "%s/Buckets/%s" % (self.rate_limit_url(rl), b.sid),
+        }
+
+    def _rate_limit(self, sid):
+        rl = self.rate_limits.get(sid) if SID_RATE_LIMIT_RE.match(sid) else None
+        if rl is None:
+            raise NotFound()
+        return rl
+
+    def _bucket(self, rl, sid):
+        b = rl.buckets.get(sid) if SID_BUCKET_RE.match(sid) else None
+        if b is None:
+            raise NotFound()
+        return b
+
+    def create_rate_limit(self, form):
+        name = form.get("UniqueName")
+        if name is None or name == "":
+            raise BadRequest("Missing required parameter UniqueName in the post body")
+        if not UNIQUE_NAME_RE.match(name):
+            raise BadRequest("UniqueName format is invalid", 60209)
+        with self.lock:
+            if self._rate_limit_by_name(name) is not None:
+                raise BadRequest("Rate limit with that UniqueName already exists", 60208)
+            if len(self.rate_limits) >= MAX_RATE_LIMITS:
+                raise BadRequest("Max rate limits per service reached", 60207)
+            rl = RateLimit(hexsid("RK"), name, form.get("Description"), self.now())
+            self.rate_limits[rl.sid] = rl
+            return Response(201, self.rate_limit_resource(rl))
+
+    def update_rate_limit(self, sid, form):
+        with self.lock:
+            rl = self._rate_limit(sid)
+            if "Description" in form:
+                rl.description = form["Description"]
+            rl.updated = self.now()
+            return Response(200, self.rate_limit_resource(rl))
+
+    def fetch_rate_limit(self, sid):
+        with self.lock:
+            return Response(200, self.rate_limit_resource(self._rate_limit(sid)))
+
+    def delete_rate_limit(self, sid):
+        with self.lock:
+            del self.rate_limits[self._rate_limit(sid).sid]
+            return Response(204, None)
+
+    def list_rate_limits(self, query):
+        with self.lock:
+            items = [self.rate_limit_resource(rl) for rl in self.rate_limits.values()]
+        return page(items, "rate_limits", "/v2/Services/%s/RateLimits"
+                    % self.cfg.service_sid, query)
+
+    def _bucket_form(self, form, required):
+        values = {}
+        for field in ("Max", "Interval"):
+            raw = form.get(field)
+            if raw is None or raw == "":
+                if required:
+                    raise BadRequest("Missing required parameter %s in the post body"
+                                     % field)
+                continue
+            if not re.match(r"^[0-9]{1,9}$", raw) or int(raw) < 1:
+                raise BadRequest("Invalid parameter `%s`: %s" % (field, raw))
+            values[field] = int(raw)
+        return values
+
+    def _same_interval(self, rl, interval, other_than=None):
+        for b in rl.buckets.values():
+            if b.interval == interval and b.sid != other_than:
+                raise BadRequest("Bucket with the given Interval already exists", 60211)
+
+    def create_bucket(self, rl_sid, form):
+        with self.lock:
+            rl = self._rate_limit(rl_sid)
+            values = self._bucket_form(form, True)
+            self._same_interval(rl, values["Interval"])
+            if len(rl.buckets) >= MAX_BUCKETS:
+                raise BadRequest("Max Buckets per Rate limit reached", 60210)
+            b = Bucket(hexsid("BL"), values["Max"], values["Interval"], self.now())
+            rl.buckets[b.sid] = b
+            return Response(201, self.bucket_resource(rl, b))
+
+    def update_bucket(self, rl_sid, sid, form):
+        with self.lock:
+            rl = self._rate_limit(rl_sid)
+            b = self._bucket(rl, sid)
+            values = self._bucket_form(form, False)
+            if "Interval" in values:
+                self._same_interval(rl, values["Interval"], b.sid)
+            b.max = values.get("Max", b.max)
+            b.interval = values.get("Interval", b.interval)
+            b.updated = self.now()
+            return Response(200, self.bucket_resource(rl, b))
+
+    def fetch_bucket(self, rl_sid, sid):
+        with self.lock:
+            rl = self._rate_limit(rl_sid)
+            return Response(200, self.bucket_resource(rl, self._bucket(rl, sid)))
+
+    def delete_bucket(self, rl_sid, sid):
+        with self.lock:
+            rl = self._rate_limit(rl_sid)
+            del rl.buckets[self._bucket(rl, sid).sid]
+            return Response(204, None)
+
+    def list_buckets(self, rl_sid, query):
+        with self.lock:
+            rl = self._rate_limit(rl_sid)
+            items = [self.bucket_resource(rl, b) for b in rl.buckets.values()]
+        return page(items, "buckets", "/v2/Services/%s/RateLimits/%s/Buckets"
+                    % (self.cfg.service_sid, rl.sid), query)
+
+
+class NotFound(Exception):
+    pass
+
+
+class _Pairs(list):
+    """A JSON object's (name, value) pairs, in order."""
+
+
+def parse_rate_limits(raw):
+    """The create's RateLimits: a JSON object of unique names to string key
+    values.  Returns [(unique_name, key)] in the object's order."""
+    if raw is None:
+        return []
+    bad = "Invalid parameter `RateLimits`: %s" % raw
+    try:
+        obj = json.loads(raw, object_pairs_hook=_Pairs)
+    except ValueError:
+        raise BadRequest(bad)
+    if not isinstance(obj, _Pairs) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in obj):
+        raise BadRequest(bad)
+    if len(set(k for k, _v in obj)) != len(obj):
+        raise BadRequest(bad)
+    return obj
+
+
+def page(items, key, path, query):
+    """One page of a Twilio list: PageSize (1-1000, default 50), Page (from 0);
+    PageToken is accepted and ignored."""
+    q = urllib.parse.parse_qs(query or "", keep_blank_values=True)
+    size, number = 50, 0
+    for name, lo, hi in (("PageSize", 1, 1000), ("Page", 0, 1 << 30)):
+        vals = q.get(name)
+        if vals:
+            raw = vals[-1]
+            if not re.match(r"^[0-9]{1,10}$", raw) or not lo <= int(raw) <= hi:
+                raise BadRequest("Invalid parameter `%s`: %s" % (name, raw))
+            if name == "PageSize":
+                size = int(raw)
+            else:
+                number = int(raw)
+
+    def url(n):
+        return "%s%s?PageSize=%d&Page=%d" % (PUBLIC_BASE, path, size, n)
+
+    start = size * number
+    more = len(items) > start + size
+    return Response(200, {
+        key: items[start:start + size],
+        "meta": {
+            "page": number, "page_size": size, "first_page_url": url(0),
+            "previous_page_url": url(number - 1) if number > 0 else None,
+            "next_page_url": url(number + 1) if more else None,
+            "key": key, "url": url(number),
+        },
+    })
 
 
 class Config:
@@ -582,11 +881,13 @@ class Emulator:
             ok = hmac.compare_digest(password.encode(), cfg.api_key_secret.encode())
         return ok, user
 
-    def dispatch(self, method, path, headers, body):
+    def dispatch(self, method, path, headers, body, query=""):
         ok, _user = self.authenticate(headers.get("Authorization"))
         if not ok:
             return twilio_error(401, 20003, "Authenticate",
                                 {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        if "/RateLimits" in path:
+            return self.dispatch_rate_limits(method, path, headers, body, query)
         m_create = ROUTE_CREATE.match(path)
         m_check = ROUTE_CHECK.match(path)
         m_one = ROUTE_ONE.match(path)
@@ -618,7 +919,53 @@ class Emulator:
                 return self.state.check(form)
             return self.state.update(m_one.group(2), form)
         except BadRequest as e:
-            return twilio_error(400, 60200, e.message)
+            return twilio_error(400, e.code, e.message)
+
+    def dispatch_rate_limits(self, method, path, headers, body, query):
+        st = self.state
+        routes = ((ROUTE_BUCKET_ONE, ("GET", "POST", "DELETE")),
+                  (ROUTE_BUCKET_LIST, ("GET", "POST")),
+                  (ROUTE_RL_ONE, ("GET", "POST", "DELETE")),
+                  (ROUTE_RL_LIST, ("GET", "POST")))
+        for route, allowed in routes:
+            m = route.match(path)
+            if m:
+                break
+        else:
+            return twilio_error(404, 20404)
+        service = m.group(1)
+        if not SID_SERVICE_RE.match(service) or service != self.cfg.service_sid:
+            return twilio_error(404, 20404)
+        if method not in allowed:
+            return twilio_error(405, 20004, "Method not allowed",
+                                {"Allow": ", ".join(allowed)})
+        args = m.groups()[1:]
+        try:
+            form = (parse_form(headers.get("Content-Type"), body)
+                    if method == "POST" else {})
+            if route is ROUTE_RL_LIST:
+                if method == "GET":
+                    return st.list_rate_limits(query)
+                return st.create_rate_limit(form)
+            if route is ROUTE_RL_ONE:
+                if method == "GET":
+                    return st.fetch_rate_limit(*args)
+                if method == "DELETE":
+                    return st.delete_rate_limit(*args)
+                return st.update_rate_limit(*args, form)
+            if route is ROUTE_BUCKET_LIST:
+                if method == "GET":
+                    return st.list_buckets(*args, query)
+                return st.create_bucket(*args, form)
+            if method == "GET":
+                return st.fetch_bucket(*args)
+            if method == "DELETE":
+                return st.delete_bucket(*args)
+            return st.update_bucket(*args, form)
+        except NotFound:
+            return twilio_error(404, 20404)
+        except BadRequest as e:
+            return twilio_error(400, e.code, e.message)
 
     def synthetic_success(self, method, path, form):
         """A success-shaped body for faults that fake a response."""
@@ -793,15 +1140,16 @@ class ApiHandler(Handler):
             state.request_count += 1
         form = loose_form(body) if self.command != "GET" else {}
 
+        query = urllib.parse.urlsplit(raw_path).query
         fault = state.take_fault(path, form, self.command)
         if fault is None:
-            resp = emu.dispatch(self.command, path, self.headers, body)
+            resp = emu.dispatch(self.command, path, self.headers, body, query)
             self.finish_response(resp, raw_path, form, auth_user, content_type)
             return
 
         real = None
         if fault.get("process"):
-            real = emu.dispatch(self.command, path, self.headers, body)
+            real = emu.dispatch(self.command, path, self.headers, body, query)
         self.apply_fault(fault, real, raw_path, path, form, auth_user, content_type)
 
     # -- responses ----------------------------------------------------------------
@@ -838,8 +1186,9 @@ class ApiHandler(Handler):
         for k, v in (headers or {}).items():
             self.send_header(k, str(v))
         self.send_header("Twilio-Request-Id", hexsid("RQ"))
-        self.send_header("Content-Length", str(len(body) if content_length is None
-                                               else content_length))
+        if status != 204:
+            self.send_header("Content-Length", str(len(body) if content_length is None
+                                                   else content_length))
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -850,7 +1199,9 @@ class ApiHandler(Handler):
     def finish_response(self, resp, raw_path, form, auth_user, content_type, fault=None):
         self.record(raw_path, form, auth_user, content_type, resp.status, fault)
         self.delay()
-        self.send_raw(resp.status, resp.encode(), headers=resp.headers)
+        self.send_raw(resp.status, resp.encode(),
+                      None if resp.body is None else "application/json; charset=utf-8",
+                      headers=resp.headers)
 
     def apply_fault(self, fault, real, raw_path, path, form, auth_user, content_type):
         emu = self.server.emu

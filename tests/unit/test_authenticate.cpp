@@ -21,6 +21,8 @@
 #include "phone/users_source.hpp"
 #include "state/send_limit.hpp"
 #include "fakes.hpp"
+#include "twilio/form_encoding.hpp"
+#include "twilio/rate_limits.hpp"
 #include "unit_test.hpp"
 
 using ptv::AuthResult;
@@ -51,6 +53,7 @@ struct Harness {
   bool account_lookup_fails = false;
   int account_lookups = 0;
   bool set_id = false;
+  std::string rhost;  // PAM_RHOST
   // Records what the flow reserves and gives back (null: no limit).
   struct CountingGate final : ptv::SendGate {
     std::vector<std::string> reserved;
@@ -167,7 +170,7 @@ struct Harness {
                                                    : (use_gate ? &gate : nullptr),
                              &no_sleep};
     const ptv::AuthRequest request{
-        {config.policy, config.twilio, config.state}, deps, user, set_id};
+        {config.policy, config.twilio, config.state}, deps, user, set_id, rhost};
     AuthResult r = ptv::authenticate(request);
     factory_calls += transports.calls;
     directory_calls += sources.ldap_calls();
@@ -1297,12 +1300,52 @@ void test_locale_404_retried_without_locale(void**) {
   assert_int_equal(other.http.count(Kind::Start), 1);
 }
 
+// With rate_limits declared, every create (the first send and each resend)
+// carries RateLimits: the account's pseudonym, and the address when
+// PAM_RHOST is one; a resend refused by a rate limit keeps the login going
+// with the code already sent, and the log names the limit.
+void test_rate_limits_on_every_create(void**) {
+  Harness h;
+  h.config.twilio.rate_limits.account = {"pam_account", {{10, 3600}}};
+  h.config.twilio.rate_limits.client_ip = {"pam_client_ip", {{5, 60}}};
+  h.rhost = "::ffff:192.0.2.7";
+  Reply limited = twilio_error(429, 20429);
+  limited->reached_rate_limit = true;
+  limited->rate_limit_name = "pam_client_ip";
+  h.http.start_replies = {started(), limited};
+  h.conv.script = {"resend", kGoodCode};
+  h.http.check_replies = {approved()};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  std::string json;
+  ptv::append_encoded(json,
+                      "{\"pam_account\":\"" + ptv::account_pseudonym(h.config.twilio, "alice") +
+                          "\",\"pam_client_ip\":\"192.0.2.7\"}",
+                      true);
+  assert_int_equal(h.http.count(Kind::Start), 2);
+  for (const auto& q : h.http.requests)
+    if (q.kind == Kind::Start) assert_contains(q.body, "&RateLimits=" + json);
+  assert_str_eq(h.conv.prompts[1], "Too many codes were requested for this account; "
+                                   "use the code already sent. SMS code sent to "
+                                   "+1******4567: ");
+  assert_true(h.log.has(LOG_NOTICE, "rate limit \"pam_client_ip\""));
+  assert_true(h.conv.errors.empty());
+  // A host name: the account's key only; nothing declared: no RateLimits.
+  Harness n;
+  n.config.twilio.rate_limits.client_ip = {"pam_client_ip", {{5, 60}}};
+  n.rhost = "alice.example.com";
+  n.right_code_approved();
+  EXPECT_OUTCOME(n.run(), Outcome::Approved, PAM_SUCCESS);
+  assert_true(n.http.requests[0].body.find("RateLimits") == std::string::npos);
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_set_id_caller_never_fails_open),
       cmocka_unit_test(test_local_resource_failure_denies),
       cmocka_unit_test(test_throttle_never_opens),
       cmocka_unit_test(test_rate_limit_named_denies),
+      cmocka_unit_test(test_rate_limits_on_every_create),
       cmocka_unit_test(test_account_name_used_everywhere),
       cmocka_unit_test(test_unknown_user_denied_first),
       cmocka_unit_test(test_services_setting),

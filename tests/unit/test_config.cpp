@@ -1183,6 +1183,111 @@ void test_policy_refused(void**) {
   }
 }
 
+// ------------------------------------------------------------ rate_limits
+
+constexpr const char* kRateLimits =
+    "rate_limits = {\n"
+    "  account = { unique_name = \"pam_account\"; buckets = ( { max = 10; interval_s = 3600; } ); };\n"
+    "  client_ip = { unique_name = \"pam_client_ip\";\n"
+    "    buckets = ( { max = 30; interval_s = 3600; }, { max = 5; interval_s = 60; } ); };\n"
+    "};\n";
+
+void test_rate_limits_values(void**) {
+  Config c = ACCEPTED(minimal());
+  assert_false(c.twilio.rate_limits.account.declared());
+  assert_false(c.twilio.rate_limits.client_ip.declared());
+  c = ACCEPTED(minimal("", kRateLimits));
+  const auto& l = c.twilio.rate_limits;
+  assert_str_eq(l.account.unique_name, "pam_account");
+  assert_int_equal(l.account.buckets.size(), 1);
+  assert_int_equal(l.account.buckets[0].max, 10);
+  assert_int_equal(l.account.buckets[0].interval_s, 3600);
+  assert_str_eq(l.client_ip.unique_name, "pam_client_ip");
+  assert_int_equal(l.client_ip.buckets.size(), 2);
+  assert_int_equal(l.client_ip.buckets[1].max, 5);
+  assert_int_equal(l.client_ip.buckets[1].interval_s, 60);
+  // Each part is optional; the bounds are accepted.
+  c = ACCEPTED(minimal("", "rate_limits = { client_ip = { unique_name = \"a-B_9\"; "
+                           "buckets = ( { max = 1; interval_s = 1; }, "
+                           "{ max = 100000; interval_s = 86400; } ); }; };\n"));
+  assert_false(c.twilio.rate_limits.account.declared());
+  assert_str_eq(c.twilio.rate_limits.client_ip.unique_name, "a-B_9");
+  c = ACCEPTED(minimal("", "rate_limits = { account = { unique_name = \"" +
+                               std::string(64, 'n') + "\"; buckets = ( { max = 3; "
+                               "interval_s = 3600; } ); }; };\n"));
+  assert_int_equal(c.twilio.rate_limits.account.unique_name.size(), 64);
+}
+
+// Exact messages, with the file and the line of the setting at fault (the
+// minimal twilio group takes lines 1 to 5).
+void test_rate_limits_messages(void**) {
+  const auto limit = [](const std::string& body) {
+    return minimal("", "rate_limits = {\n  account = {\n" + body + "  };\n};\n");
+  };
+  assert_str_eq(REFUSED(limit("    unique_name = \"pam account\";\n"
+                              "    buckets = ( { max = 1; interval_s = 60; } );\n")),
+                "test.conf:8: rate_limits.account.unique_name: must be 1 to 64 "
+                "letters, digits, \"_\" or \"-\" (such as \"pam_account\")");
+  assert_str_eq(REFUSED(limit("    unique_name = \"pam_account\";\n    buckets = ( );\n")),
+                "test.conf:9: rate_limits.account.buckets: must hold at least one bucket");
+  assert_str_eq(REFUSED(limit("    unique_name = \"pam_account\";\n"
+                              "    buckets = ( { max = 1; interval_s = 60; },\n"
+                              "                { max = 2; interval_s = 60; } );\n")),
+                "test.conf:10: rate_limits.account.buckets: bucket 2 has the same "
+                "interval_s (60) as bucket 1");
+  assert_str_eq(REFUSED(limit("    unique_name = \"pam_account\";\n"
+                              "    buckets = ( { max = 0; interval_s = 60; } );\n")),
+                "test.conf:9: rate_limits.account.buckets.max: must be between 1 and 100000");
+  assert_str_eq(REFUSED(limit("    buckets = ( { max = 1; interval_s = 60; } );\n")),
+                "test.conf:7: rate_limits.account: unique_name is missing");
+  assert_str_eq(REFUSED(minimal("", "rate_limits = {\n"
+                                    "  account = { unique_name = \"pam\"; buckets = ( { max = 1; interval_s = 60; } ); };\n"
+                                    "  client_ip = { unique_name = \"pam\";\n"
+                                    "    buckets = ( { max = 1; interval_s = 60; } ); };\n};\n")),
+                "test.conf:8: rate_limits.client_ip.unique_name: is the same as "
+                "rate_limits.account.unique_name; the two rate limits need distinct names");
+}
+
+void test_rate_limits_refused(void**) {
+  const auto one = [](const std::string& inner) {
+    return minimal("", "rate_limits = { account = { " + inner + " }; };\n");
+  };
+  assert_refusals(one, {kName}, {
+      {"unique_name = \"\"; buckets = ( { max = 1; interval_s = 60; } );",
+       "rate_limits.account.unique_name: must be 1 to 64"},
+      {"unique_name = \"" + std::string(65, 'n') + "\"; buckets = ( { max = 1; interval_s = 60; } );",
+       "rate_limits.account.unique_name: must be 1 to 64"},
+      {"unique_name = \"a.b\"; buckets = ( { max = 1; interval_s = 60; } );", "must be 1 to 64"},
+      {"unique_name = \"pam_account\";", "rate_limits.account: buckets is missing"},
+      {"unique_name = \"pam_account\"; buckets = { max = 1; interval_s = 60; };",
+       "rate_limits.account.buckets: must be a list of groups"},
+      {"unique_name = \"pam_account\"; buckets = [ 1 ];", "must be a list of groups"},
+      {"unique_name = \"pam_account\"; buckets = ( 5 );", "bucket 1 must be a group: { max = 10; interval_s = 3600; }"},
+      {"unique_name = \"pam_account\"; buckets = ( { max = 1; } );",
+       "rate_limits.account.buckets: interval_s is missing"},
+      {"unique_name = \"pam_account\"; buckets = ( { interval_s = 60; } );", "max is missing"},
+      {"unique_name = \"pam_account\"; buckets = ( { max = 1; interval_s = 0; } );",
+       "rate_limits.account.buckets.interval_s: must be between 1 and 86400"},
+      {"unique_name = \"pam_account\"; buckets = ( { max = 1; interval_s = 86401; } );",
+       "interval_s: must be between 1 and 86400"},
+      {"unique_name = \"pam_account\"; buckets = ( { max = 100001; interval_s = 60; } );",
+       "max: must be between 1 and 100000"},
+      // Two buckets on one line: the second max is read as written there.
+      {"unique_name = \"pam_account\"; buckets = ( { max = 5; interval_s = 60; }, "
+       "{ max = 4294967301; interval_s = 120; } );",
+       "max: must be between 1 and 100000"},
+      {"unique_name = \"pam_account\"; buckets = ( { max = 1; interval_s = 60; burst = 2; } );",
+       "rate_limits.account.buckets.burst: unknown setting"},
+      {"unique_name = \"pam_account\"; buckets = ( { max = 1; interval_s = 60; } ); key = 1;",
+       "rate_limits.account.key: unknown setting"},
+  });
+  assert_refusals(at_root, {kName}, {
+      {"rate_limits = 5;\n", "rate_limits: must be a group"},
+      {"rate_limits = { user = { }; };\n", "rate_limits.user: unknown setting"},
+      {"rate_limits = { account = 1; };\n", "rate_limits.account: must be a group"},
+  });
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_config_every_key),
@@ -1234,6 +1339,9 @@ int main() {
       cmocka_unit_test(test_load_missing_file_refused),
       cmocka_unit_test(test_load_size_limit),
       cmocka_unit_test(test_load_reports_parse_errors_with_path),
+      cmocka_unit_test(test_rate_limits_values),
+      cmocka_unit_test(test_rate_limits_messages),
+      cmocka_unit_test(test_rate_limits_refused),
       cmocka_unit_test(test_send_limit_defaults),
       cmocka_unit_test(test_send_limit_values),
       cmocka_unit_test(test_send_limit_refused),

@@ -34,6 +34,7 @@ void test_every_message_round_trips(void**) {
   req.first_source = 2;
   req.set_id = true;
   req.debug = true;
+  req.remote_host = "2001:db8::7";
   const auto r = std::get<ptv::RequestMsg>(round_trip(req));
   assert_int_equal(r.version, ptv::kProtocolVersion);
   assert_str_eq(r.config_path, req.config_path);
@@ -41,6 +42,7 @@ void test_every_message_round_trips(void**) {
   assert_str_eq(r.gecos, req.gecos);
   assert_int_equal(r.first_source, 2);
   assert_true(r.set_id && r.debug);
+  assert_str_eq(r.remote_host, "2001:db8::7");
 
   ptv::CodeMsg code{ptv::CodeProblem::None, ptv::Secret("918273")};
   const auto c = std::get<ptv::CodeMsg>(round_trip(std::move(code)));
@@ -155,8 +157,18 @@ void test_decoder_accepts_nothing_else(void**) {
   ok.account = "alice";
   std::string flag = body_of(ok);
   assert_true(ptv::decode_body(flag).has_value());
-  flag[flag.size() - 1] = '\x02';
+  flag[flag.size() - 5] = '\x02';  // debug, before PAM_RHOST's length
   expect_refused(flag, "a flag of 2");
+  // PAM_RHOST: at most kMaxRemoteHostBytes, no NUL.
+  ptv::RequestMsg host;
+  host.config_path = "/x.conf";
+  host.account = "alice";
+  host.remote_host = std::string(ptv::kMaxRemoteHostBytes, 'h');
+  assert_true(ptv::decode_body(body_of(host)).has_value());
+  host.remote_host += "h";
+  expect_refused(body_of(host), "a PAM_RHOST over the limit");
+  host.remote_host = std::string("10.0.0.1\0x", 10);
+  expect_refused(body_of(host), "a NUL in PAM_RHOST");
 }
 
 struct Pair {
