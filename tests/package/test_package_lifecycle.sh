@@ -52,7 +52,9 @@ mkdir "$work/src"
 git -C "$src" ls-files -co --exclude-standard -z |
   (cd "$src" && tar --null -T - -cf -) | tar -C "$work/src" -xf -
 echo "building the package..."
-if (cd "$work/src" && dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1; then
+# Both cores: debhelper builds serially unless told.
+if (cd "$work/src" && DEB_BUILD_OPTIONS="parallel=$(nproc) ${DEB_BUILD_OPTIONS:-}" \
+      dpkg-buildpackage -us -uc -b) >"$work/build.log" 2>&1; then
   pass "dpkg-buildpackage -us -uc -b"
 else
   tail -40 "$work/build.log"
