@@ -31,6 +31,7 @@ std::string prompt_prefix(const std::string& channel) {
 const char* user_message(VerifyError e) {
   switch (e) {
     case VerifyError::NotFound:
+    case VerifyError::Expired:
       return "The code has expired or was already used. Log in again to "
              "get a new one.";
     case VerifyError::MaxChecks:
@@ -55,7 +56,8 @@ const char* user_message(VerifyError e) {
 // After these the verification is gone (20404, 60202) or Twilio would
 // refuse the cancel too (credentials, throttle, outage): nothing to cancel.
 bool cancel_after(VerifyError e) {
-  return e != VerifyError::NotFound && e != VerifyError::MaxChecks &&
+  return e != VerifyError::NotFound && e != VerifyError::Expired &&
+         e != VerifyError::MaxChecks &&
          e != VerifyError::AuthFailed && e != VerifyError::Throttled &&
          e != VerifyError::RateLimited && !is_unavailable(e);
 }

@@ -85,7 +85,7 @@ std::expected<std::string, VerifyFailure> MessagingSender::start(
 std::expected<std::string, VerifyFailure> MessagingSender::resend(
     const std::string& to, const std::string& /*channel*/,
     const std::string& /*locale*/, const std::string& /*rate_limits*/) {
-  if (code_.empty() || expired()) return refused(VerifyError::NotFound);
+  if (code_.empty() || expired()) return refused(VerifyError::Expired);
   auto sid = send(to);
   if (!sid) return sid;
   return sid_;
@@ -95,7 +95,7 @@ std::expected<CheckStatus, VerifyFailure> MessagingSender::check(
     const std::string& /*sid*/, const Secret& code) {
   if (code_.empty() || expired()) {
     code_.wipe();
-    return refused(VerifyError::NotFound);
+    return refused(VerifyError::Expired);
   }
   if (++checks_ > max_attempts_) {
     code_.wipe();

@@ -31,8 +31,8 @@ class MessagingSender final : public CodeSender {
   std::expected<std::string, VerifyFailure> resend(
       const std::string& to, const std::string& channel,
       const std::string& locale, const std::string& rate_limits) override;
-  // Approved or Pending (wrong); NotFound once the code expired or was
-  // used, MaxChecks after max_attempts checks.
+  // Approved or Pending (wrong); Expired once the code outlived code_ttl_s
+  // or was used, MaxChecks after max_attempts checks.
   std::expected<CheckStatus, VerifyFailure> check(const std::string& sid,
                                                   const Secret& code) override;
   // Wipes the code: nothing at Twilio to cancel.

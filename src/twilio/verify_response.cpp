@@ -115,6 +115,8 @@ const char* describe(VerifyError e) {
     case VerifyError::SenderRefused:
       return "the sender cannot send this message; check messaging.from or "
              "messaging.messaging_service_sid";
+    case VerifyError::Expired:
+      return "the code has expired (code_ttl_s) or was already used";
     case VerifyError::Rejected:
       return "request rejected";
     case VerifyError::Malformed:

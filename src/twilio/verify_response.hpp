@@ -33,6 +33,8 @@ enum class VerifyError {
                      // not a mobile)
   SenderRefused,     // Messaging 21606, 21659: the From or the Messaging
                      // Service cannot send it (a configuration error)
+  Expired,           // Messaging: the helper's code outlived code_ttl_s,
+                     // or was used (no request to Twilio)
   Rejected,          // any other 4xx
   Malformed,         // unexpected status, content type or JSON
 };

@@ -1431,6 +1431,8 @@ void test_messaging_expired(void**) {
       continue;
     }
     EXPECT_OUTCOME_ONLY(r, Outcome::Denied);
+    assert_contains(r.detail, "the code has expired (code_ttl_s)");
+    assert_true(h.http.requests.size() == 1);  // nothing asked of Twilio
     assert_string_equal(h.conv.errors.at(0).c_str(),
                         "The code has expired or was already used. Log in "
                         "again to get a new one.");
