@@ -6,6 +6,7 @@
 #include "config/checks.hpp"
 #include "config/table.hpp"
 #include "phone/phone.hpp"
+#include "twilio/message_body.hpp"
 #include "util/log.hpp"
 
 namespace ptv {
@@ -194,10 +195,54 @@ constexpr Row<TwilioSettings> kTwilioRows[] = {
     {"connect_timeout_ms", integer<&TwilioSettings::connect_timeout_ms, 100, 60000>},
     {"timeout_ms", integer<&TwilioSettings::timeout_ms, 500, 60000>},
 };
-constexpr std::string_view kTwilioRequired[] = {"account_sid", "service_sid"};
+// service_sid is required with backend = "verify" only (backend_check).
+constexpr std::string_view kTwilioRequired[] = {"account_sid"};
 constexpr Group<TwilioSettings> kTwilio{
     kTwilioRows, "must be a group: twilio = { ... };", kTwilioRequired,
     twilio_check};
+
+// ---------------------------------------------------------- messaging = {}
+
+// from: the Twilio number the SMS comes from, exactly E.164.
+ConfigResult e164_number(const Reader& r, const config_setting_t* s,
+                         std::string& v) {
+  if (is_e164(v)) return {};
+  return std::unexpected(r.error(
+      s, "must be a Twilio number in E.164 form (\"+\", 7 to 15 digits, no "
+         "leading zero), such as \"+15550100001\""));
+}
+
+// One sender, and a body that fits one SMS with the code in it.
+ConfigResult messaging_check(const Reader& r, const config_setting_t* group,
+                             MessagingSettings& m) {
+  if (!m.from.empty() && !m.messaging_service_sid.empty())
+    return std::unexpected(r.error(
+        group, "sets both from and messaging_service_sid; set one of the two"));
+  if (m.from.empty() && m.messaging_service_sid.empty())
+    return std::unexpected(r.error(
+        group, "from or messaging_service_sid is missing (set one of the two)"));
+  if (auto problem = body_problem(m.body, static_cast<std::size_t>(m.code_length))) {
+    const config_setting_t* body = config_setting_get_member(group, "body");
+    return std::unexpected(r.error(
+        body != nullptr ? body : group,
+        (body != nullptr ? "" : "the default body ") + *problem));
+  }
+  return {};
+}
+
+constexpr Row<MessagingSettings> kMessagingRows[] = {
+    {"from", text<&MessagingSettings::from, e164_number>},
+    {"messaging_service_sid",
+     sid<&MessagingSettings::messaging_service_sid, 'M', 'G'>},
+    {"api_url", text<&MessagingSettings::api_url, https_url>},
+    {"code_length", integer<&MessagingSettings::code_length, 6, 10>},
+    {"code_ttl_s", integer<&MessagingSettings::code_ttl_s, 60, 900>},
+    {"body", text<&MessagingSettings::body>},
+};
+constexpr Group<MessagingSettings> kMessaging{
+    kMessagingRows,
+    "must be a group: messaging = { from = \"+15550100001\"; };", {},
+    messaging_check};
 
 // --------------------------------------------------------------- ldap = {}
 
@@ -344,16 +389,51 @@ constexpr Group<RateLimitSettings> kRateLimits{
 
 constexpr Choice<std::string_view> kChannels[] = {
     {"sms", "sms"}, {"call", "call"}, {"whatsapp", "whatsapp"}};
+constexpr Choice<Backend> kBackends[] = {{"verify", Backend::Verify},
+                                         {"messaging", Backend::Messaging}};
 constexpr Choice<FailMode> kFailModes[] = {{"secure", FailMode::Secure},
                                            {"safe", FailMode::Safe}};
 constexpr Choice<NoPhone> kNoPhone[] = {{"deny", NoPhone::Deny},
                                         {"skip", NoPhone::Skip}};
+
+// What the backend needs: Verify its service_sid; Messaging its group, and
+// none of the settings only Verify can honour (rate_limits, locale, a
+// channel other than "sms").
+ConfigResult backend_check(const Reader& r, const config_setting_t* root,
+                           const Config& c) {
+  const auto member = [root](const char* name) {
+    return config_setting_get_member(root, name);
+  };
+  const bool messaging = c.twilio.backend == Backend::Messaging;
+  if (!messaging && c.twilio.service_sid.empty())
+    return std::unexpected(r.error(member("twilio"), "service_sid is missing"));
+  if (!messaging) {
+    if (const config_setting_t* m = member("messaging"))
+      return std::unexpected(
+          r.error(m, "applies to backend = \"messaging\" only"));
+    return {};
+  }
+  if (member("messaging") == nullptr)
+    return std::unexpected(r.file_error(
+        "backend = \"messaging\" but the messaging = { ... }; group is "
+        "missing"));
+  for (const char* name : {"rate_limits", "locale"})
+    if (const config_setting_t* s = member(name))
+      return std::unexpected(r.error(
+          s, "applies to backend = \"verify\" only; Programmable Messaging "
+             "cannot honour it"));
+  if (c.policy.channel != "sms")
+    return std::unexpected(r.error(
+        member("channel"), "must be \"sms\" with backend = \"messaging\""));
+  return {};
+}
 
 // The twilio group is required, and the sources that need settings have them.
 ConfigResult root_check(const Reader& r, const config_setting_t* root,
                         Config& c) {
   if (config_setting_get_member(root, "twilio") == nullptr)
     return std::unexpected(r.file_error("the twilio = { ... }; group is missing"));
+  if (auto ok = backend_check(r, root, c); !ok) return ok;
   for (PhoneSource source : c.phone.sources) {
     if (source == PhoneSource::Ldap && !c.phone.has_ldap)
       return std::unexpected(r.file_error(
@@ -372,6 +452,9 @@ using Policy = PolicySettings;
 
 constexpr Row<Config> kRootRows[] = {
     {"twilio", in<&Config::twilio, group<kTwilio>>},
+    {"backend", in<&Config::twilio, choice<&TwilioSettings::backend, kBackends>>},
+    {"messaging",
+     in<&Config::twilio, in<&TwilioSettings::messaging, group<kMessaging>>>},
     {"rate_limits", in<&Config::twilio, in<&TwilioSettings::rate_limits, group<kRateLimits>>>},
     {"channel", in<&Config::policy, choice<&Policy::channel, kChannels>>},
     {"locale", in<&Config::policy, text<&Policy::locale, language_tag>>},

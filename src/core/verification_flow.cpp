@@ -1,10 +1,12 @@
 #include "core/verification_flow.hpp"
 
+#include <memory>
 #include <optional>
 
 #include "core/code_input.hpp"
 #include "phone/lookup.hpp"
 #include "phone/phone.hpp"
+#include "twilio/messaging_sender.hpp"
 #include "twilio/rate_limits.hpp"
 
 namespace ptv {
@@ -29,6 +31,7 @@ std::string prompt_prefix(const std::string& channel) {
 const char* user_message(VerifyError e) {
   switch (e) {
     case VerifyError::NotFound:
+    case VerifyError::Expired:
       return "The code has expired or was already used. Log in again to "
              "get a new one.";
     case VerifyError::MaxChecks:
@@ -39,6 +42,7 @@ const char* user_message(VerifyError e) {
     case VerifyError::FraudGuard:
     case VerifyError::GeoBlocked:
     case VerifyError::InvalidParameter:
+    case VerifyError::Undeliverable:
       return "A code cannot be sent to your phone number. Contact your "
              "administrator.";
     case VerifyError::RateLimited:
@@ -52,7 +56,8 @@ const char* user_message(VerifyError e) {
 // After these the verification is gone (20404, 60202) or Twilio would
 // refuse the cancel too (credentials, throttle, outage): nothing to cancel.
 bool cancel_after(VerifyError e) {
-  return e != VerifyError::NotFound && e != VerifyError::MaxChecks &&
+  return e != VerifyError::NotFound && e != VerifyError::Expired &&
+         e != VerifyError::MaxChecks &&
          e != VerifyError::AuthFailed && e != VerifyError::Throttled &&
          e != VerifyError::RateLimited && !is_unavailable(e);
 }
@@ -119,9 +124,16 @@ class Flow {
              "cannot set up HTTP: " + transport.error().detail);
       return;
     }
-    VerifyClient client(r_.settings.twilio, **transport, deps_.sleeper);
+    const TwilioSettings& twilio = r_.settings.twilio;
+    std::unique_ptr<CodeSender> client;
+    if (twilio.backend == Backend::Messaging) {
+      client = std::make_unique<MessagingSender>(
+          twilio, **transport, policy_.max_attempts, deps_.clock, deps_.random);
+    } else {
+      client = std::make_unique<VerifyClient>(twilio, **transport, deps_.sleeper);
+    }
     number_ = *number;
-    if (start(client, *number)) ask_and_check(client);
+    if (start(*client, *number)) ask_and_check(*client);
   }
 
   // The typed name becomes the account; an unknown name stops here,
@@ -183,7 +195,7 @@ class Flow {
 
   // Reserves a send and starts the verification; false when the login
   // ends here.
-  bool start(VerifyClient& client, const std::string& number) {
+  bool start(CodeSender& client, const std::string& number) {
     std::int64_t reserved = 0;
     if (!reserve_send(reserved)) return false;
     auto started = client.start(number, channel_, locale_, rate_limits_);
@@ -211,19 +223,19 @@ class Flow {
     } else if (const auto& refused = std::get<Refusal>(started.error());
                refused.error == VerifyError::NotFound) {
       // Nothing exists yet that could have expired: the service is wrong.
-      finish(Outcome::ConfigError,
-             std::string(step) + ": Twilio knows no service " +
-                 r_.settings.twilio.service_sid + " (20404); check service_sid");
+      finish(Outcome::ConfigError, std::string(step) + ": " + client.not_found_hint());
     } else {
       twilio_refusal(step, refused);
     }
     return false;
   }
 
-  // The prompt: the first one names the words that send the code again.
-  [[nodiscard]] std::string prompt(bool first) const {
+  // The prompt: the first one names the words that send the code again
+  // (without call where the backend cannot call).
+  [[nodiscard]] std::string prompt(bool first, bool call) const {
+    if (!first) return prompt_prefix(channel_) + result_.masked_phone + ": ";
     return prompt_prefix(channel_) + result_.masked_phone +
-           (first ? " (or type resend, call): " : ": ");
+           (call ? " (or type resend, call): " : " (or type resend): ");
   }
 
   // Up to max_attempts codes, each checked where it was typed (4 to 10
@@ -231,17 +243,20 @@ class Flow {
   // prompt with it) before it goes to Twilio. Up to kMaxResends times
   // resend or call instead, which use up no attempt; a word after those
   // is refused and uses up an attempt, so the prompts stay bounded.
-  void ask_and_check(VerifyClient& client) {
+  void ask_and_check(CodeSender& client) {
     const int max = policy_.max_attempts;
     std::string retry_note;
     for (int attempt = 1; attempt <= max; ++attempt) {
       result_.attempts = attempt;
-      auto asked = deps_.conversation.ask_code(retry_note + prompt(attempt == 1 && requests_ == 0));
+      auto asked = deps_.conversation.ask_code(
+          retry_note + prompt(attempt == 1 && requests_ == 0, client.offers_call()));
       if (!asked) {
         finish(Outcome::ConversationFailed, describe(asked.error()));
         cancel(client);
         return;
       }
+      if (asked->request == CodeRequest::Call && !client.offers_call())
+        asked->request = CodeRequest::None;  // not offered: not a code either
       if (asked->request != CodeRequest::None && requests_ < kMaxResends) {
         retry_note = resend(client, asked->request);
         --attempt;  // no attempt used
@@ -272,7 +287,7 @@ class Flow {
 
   // Checks one code: true when it was wrong and the person may try again;
   // otherwise the login ends (approved, or why not).
-  bool wrong_code(VerifyClient& client, Secret& code) {
+  bool wrong_code(CodeSender& client, Secret& code) {
     auto checked = client.check(result_.verification_sid, code);
     code.wipe();
     const char* step = "checking the code";
@@ -302,7 +317,7 @@ class Flow {
   // which sends the pending verification's code again (by a call for
   // `call`), counted by the send limit like any send. The login goes on
   // whatever happens: the note for the next prompt says what did.
-  std::string resend(VerifyClient& client, CodeRequest request) {
+  std::string resend(CodeSender& client, CodeRequest request) {
     ++requests_;
     const std::string channel = request == CodeRequest::Call ? "call" : channel_;
     const std::string head =
@@ -320,7 +335,7 @@ class Flow {
       deps_.log.warning(head + "the send limit cannot be used: " + slot.detail + goes_on);
       return "No code can be sent right now; use the code already sent. ";
     }
-    auto started = client.start(number_, channel, locale_, rate_limits_);
+    auto started = client.resend(number_, channel, locale_, rate_limits_);
     if (!started) {
       const auto* t = std::get_if<TransportError>(&started.error());
       if (t != nullptr && t->kind == TransportErrorKind::Unreachable)
@@ -421,6 +436,8 @@ class Flow {
       // describe() named the rate limit; never retried in this login.
       deps_.conversation.show_error(user_message(e));
       finish(Outcome::RateLimited, detail);
+    } else if (e == VerifyError::SenderRefused) {
+      finish(Outcome::ConfigError, detail);
     } else if (e == VerifyError::AuthFailed) {
       finish(Outcome::ConfigError,
              detail + "; check account_sid and auth_token (or api_key_sid "
@@ -434,7 +451,7 @@ class Flow {
   }
 
   // Best effort: the verification should not stay usable after a failure.
-  void cancel(VerifyClient& client) {
+  void cancel(CodeSender& client) {
     const std::string& sid = result_.verification_sid;
     auto canceled = client.cancel(sid);
     if (canceled) {

@@ -19,6 +19,8 @@
 #include "phone/source.hpp"
 #include "state/settings.hpp"
 #include "twilio/settings.hpp"
+#include "twilio/code_sender.hpp"
+#include "twilio/messaging_code.hpp"
 #include "twilio/verify_client.hpp"
 #include "util/log.hpp"
 
@@ -48,6 +50,10 @@ struct FlowDeps {
   SendGate* send_gate = nullptr;
   // How the client waits before retrying a 429 (null: really sleep).
   Sleeper* sleeper = nullptr;
+  // The Messaging backend's clock for the code's lifetime (null: the
+  // steady clock) and its random bytes (null: getrandom()).
+  MonotonicClock* clock = nullptr;
+  RandomBytes random = nullptr;
 };
 
 struct AuthRequest {

@@ -418,7 +418,11 @@ CurlTransport::create(const TwilioSettings& config) {
     return std::unexpected(TransportError{
         TransportErrorKind::Internal, "libcurl refused an option"});
   t->connect_timeout_ms_ = config.connect_timeout_ms;
-  t->connect_url_ = config.proxy.empty() ? config.api_url : config.proxy;
+  // The API the backend talks to: Verify's, or Programmable Messaging's.
+  const std::string& api = config.backend == Backend::Messaging
+                               ? config.messaging.api_url
+                               : config.api_url;
+  t->connect_url_ = config.proxy.empty() ? api : config.proxy;
   return t;
 }
 

@@ -48,7 +48,7 @@ class CurlTransport final : public HttpTransport {
       std::chrono::steady_clock::time_point deadline);
 
   long connect_timeout_ms_ = 0;
-  std::string connect_url_;  // the proxy when one is set, else api_url
+  std::string connect_url_;  // the proxy when one is set, else the API's URL
   bool resolved_ = false;
   CurlHeaders headers_;  // declared first: the lists outlive the handles
   CurlList resolve_list_;

@@ -160,7 +160,10 @@ bool printable(std::string_view s) {
 
 bool is_sid_or_dash(std::string_view s) {
   if (s == "-") return true;
-  if (s.size() != 34 || !s.starts_with("VE")) return false;
+  // A Verify verification, or the Messaging backend's first message.
+  if (s.size() != 34 ||
+      !(s.starts_with("VE") || s.starts_with("SM") || s.starts_with("MM")))
+    return false;
   return std::all_of(s.begin() + 2, s.end(), [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
            (c >= 'A' && c <= 'F');

@@ -1,5 +1,6 @@
 // The Twilio part of the configuration (the twilio = { ... } group): the
-// account and its credentials, the Verify service, and how it is reached.
+// account and its credentials, the Verify service or the Messaging sender
+// (backend, messaging = { ... }), and how Twilio is reached.
 #pragma once
 
 #include <string>
@@ -40,6 +41,25 @@ inline constexpr long kMaxBucketMax = 100000;
 inline constexpr long kMaxBucketIntervalS = 86400;
 inline constexpr std::size_t kMaxRateLimitNameLength = 64;
 
+// Which Twilio API sends and checks the code: Verify (Twilio makes the
+// code and checks it), or Programmable Messaging (the helper makes the
+// code, sends it in an SMS and checks it itself).
+enum class Backend { Verify, Messaging };
+
+inline constexpr const char* kDefaultMessagingApiUrl = "https://api.twilio.com";
+inline constexpr const char* kDefaultMessageBody = "Your login code for %h is %c";
+
+// messaging = { ... }: the sender (a number or a Messaging Service, exactly
+// one), the code and the text of the message.
+struct MessagingSettings {
+  std::string from;                   // E.164, or empty
+  std::string messaging_service_sid;  // MG + 32 hex digits, or empty
+  std::string api_url = kDefaultMessagingApiUrl;
+  int code_length = 6;   // 6 to 10 digits
+  int code_ttl_s = 300;  // 60 to 900
+  std::string body = kDefaultMessageBody;  // %c the code, %h the host, %%
+};
+
 struct TwilioSettings {
   std::string account_sid;
   Secret auth_token;
@@ -52,6 +72,8 @@ struct TwilioSettings {
   long connect_timeout_ms = 3000;
   long timeout_ms = 10000;
   RateLimitSettings rate_limits;  // the root setting rate_limits
+  Backend backend = Backend::Verify;  // the root setting backend
+  MessagingSettings messaging;        // the root group messaging
 
   // The Basic auth user: the API key SID when one is set, else the account.
   [[nodiscard]] const std::string& auth_user() const {

@@ -8,15 +8,11 @@
 #include <variant>
 
 #include "net/http_transport.hpp"
+#include "twilio/code_sender.hpp"
 #include "twilio/settings.hpp"
 #include "twilio/verify_response.hpp"
 
 namespace ptv {
-
-// Why a request brought no answer: the transport failed (nothing usable
-// came back), or Twilio refused.
-using VerifyFailure = std::variant<TransportError, Refusal>;
-std::string describe(const VerifyFailure& f);
 
 // The wait before a retry; tests and fuzzers pass one that does not sleep.
 class Sleeper {
@@ -40,7 +36,7 @@ inline constexpr long kCancelBudgetMs = 3000;
 //    (Twilio-Reached-Rate-Limit): Twilio did not process the request.
 // Timeouts after the request was sent, 5xx answers and broken exchanges are
 // not retried: Twilio may have acted on the request.
-class VerifyClient {
+class VerifyClient final : public CodeSender {
  public:
   // sleeper null: really sleep.
   VerifyClient(const TwilioSettings& settings, HttpTransport& http,
@@ -54,12 +50,24 @@ class VerifyClient {
   // given, and answers the same verification.
   std::expected<std::string, VerifyFailure> start(
       const std::string& to, const std::string& channel,
-      const std::string& locale = {}, const std::string& rate_limits = {});
+      const std::string& locale = {}, const std::string& rate_limits = {}) override;
+  // A resend is a create on the same To (see start).
+  std::expected<std::string, VerifyFailure> resend(
+      const std::string& to, const std::string& channel,
+      const std::string& locale, const std::string& rate_limits) override {
+    return start(to, channel, locale, rate_limits);
+  }
   // POST .../VerificationCheck  VerificationSid, Code
   std::expected<CheckStatus, VerifyFailure> check(
-      const std::string& verification_sid, const Secret& code);
+      const std::string& verification_sid, const Secret& code) override;
   // POST .../Verifications/{sid}  Status=canceled
-  std::expected<void, VerifyFailure> cancel(const std::string& verification_sid);
+  std::expected<void, VerifyFailure> cancel(
+      const std::string& verification_sid) override;
+  [[nodiscard]] bool offers_call() const override { return true; }
+  [[nodiscard]] std::string not_found_hint() const override {
+    return "Twilio knows no service " + settings_.service_sid +
+           " (20404); check service_sid";
+  }
   // GET {api_url}/v2/Services/{service_sid}: the service, which proves the
   // trust store, the proxy, the credentials and the SID. Sends nothing and
   // costs nothing; never retried. twilio-verify-admin check only.

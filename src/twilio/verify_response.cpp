@@ -110,6 +110,13 @@ const char* describe(VerifyError e) {
       return "number prefix blocked by Fraud Guard (60410)";
     case VerifyError::GeoBlocked:
       return "destination blocked by geo permissions (60605)";
+    case VerifyError::Undeliverable:
+      return "Twilio cannot send an SMS to this number";
+    case VerifyError::SenderRefused:
+      return "the sender cannot send this message; check messaging.from or "
+             "messaging.messaging_service_sid";
+    case VerifyError::Expired:
+      return "the code has expired (code_ttl_s) or was already used";
     case VerifyError::Rejected:
       return "request rejected";
     case VerifyError::Malformed:
@@ -172,6 +179,28 @@ std::expected<CheckStatus, Refusal> interpret_check(const HttpResponse& r) {
        !json_object_get_boolean(valid)))
     return kMalformed;
   return CheckStatus::Approved;
+}
+
+std::expected<std::string, Refusal> interpret_message(const HttpResponse& r) {
+  if (!is_success(r)) {
+    Refusal refused = refusal(r);
+    const int code = refused.twilio_code;
+    if (code == 20003) refused.error = VerifyError::AuthFailed;
+    if (code == 21211 || code == 21408 || code == 21610 || code == 21614)
+      refused.error = VerifyError::Undeliverable;
+    if (code == 21606 || code == 21659) refused.error = VerifyError::SenderRefused;
+    // Messaging has no Verify rate limits or send counts: a 429 is a throttle.
+    if (r.status == 429) refused.error = VerifyError::Throttled;
+    return std::unexpected(refused);
+  }
+  if (!is_json(r.content_type)) return kMalformed;
+  JsonHandle obj = parse_object(r.body);
+  if (!obj) return kMalformed;
+  const std::string_view sid = string_member(obj.get(), "sid");
+  if (!is_sid(sid, "SM") && !is_sid(sid, "MM")) return kMalformed;
+  const std::string_view status = string_member(obj.get(), "status");
+  if (status != "queued" && status != "accepted") return kMalformed;
+  return std::string(sid);
 }
 
 std::expected<void, Refusal> interpret_cancel(const HttpResponse& r) {

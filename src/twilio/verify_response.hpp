@@ -28,6 +28,13 @@ enum class VerifyError {
   Landline,          // 403/60205
   FraudGuard,        // 403/60410
   GeoBlocked,        // 403/60605
+  Undeliverable,     // Messaging 21211, 21408, 21610, 21614: no SMS can
+                     // go to this number (invalid, region, opted out,
+                     // not a mobile)
+  SenderRefused,     // Messaging 21606, 21659: the From or the Messaging
+                     // Service cannot send it (a configuration error)
+  Expired,           // Messaging: the helper's code outlived code_ttl_s,
+                     // or was used (no request to Twilio)
   Rejected,          // any other 4xx
   Malformed,         // unexpected status, content type or JSON
 };
@@ -53,6 +60,9 @@ enum class CheckStatus { Approved, Pending, Other };
 // A started verification: its SID (^VE[0-9a-fA-F]{32}$, checked).
 std::expected<std::string, Refusal> interpret_start(const HttpResponse& response);
 std::expected<CheckStatus, Refusal> interpret_check(const HttpResponse& response);
+// A message created by Programmable Messaging (POST .../Messages.json):
+// its SID (SM or MM + 32 hex digits) with status "queued" or "accepted".
+std::expected<std::string, Refusal> interpret_message(const HttpResponse& response);
 // A cancel only needs to know whether it was taken.
 std::expected<void, Refusal> interpret_cancel(const HttpResponse& response);
 

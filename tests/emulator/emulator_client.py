@@ -7,6 +7,11 @@ control port.  Standard library only.
         em.api_url, em.ca_file, em.account_sid, em.auth_token, em.service_sid
         em.outbox(); em.last_code("+15005550006")
         em.set_faults([{"kind": "status", "http_status": 503, "count": 1}])
+
+Programmable Messaging: the account owns em.owned_numbers (default
+["+15550100001"]) and the Messaging Service em.messaging_service_sid (a
+random MG... unless given; messaging_service_sids=[...] for several);
+em.messages_path() and em.messages_path(sid) are the 2010 paths.
 """
 
 import base64
@@ -50,7 +55,8 @@ class Emulator(h.Started):
                  api_key_sid=None, api_key_secret=None, cert="server",
                  expiry_seconds=600, code_length=6, host="127.0.0.1", port=0,
                  control_port=0, name="emulator",
-                 friendly_name="pam_twilio_verify test"):
+                 friendly_name="pam_twilio_verify test", owned_numbers=None,
+                 messaging_service_sids=None):
         self.workdir = os.path.abspath(workdir)
         self.account_sid = account_sid or "AC" + secrets.token_hex(16)
         self.auth_token = auth_token or secrets.token_hex(16)
@@ -61,6 +67,12 @@ class Emulator(h.Started):
         self.expiry_seconds = expiry_seconds
         self.code_length = code_length
         self.friendly_name = friendly_name
+        self.owned_numbers = list(owned_numbers or ["+15550100001"])
+        self.messaging_service_sids = list(
+            messaging_service_sids if messaging_service_sids is not None
+            else ["MG" + secrets.token_hex(16)])
+        self.messaging_service_sid = (self.messaging_service_sids[0]
+                                      if self.messaging_service_sids else None)
         self.host = host
         self.requested_port = port
         self.requested_control_port = control_port
@@ -101,6 +113,10 @@ class Emulator(h.Started):
                 "--friendly-name", self.friendly_name,
                 "--ready-file", self.ready_file,
                 "--log-file", self.log_file]
+        for n in self.owned_numbers:
+            args += ["--owned-number", n]
+        for sid in self.messaging_service_sids:
+            args += ["--messaging-service-sid", sid]
         if self.api_key_sid:
             args += ["--api-key-sid", self.api_key_sid,
                      "--api-key-secret", self.api_key_secret]
@@ -204,6 +220,10 @@ class Emulator(h.Started):
 
     def service_path(self, suffix=""):
         return "/v2/Services/%s%s" % (self.service_sid, suffix)
+
+    def messages_path(self, sid=None, account_sid=None):
+        base = "/2010-04-01/Accounts/%s/Messages" % (account_sid or self.account_sid)
+        return base + ("/%s.json" % sid if sid else ".json")
 
     def call(self, method, path, form=None, user=None, password=None, conn=None,
              headers=None, body=None):

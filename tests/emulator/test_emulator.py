@@ -25,6 +25,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from emulator_client import Emulator  # noqa: E402
 import ptv_harness as h  # noqa: E402
+import ptv_openapi  # noqa: E402
 
 PHONE = "+15005550006"
 PHONE2 = "+447700900123"
@@ -948,6 +949,258 @@ def test_code_length_option(em):
         eq(verify_check(side, code)[3]["status"], "approved", "approve")
 
     run_side_emulator(em.workdir, "side-code8", "server", eight, code_length=8)
+
+
+# -- Programmable Messaging (2010-04-01) -------------------------------------
+
+MESSAGES_SPEC = ptv_openapi.load("twilio_api_v2010_messages.json")
+MESSAGE_SCHEMA = "api.v2010.account.message"
+RFC2822_RE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|"
+                        r"Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d \+0000$")
+OWNED = "+15550100001"
+
+
+def send_sms(em, form=None, account_sid=None, **kw):
+    """POST Messages.json; form defaults to To=PHONE, From=OWNED and a code."""
+    if form is None:
+        form = {"To": PHONE, "From": OWNED, "Body": "Your login code is 123456"}
+    return em.call("POST", em.messages_path(account_sid=account_sid), form, **kw)
+
+
+def assert_message(em, obj, what):
+    problems = ptv_openapi.response_problems(MESSAGES_SPEC, MESSAGE_SCHEMA, obj)
+    check(not problems, what + ": " + "; ".join(problems))
+    check(re.match(r"^SM[0-9a-f]{32}$", obj["sid"]), what + ": sid %r" % obj["sid"])
+    eq(obj["account_sid"], em.account_sid, what + " account_sid")
+    eq((obj["direction"], obj["api_version"]), ("outbound-api", "2010-04-01"),
+       what + " direction, api_version")
+    check(RFC2822_RE.match(obj["date_created"]), what + ": date %r" % obj["date_created"])
+    eq((obj["price"], obj["error_code"], obj["error_message"], obj["date_sent"]),
+       (None, None, None, None), what + " price, errors, date_sent")
+    eq(obj["uri"], em.messages_path(obj["sid"]), what + " uri")
+
+
+def contract_ok(em, what, requests=None):
+    problems = []
+    for r in requests if requests is not None else em.requests():
+        problems += ptv_openapi.openapi_problems(
+            MESSAGES_SPEC, r, auth_users={em.account_sid, em.api_key_sid})
+    check(not problems, what + ": " + "; ".join(problems))
+
+
+@test
+def test_messages_create_from(em):
+    res = send_sms(em, {"To": PHONE, "From": OWNED, "Body": "Your login code is 123456",
+                        "ValidityPeriod": "300",
+                        "StatusCallback": "https://example.com/cb"})
+    eq(res[0], 201, "create: " + res[2].decode())
+    eq(res[1]["content-type"], "application/json; charset=utf-8", "content type")
+    m = res[3]
+    assert_message(em, m, "create")
+    eq(list(m), sorted(m), "keys in alphabetical order, as Twilio answers")
+    eq((m["to"], m["from"], m["messaging_service_sid"], m["body"], m["status"]),
+       (PHONE, OWNED, None, "Your login code is 123456", "queued"), "values")
+    eq((m["num_segments"], m["num_media"]), ("1", "0"), "segments")
+    box = em.outbox()
+    eq(len(box), 1, "one outbox entry")
+    eq({k: box[0][k] for k in ("to", "from", "messaging_service_sid", "body", "code",
+                               "validity_period", "message_sid")},
+       {"to": PHONE, "from": OWNED, "messaging_service_sid": None,
+        "body": "Your login code is 123456", "code": "123456", "validity_period": 300,
+        "message_sid": m["sid"]}, "outbox")
+    eq(em.last_code(PHONE), "123456", "last_code reads the code of the body")
+    r = em.requests()[-1]
+    eq((r["method"], r["path"], r["auth_user"], r["status"]),
+       ("POST", em.messages_path(), em.account_sid, 201), "request log")
+    check(r["content_type"].startswith("application/x-www-form-urlencoded"), "ctype")
+    eq(r["form"]["ValidityPeriod"], "300", "form logged")
+    contract_ok(em, "create follows the contract")
+    send_sms(em, {"To": PHONE2, "From": OWNED, "Body": "no digits here, 12345 only"})
+    eq(em.outbox()[-1]["code"], None, "no 6-10 digit run: no code")
+    send_sms(em, {"To": PHONE2, "From": OWNED, "Body": "code 12345678901 or 87654321"})
+    eq(em.last_code(PHONE2), "87654321", "a run of 11 digits is no code")
+    long_body = "x" * 161
+    eq(send_sms(em, {"To": PHONE, "From": OWNED, "Body": long_body})[3]["num_segments"],
+       "2", "161 GSM-7 characters are 2 segments")
+    eq(send_sms(em, {"To": PHONE, "From": OWNED, "Body": "\u00e9" * 10 + "\u4e2d"})[3]
+       ["num_segments"], "1", "UCS-2 body of 11")
+
+
+@test
+def test_messages_create_service(em):
+    res = send_sms(em, {"To": PHONE, "MessagingServiceSid": em.messaging_service_sid,
+                        "Body": "Your code: 4242424"},
+                   user=em.api_key_sid, password=em.api_key_secret)
+    eq(res[0], 201, "create with a service: " + res[2].decode())
+    m = res[3]
+    assert_message(em, m, "service create")
+    eq((m["from"], m["messaging_service_sid"], m["status"], m["num_segments"]),
+       (None, em.messaging_service_sid, "accepted", "0"), "accepted, no sender yet")
+    box = em.outbox()[-1]
+    eq((box["from"], box["messaging_service_sid"], box["code"], box["validity_period"]),
+       (None, em.messaging_service_sid, "4242424", None), "outbox")
+    eq(em.requests()[-1]["auth_user"], em.api_key_sid, "api key logged")
+    contract_ok(em, "service create follows the contract")
+    assert_error(send_sms(em, {"To": PHONE, "MessagingServiceSid": "MG" + "0" * 32,
+                               "Body": "x"}), 400, 21701, "unknown service")
+    res = send_sms(em, {"To": PHONE, "MessagingServiceSid": em.messaging_service_sid,
+                        "Body": "later", "ScheduleType": "fixed",
+                        "SendAt": "2030-01-01T00:00:00Z"})
+    eq((res[0], res[3]["status"]), (201, "scheduled"), "scheduled")
+
+
+@test
+def test_messages_validation(em):
+    svc = em.messaging_service_sid
+    base = {"To": PHONE, "From": OWNED, "Body": "code 123456"}
+
+    def bad(change, status, code, what, drop=()):
+        form = dict(base, **change)
+        for k in drop:
+            form.pop(k)
+        return assert_error(send_sms(em, form), status, code, what)
+
+    bad({}, 400, 21603, "neither From nor service", drop=("From",))
+    bad({"MessagingServiceSid": svc}, 400, 21603, "both From and service")
+    bad({}, 400, 21604, "no To", drop=("To",))
+    for to in ("5550104567", "+0123456", "+1555abc4567", "", "+1234567890123456"):
+        if to:
+            bad({"To": to}, 400, 21211, "To %r" % to)
+    bad({"To": ""}, 400, 21604, "empty To")
+    bad({"From": "+15550100002"}, 400, 21606, "From the account does not own")
+    bad({"From": "15550100001"}, 400, 21212, "From not E.164")
+    bad({}, 400, 21602, "no Body", drop=("Body",))
+    bad({"Body": ""}, 400, 21602, "empty Body")
+    bad({"Body": "y" * 1601}, 400, 21617, "Body over 1600")
+    eq(send_sms(em, dict(base, Body="y" * 1600))[0], 201, "Body of 1600")
+    for vp in ("0", "36001", "-5", "1.5", "abc", ""):
+        bad({"ValidityPeriod": vp}, 400, 21623, "ValidityPeriod %r" % vp)
+    for vp in ("1", "36000"):
+        eq(send_sms(em, dict(base, ValidityPeriod=vp))[0], 201, "ValidityPeriod " + vp)
+    bad({"Channel": "sms"}, 400, 20001, "a field the document does not list")
+    bad({"StatusCallback": "not a url"}, 400, 21609, "StatusCallback")
+    bad({"ForceDelivery": "maybe"}, 400, 20001, "boolean")
+    bad({"RiskCheck": "off"}, 400, 20001, "enum")
+    bad({"ContentSid": "HX123"}, 400, 20001, "pattern")
+    st = em.call("POST", em.messages_path(), body=b"To=%2B15005550006&From=%2B15550100001"
+                 b"&Body=a&To=%2B15005550007",
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_error(st, 400, 20001, "repeated To")
+    st = em.call("POST", em.messages_path(), body=json.dumps(base).encode(),
+                 headers={"Content-Type": "application/json"})
+    assert_error(st, 400, 20001, "JSON body")
+    eq(len([m for m in em.outbox() if m.get("message_sid")]), 3, "refused send nothing")
+    problems = ptv_openapi.openapi_problems(MESSAGES_SPEC, em.requests()[-1])
+    check(any("content type" in p for p in problems), "contract helper sees JSON")
+
+
+@test
+def test_messages_auth_and_account(em):
+    assert_error(send_sms(em, password="wrong"), 401, 20003, "bad token")
+    assert_error(send_sms(em, user=em.api_key_sid, password="nope"), 401, 20003,
+                 "bad secret")
+    assert_error(send_sms(em, headers={"Authorization": ""}), 401, 20003, "no auth")
+    other = "AC" + "1" * 32
+    assert_error(send_sms(em, account_sid=other), 404, 20404, "another account (token)")
+    assert_error(send_sms(em, account_sid=other, user=em.api_key_sid,
+                          password=em.api_key_secret), 401, 20003,
+                 "another account (API key)")
+    assert_error(send_sms(em, account_sid="nope"), 404, 20404, "not an account SID")
+    eq(em.outbox(), [], "nothing sent")
+    reqs = em.requests()
+    eq([r["status"] for r in reqs], [401, 401, 401, 404, 401, 404], "logged")
+    eq(reqs[0]["auth_user"], em.account_sid, "auth user logged on failure")
+    problems = ptv_openapi.openapi_problems(MESSAGES_SPEC, reqs[-1])
+    check(any("AccountSid" in p for p in problems), "helper sees a bad AccountSid")
+
+
+@test
+def test_messages_list_and_fetch(em):
+    sids = [send_sms(em, {"To": to, "From": OWNED, "Body": "code %d" % (111111 * i)})[3]
+            ["sid"] for i, to in enumerate((PHONE, PHONE2, PHONE), 1)]
+    st, _h, _d, page0 = em.call("GET", em.messages_path() + "?PageSize=1")
+    eq(st, 200, "list")
+    schema = MESSAGES_SPEC["paths"]["/2010-04-01/Accounts/{AccountSid}/Messages.json"][
+        "get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    eq(set(page0), set(schema["properties"]), "list keys of the document")
+    eq([m["sid"] for m in page0["messages"]], [sids[2]], "newest first")
+    assert_message(em, page0["messages"][0], "listed")
+    eq((page0["page"], page0["page_size"], page0["start"], page0["end"],
+        page0["previous_page_uri"]), (0, 1, 0, 0, None), "paging")
+    eq(page0["first_page_uri"], em.messages_path() + "?PageSize=1&Page=0", "first")
+    eq(page0["next_page_uri"], em.messages_path() + "?PageSize=1&Page=1", "next")
+    page2 = em.call("GET", page0["next_page_uri"].replace("Page=1", "Page=2"))[3]
+    eq(([m["sid"] for m in page2["messages"]], page2["next_page_uri"],
+        page2["previous_page_uri"]),
+       ([sids[0]], None, em.messages_path() + "?PageSize=1&Page=1"), "last page")
+    got = em.call("GET", em.messages_path() + "?To=%2B447700900123")[3]
+    eq([m["sid"] for m in got["messages"]], [sids[1]], "filter To")
+    assert_error(em.call("GET", em.messages_path() + "?PageSize=0"), 400, 20001,
+                 "PageSize 0")
+    st, _h, _d, m = em.call("GET", em.messages_path(sids[1]))
+    eq((st, m["sid"], m["to"], m["body"]), (200, sids[1], PHONE2, "code 222222"), "fetch")
+    assert_message(em, m, "fetched")
+    assert_error(em.call("GET", em.messages_path("SM" + "0" * 32)), 404, 20404, "unknown")
+    assert_error(em.call("GET", em.messages_path("nope")), 404, 20404, "bad sid")
+    assert_error(em.call("PUT", em.messages_path()), 405, 20004, "PUT")
+    contract_ok(em, "lists and fetches follow the contract",
+                [r for r in em.requests() if r["status"] in (200, 201)])
+    eq(em.call("DELETE", em.messages_path(sids[1]))[0], 204, "delete")
+    assert_error(em.call("GET", em.messages_path(sids[1])), 404, 20404, "deleted")
+    em.reset()
+    eq(em.call("GET", em.messages_path())[3]["messages"], [], "reset clears messages")
+
+
+@test
+def test_messages_faults(em):
+    for code, st in ((21211, 400), (21408, 400), (21610, 400), (21614, 400),
+                     (21606, 400), (21659, 400), (20003, 401), (20429, 429),
+                     (20500, 500), (20503, 503)):
+        em.set_faults([{"kind": "twilio_error", "http_status": st, "code": code,
+                        "match": "/Messages.json", "method": "POST", "count": 1}])
+        obj = assert_error(send_sms(em), st, code, "fault %d" % code)
+        check(obj["message"], "message for %d" % code)
+    eq(em.outbox(), [], "faulted creates send nothing")
+    # Only for one To; a GET of the list is not touched.
+    em.set_faults([{"kind": "twilio_error", "http_status": 400, "code": 21610,
+                    "match": "/Messages", "form_match": {"To": PHONE2}}])
+    assert_error(send_sms(em, {"To": PHONE2, "From": OWNED, "Body": "1234567"}), 400,
+                 21610, "STOP for one To")
+    eq(send_sms(em)[0], 201, "another To goes through")
+    eq(em.call("GET", em.messages_path())[0], 200, "list untouched")
+    em.set_faults([{"kind": "rate_limit", "retry_after": 2, "match": "/Messages",
+                    "count": 1},
+                   {"kind": "status", "http_status": 500, "process": True,
+                    "match": "/Messages", "count": 1},
+                   {"kind": "close", "match": "/Messages", "count": 1},
+                   {"kind": "malformed_json", "match": "/Messages", "count": 1},
+                   {"kind": "truncated", "match": "/Messages", "count": 1}])
+    res = send_sms(em)
+    assert_error(res, 429, 20429, "throttled")
+    eq(res[1].get("retry-after"), "2", "Retry-After")
+    before = len(em.outbox())
+    assert_error(send_sms(em), 500, 20500, "500 after sending")
+    eq(len(em.outbox()), before + 1, "the 500 came after the send")
+    try:
+        send_sms(em)
+        raise Failure("connection not dropped")
+    except (http.client.HTTPException, ConnectionError):
+        pass
+    res = send_sms(em)
+    eq((res[0], res[3]), (201, None), "malformed JSON with 201")
+    try:
+        send_sms(em)
+        raise Failure("truncated body read whole")
+    except (http.client.HTTPException, ConnectionError):
+        pass
+    em.set_faults([{"kind": "oversized", "match": "/Messages", "bytes": 4096}])
+    res = send_sms(em)
+    eq(res[0], 201, "oversized")
+    check(len(res[2]) >= 4096 and res[3]["sid"].startswith("SM"), "oversized body")
+    em.set_faults([], latency_ms=200)
+    t0 = time.monotonic()
+    eq(send_sms(em)[0], 201, "latency")
+    check(time.monotonic() - t0 >= 0.2, "latency applied")
 
 
 def main():

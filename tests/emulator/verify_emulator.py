@@ -22,6 +22,13 @@ API (HTTPS, HTTP Basic auth: AccountSid:AuthToken or ApiKeySid:ApiKeySecret):
        create 201, fetch/update 200, delete 204 (no body), list 200 with
        Twilio's paging (PageSize 1-1000, default 50; Page; PageToken ignored)
 
+Programmable Messaging (api.twilio.com 2010-04-01, same auth):
+  POST /2010-04-01/Accounts/{AccountSid}/Messages.json   To, Body, From |
+       MessagingServiceSid[, ValidityPeriod, StatusCallback, ...] -> 201
+  GET  /2010-04-01/Accounts/{AccountSid}/Messages.json   [To, From, PageSize,
+       Page] -> 200 (the 2010 list: newest first, *_page_uri, start, end)
+  GET|DELETE /2010-04-01/Accounts/{AccountSid}/Messages/{SM...}.json -> 200|204
+
 Control (plain HTTP on 127.0.0.1):
   GET  /outbox  /requests  /stats
   POST /reset  /faults  /clock  /listen
@@ -84,6 +91,30 @@ Behaviour decisions (where the public contract leaves room):
     60200).  Unknown or malformed RK/BL SIDs, and a bucket under another
     rate limit, are 404 20404.  Deleting a rate limit deletes its buckets
     and counts.  POST /reset clears rate limits with everything else.
+  * Messages.  The account owns the numbers of --owned-number (default
+    +15550100001) and the Messaging Services of --messaging-service-sid.
+    Exactly one of From and MessagingServiceSid (neither: 400 21603, both:
+    400 21603, a decision of the emulator: the module sends one).  To
+    missing 400 21604, not E.164 400 21211; From not E.164 400 21212, not
+    owned 400 21606; MessagingServiceSid unknown 400 21701; Body missing
+    or empty 400 21602, over 1600 characters 400 21617; ValidityPeriod not
+    a whole number in 1..36000 400 21623 (the emulator's choice of code);
+    a field the document does not list, a repeated single field or a
+    value not of its type/enum/pattern 400 21609 for StatusCallback, 400
+    20001 otherwise.  A create answers 201, status "queued" with From,
+    "accepted" with MessagingServiceSid (from null, num_segments "0"),
+    "scheduled" with ScheduleType=fixed; statuses never move on.  The
+    AccountSid of the path must be the emulator's account: another one
+    is 404 20404 with the account's token, 401 20003 with an API key.
+    Dates are RFC 2822 ("Thu, 24 Aug 2023 05:01:45 +0000").  Each create
+    goes to the outbox (to, from, messaging_service_sid, body,
+    validity_period, message_sid, code: the first run of 6-10 digits of
+    the body or null) and, with --print-sms, to stdout.  Other errors
+    (21408, 21610, 21614, 21659, 20429, 5xx, ...) come from faults, e.g.
+    {"kind": "twilio_error", "http_status": 400, "code": 21610,
+     "match": "/Messages", "form_match": {"To": "+15550104567"}}.
+  * A fault with "form_match" (an object of field: value) applies only
+    to requests whose form has those values.
   * Times in resources are ISO 8601 UTC on the emulator clock (real time plus
     the offset set through POST /clock).  Outbox "time" is the emulator clock
     as an epoch float; request-log "time" is the real wall clock.
@@ -114,6 +145,8 @@ SID_SERVICE_RE = re.compile(r"^VA[0-9a-fA-F]{32}$")
 SID_VERIFICATION_RE = re.compile(r"^VE[0-9a-fA-F]{32}$")
 SID_RATE_LIMIT_RE = re.compile(r"^RK[0-9a-fA-F]{32}$")
 SID_BUCKET_RE = re.compile(r"^BL[0-9a-fA-F]{32}$")
+SID_MESSAGE_RE = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
+SID_MSG_SERVICE_RE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 UNIQUE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
@@ -127,6 +160,9 @@ MAX_RATE_LIMITS = 10      # per service (60207); Twilio documents no number
 MAX_BUCKETS = 5           # per rate limit (60210); Twilio documents no number
 
 PUBLIC_BASE = "https://verify.twilio.com"
+API_2010 = "/2010-04-01"
+MAX_MESSAGE_BODY = 1600
+DEFAULT_OWNED_NUMBERS = ("+15550100001",)
 
 ROUTE_CREATE = re.compile(r"^/v2/Services/([^/]+)/Verifications/?$")
 ROUTE_CHECK = re.compile(r"^/v2/Services/([^/]+)/VerificationCheck/?$")
@@ -135,6 +171,8 @@ ROUTE_SERVICE = re.compile(r"^/v2/Services/([^/]+)/?$")
 ROUTE_RL_LIST = re.compile(r"^/v2/Services/([^/]+)/RateLimits/?$")
 ROUTE_RL_ONE = re.compile(r"^/v2/Services/([^/]+)/RateLimits/([^/]+)/?$")
 ROUTE_BUCKET_LIST = re.compile(r"^/v2/Services/([^/]+)/RateLimits/([^/]+)/Buckets/?$")
+ROUTE_MSG_LIST = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
+ROUTE_MSG_ONE = re.compile(r"^/2010-04-01/Accounts/([^/]+)/Messages/([^/]+)\.json$")
 ROUTE_BUCKET_ONE = re.compile(
     r"^/v2/Services/([^/]+)/RateLimits/([^/]+)/Buckets/([^/]+)/?$")
 
@@ -148,6 +186,23 @@ DEFAULT_MESSAGES = {
     20502: "Bad Gateway",
     20503: "Service Unavailable",
     20504: "Gateway Timeout",
+    21211: "Invalid 'To' Phone Number",
+    21212: "Invalid 'From' Phone Number",
+    21408: "Permission to send an SMS has not been enabled for the region "
+           "indicated by the 'To' number",
+    21602: "Message body is required.",
+    21603: "A 'From' or 'MessagingServiceSid' parameter is required to send a message",
+    21604: "A 'To' phone number is required.",
+    21606: "The 'From' phone number provided is not a valid message-capable "
+           "Twilio phone number for this destination.",
+    21609: "Invalid StatusCallback url",
+    21610: "Attempt to send to unsubscribed recipient",
+    21614: "'To' number is not a valid mobile number",
+    21617: "The concatenated message body exceeds the 1600 character limit.",
+    21623: "Invalid ValidityPeriod",
+    21659: "The 'From' number is not a Twilio phone number or a verified "
+           "outgoing caller id for this account",
+    21701: "The Messaging Service Sid is invalid",
     60200: "Invalid parameter",
     60202: "Max check attempts reached",
     60203: "Max send attempts reached",
@@ -272,6 +327,7 @@ class State:
             self.active = {}          # to -> sid of the pending verification
             self.sends = {}           # to -> [emulator times of sends]
             self.rate_limits = {}     # sid -> RateLimit, in creation order
+            self.messages = {}        # sid -> message resource, in creation order
             self.outbox = []
             self.requests = []
             self.faults = []
@@ -298,6 +354,9 @@ class State:
                 if f.get("method") and method and f["method"] != method:
                     continue
                 if f.get("form_has") and f["form_has"] not in (form or {}):
+                    continue
+                fm = f.get("form_match")
+                if fm and any((form or {}).get(k) != v for k, v in fm.items()):
                     continue
                 count = f.get("count")
                 if count is not None:
@@ -675,6 +734,170 @@ class State:
         return page(items, "buckets", "/v2/Services/%s/RateLimits/%s/Buckets"
                     % (self.cfg.service_sid, rl.sid), query)
 
+    # -- Programmable Messaging (2010-04-01) ----------------------------------
+
+    def message_path(self, sid=None):
+        base = "%s/Accounts/%s/Messages" % (API_2010, self.cfg.account_sid)
+        return base + ("/%s.json" % sid if sid else ".json")
+
+    def message_resource(self, m):
+        """api.v2010.account.message, keys in alphabetical order as Twilio
+        answers (and the document's examples show)."""
+        return dict(sorted(m.items()))
+
+    def create_message(self, form):
+        cfg = self.cfg
+        for name, vals in form.items():
+            kind = MESSAGE_FIELDS.get(name)
+            if kind is None:
+                raise BadRequest("Unknown parameter `%s`" % name, 20001)
+            if kind != "array" and len(vals) != 1:
+                raise BadRequest("Invalid parameter `%s`: repeated" % name, 20001)
+            for v in vals:
+                check_field(name, kind, v)
+        one = {k: v[0] for k, v in form.items() if MESSAGE_FIELDS[k] != "array"}
+        to = one.get("To")
+        if not to:
+            raise BadRequest(DEFAULT_MESSAGES[21604], 21604)
+        if not E164_RE.match(to):
+            raise BadRequest("The 'To' number %s is not a valid phone number." % to, 21211)
+        sender = one.get("From")
+        service = one.get("MessagingServiceSid")
+        if not sender and not service:
+            raise BadRequest(DEFAULT_MESSAGES[21603], 21603)
+        if sender and service:
+            raise BadRequest("Pass either 'From' or 'MessagingServiceSid', not both",
+                             21603)
+        if sender is not None:
+            if not E164_RE.match(sender):
+                raise BadRequest("The 'From' number %s is not a valid phone number, "
+                                 "shortcode, or alphanumeric sender ID." % sender, 21212)
+            if sender not in getattr(cfg, "owned_numbers", DEFAULT_OWNED_NUMBERS):
+                raise BadRequest(DEFAULT_MESSAGES[21606], 21606)
+        if service is not None and service not in getattr(
+                cfg, "messaging_service_sids", ()):
+            raise BadRequest("The Messaging Service Sid %s is invalid." % service, 21701)
+        body = one.get("Body")
+        if not body:
+            raise BadRequest(DEFAULT_MESSAGES[21602], 21602)
+        if len(body) > MAX_MESSAGE_BODY:
+            raise BadRequest(DEFAULT_MESSAGES[21617], 21617)
+        validity = one.get("ValidityPeriod")
+        if validity is not None:
+            if not re.match(r"^[0-9]{1,6}$", validity) or not 1 <= int(validity) <= 36000:
+                raise BadRequest("ValidityPeriod must be a whole number of seconds "
+                                 "from 1 to 36000: %s" % validity, 21623)
+            validity = int(validity)
+        status = "queued" if sender else "accepted"
+        if one.get("ScheduleType") == "fixed":
+            if not service or not one.get("SendAt"):
+                raise BadRequest("Scheduling needs MessagingServiceSid and SendAt",
+                                 20001)
+            status = "scheduled"
+        with self.lock:
+            now = self.now()
+            sid = hexsid("MM" if form.get("MediaUrl") else "SM")
+            m = {
+                "account_sid": cfg.account_sid,
+                "api_version": "2010-04-01",
+                "body": body,
+                "date_created": rfc2822(now),
+                "date_sent": None,
+                "date_updated": rfc2822(now),
+                "direction": "outbound-api",
+                "error_code": None,
+                "error_message": None,
+                "from": sender,
+                "messaging_service_sid": service,
+                "num_media": str(len(form.get("MediaUrl", []))),
+                "num_segments": str(segments(body)) if sender else "0",
+                "price": None,
+                "price_unit": "USD",
+                "sid": sid,
+                "status": status,
+                "subresource_uris": {
+                    "media": "%s/Accounts/%s/Messages/%s/Media.json"
+                             % (API_2010, cfg.account_sid, sid)},
+                "to": to,
+                "uri": self.message_path(sid),
+            }
+            self.messages[sid] = m
+            found = re.search(r"(?<![0-9])[0-9]{6,10}(?![0-9])", body)
+            self.outbox.append({
+                "to": to,
+                "body": body,
+                "code": found.group(0) if found else None,
+                "from": sender,
+                "messaging_service_sid": service,
+                "validity_period": validity,
+                "message_sid": sid,
+                "channel": "sms",
+                "api": "messages",
+                "time": now,
+            })
+            if getattr(cfg, "print_sms", False):
+                sys.stdout.write("\n    [SMS from %s to %s] %s\n\n"
+                                 % (sender or service, to, body))
+                sys.stdout.flush()
+            return Response(201, self.message_resource(m))
+
+    def fetch_message(self, sid):
+        with self.lock:
+            m = self.messages.get(sid)
+            if m is None:
+                return twilio_error(404, 20404, "The requested resource %s was not found"
+                                    % self.message_path(sid))
+            return Response(200, self.message_resource(m))
+
+    def delete_message(self, sid):
+        with self.lock:
+            if self.messages.pop(sid, None) is None:
+                return twilio_error(404, 20404, "The requested resource %s was not found"
+                                    % self.message_path(sid))
+            return Response(204, None)
+
+    def list_messages(self, query):
+        """The 2010 list: newest first, filtered by To and From; PageSize
+        1-1000 (default 50), Page from 0; PageToken and DateSent accepted
+        and ignored (nothing is ever sent)."""
+        q = urllib.parse.parse_qs(query or "", keep_blank_values=True)
+        size, number = 50, 0
+        for name, lo, hi in (("PageSize", 1, 1000), ("Page", 0, 1 << 30)):
+            vals = q.get(name)
+            if vals:
+                raw = vals[-1]
+                if not re.match(r"^[0-9]{1,10}$", raw) or not lo <= int(raw) <= hi:
+                    raise BadRequest("Invalid parameter `%s`: %s" % (name, raw), 20001)
+                if name == "PageSize":
+                    size = int(raw)
+                else:
+                    number = int(raw)
+        filters = [(k, q[k][-1]) for k in ("To", "From") if q.get(k)]
+        with self.lock:
+            items = [self.message_resource(m) for m in reversed(list(self.messages.values()))
+                     if all(m[k.lower()] == v for k, v in filters)]
+        base = self.message_path()
+
+        def uri(n):
+            extra = "".join("%s=%s&" % (k, urllib.parse.quote(v, safe=""))
+                            for k, v in filters)
+            return "%s?%sPageSize=%d&Page=%d" % (base, extra, size, n)
+
+        start = size * number
+        chunk = items[start:start + size]
+        more = len(items) > start + size
+        return Response(200, {
+            "end": start + max(len(chunk), 1) - 1,
+            "first_page_uri": uri(0),
+            "messages": chunk,
+            "next_page_uri": uri(number + 1) if more else None,
+            "page": number,
+            "page_size": size,
+            "previous_page_uri": uri(number - 1) if number > 0 else None,
+            "start": start,
+            "uri": uri(number),
+        })
+
 
 class NotFound(Exception):
     pass
@@ -700,6 +923,87 @@ def parse_rate_limits(raw):
     if len(set(k for k, _v in obj)) != len(obj):
         raise BadRequest(bad)
     return obj
+
+
+# The create's fields (Twilio's document, CreateMessage), and their kinds.
+MESSAGE_FIELDS = {
+    "To": "str", "From": "str", "MessagingServiceSid": "str", "Body": "str",
+    "StatusCallback": "uri", "ApplicationSid": re.compile(r"^AP[0-9a-fA-F]{32}$"),
+    "MaxPrice": "number", "ProvideFeedback": "bool", "Attempt": "int",
+    "ValidityPeriod": "str", "ForceDelivery": "bool",
+    "ContentRetention": ("retain", "discard"),
+    "AddressRetention": ("retain", "obfuscate"), "SmartEncoded": "bool",
+    "PersistentAction": "array", "TrafficType": ("free",), "ShortenUrls": "bool",
+    "ScheduleType": ("fixed",), "SendAt": "date-time", "SendAsMms": "bool",
+    "ContentVariables": "str", "RiskCheck": ("enable", "disable"),
+    "FallbackFrom": "str", "MediaUrl": "array",
+    "ContentSid": re.compile(r"^HX[0-9a-fA-F]{32}$"),
+}
+
+
+def check_field(name, kind, value):
+    """Refuses a value that is not of the field's type (400 20001; a bad
+    StatusCallback 21609)."""
+    ok = True
+    if kind == "uri":
+        u = urllib.parse.urlsplit(value)
+        if u.scheme not in ("http", "https") or not u.netloc:
+            raise BadRequest("Invalid StatusCallback url: %s" % value, 21609)
+    elif kind == "bool":
+        ok = value.lower() in ("true", "false")
+    elif kind == "int":
+        ok = re.match(r"^-?[0-9]{1,10}$", value) is not None
+    elif kind == "number":
+        ok = re.match(r"^-?[0-9]+(\.[0-9]+)?$", value) is not None
+    elif kind == "date-time":
+        ok = re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)$",
+                      value) is not None
+    elif isinstance(kind, tuple):
+        ok = value in kind
+    elif hasattr(kind, "match"):
+        ok = kind.match(value) is not None
+    if not ok:
+        raise BadRequest("Invalid parameter `%s`: %s" % (name, value), 20001)
+
+
+GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+           "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM7_EXT = set("^{}\\[~]|€\f")
+
+
+def segments(body):
+    """SMS segments: GSM-7 160 (153 when concatenated, extension characters
+    count twice), else UCS-2 70 (67)."""
+    if all(c in GSM7 or c in GSM7_EXT for c in body):
+        n = sum(2 if c in GSM7_EXT else 1 for c in body)
+        return 1 if n <= 160 else -(-n // 153)
+    n = sum(2 if ord(c) > 0xFFFF else 1 for c in body)
+    return 1 if n <= 70 else -(-n // 67)
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+           "Nov", "Dec")
+
+
+def rfc2822(ts):
+    t = time.gmtime(ts)
+    return "%s, %02d %s %04d %02d:%02d:%02d +0000" % (
+        _DAYS[t.tm_wday], t.tm_mday, _MONTHS[t.tm_mon - 1], t.tm_year,
+        t.tm_hour, t.tm_min, t.tm_sec)
+
+
+def parse_form_multi(content_type, body):
+    """Like parse_form, but every field keeps its list of values."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise BadRequest("Content-Type must be application/x-www-form-urlencoded",
+                         20001)
+    try:
+        return urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True,
+                                     errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Malformed request body", 20001)
 
 
 def page(items, key, path, query):
@@ -886,6 +1190,8 @@ class Emulator:
         if not ok:
             return twilio_error(401, 20003, "Authenticate",
                                 {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+        if path.startswith(API_2010 + "/"):
+            return self.dispatch_messages(method, path, headers, body, query, _user)
         if "/RateLimits" in path:
             return self.dispatch_rate_limits(method, path, headers, body, query)
         m_create = ROUTE_CREATE.match(path)
@@ -918,6 +1224,41 @@ class Emulator:
             if m_check:
                 return self.state.check(form)
             return self.state.update(m_one.group(2), form)
+        except BadRequest as e:
+            return twilio_error(400, e.code, e.message)
+
+    def dispatch_messages(self, method, path, headers, body, query, user):
+        st = self.state
+        m_list = ROUTE_MSG_LIST.match(path)
+        m_one = ROUTE_MSG_ONE.match(path)
+        m = m_list or m_one
+        not_found = twilio_error(404, 20404, "The requested resource %s was not found"
+                                 % path)
+        if m is None:
+            return not_found
+        if m.group(1) != self.cfg.account_sid:
+            # The account's own token reaches its own resources only; an
+            # API key authenticates against the account of the path.
+            if SID_KEY_RE.match(user or "") and SID_ACCOUNT_RE.match(m.group(1)):
+                return twilio_error(401, 20003, "Authenticate",
+                                    {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+            return not_found
+        allowed = ("GET", "POST") if m_list else ("GET", "DELETE")
+        if method not in allowed:
+            return twilio_error(405, 20004, "Method not allowed",
+                                {"Allow": ", ".join(allowed)})
+        try:
+            if m_list:
+                if method == "GET":
+                    return st.list_messages(query)
+                return st.create_message(parse_form_multi(headers.get("Content-Type"),
+                                                          body))
+            sid = m_one.group(2)
+            if not SID_MESSAGE_RE.match(sid):
+                return not_found
+            if method == "GET":
+                return st.fetch_message(sid)
+            return st.delete_message(sid)
         except BadRequest as e:
             return twilio_error(400, e.code, e.message)
 
@@ -970,6 +1311,33 @@ class Emulator:
     def synthetic_success(self, method, path, form):
         """A success-shaped body for faults that fake a response."""
         now = self.state.now()
+        if ROUTE_MSG_LIST.match(path) or ROUTE_MSG_ONE.match(path):
+            st, cfg = self.state, self.cfg
+            sid = hexsid("SM")
+            m = ROUTE_MSG_ONE.match(path)
+            if m and SID_MESSAGE_RE.match(m.group(2)):
+                sid = m.group(2)
+            if ROUTE_MSG_LIST.match(path) and method == "GET":
+                return Response(200, {"end": 0, "first_page_uri": st.message_path()
+                                      + "?PageSize=50&Page=0", "messages": [],
+                                      "next_page_uri": None, "page": 0,
+                                      "page_size": 50, "previous_page_uri": None,
+                                      "start": 0, "uri": st.message_path()
+                                      + "?PageSize=50&Page=0"})
+            sender = form.get("From")
+            return Response(201 if method == "POST" else 200, st.message_resource({
+                "account_sid": cfg.account_sid, "api_version": "2010-04-01",
+                "body": form.get("Body") or "", "date_created": rfc2822(now),
+                "date_sent": None, "date_updated": rfc2822(now),
+                "direction": "outbound-api", "error_code": None,
+                "error_message": None, "from": sender,
+                "messaging_service_sid": form.get("MessagingServiceSid"),
+                "num_media": "0", "num_segments": "1", "price": None,
+                "price_unit": "USD", "sid": sid,
+                "status": "queued" if sender else "accepted",
+                "subresource_uris": {"media": "%s/Accounts/%s/Messages/%s/Media.json"
+                                     % (API_2010, cfg.account_sid, sid)},
+                "to": form.get("To") or "+15005550006", "uri": st.message_path(sid)}))
         if ROUTE_SERVICE.match(path):
             return Response(200, self.state.service_resource())
         v = Verification(hexsid("VE"), form.get("To") or "+15005550006",
@@ -1240,7 +1608,8 @@ class ApiHandler(Handler):
             self.drop()
             return
         elif kind == "malformed_json":
-            st = 201 if ROUTE_CREATE.match(path) else 200
+            st = 201 if ROUTE_CREATE.match(path) or (
+                ROUTE_MSG_LIST.match(path) and self.command == "POST") else 200
             self.record(raw_path, form, auth_user, content_type, st, kind)
             self.delay()
             self.send_raw(st, b'{"status": "approved", ', "application/json")
@@ -1405,6 +1774,13 @@ def parse_args(argv):
     p.add_argument("--code-length", type=int, default=6)
     p.add_argument("--friendly-name", default="pam_twilio_verify test",
                    help="the Service's friendly_name (GET of the Service)")
+    p.add_argument("--owned-number", action="append", dest="owned_numbers",
+                   metavar="E164", help="a phone number the account owns, for "
+                   "Messages' From (repeatable; default %s)"
+                   % ", ".join(DEFAULT_OWNED_NUMBERS))
+    p.add_argument("--messaging-service-sid", action="append",
+                   dest="messaging_service_sids", metavar="MG...",
+                   help="a Messaging Service of the account (repeatable)")
     p.add_argument("--ready-file")
     p.add_argument("--log-file")
     p.add_argument("--print-sms", action="store_true",
@@ -1418,6 +1794,15 @@ def parse_args(argv):
         p.error("--api-key-sid and --api-key-secret go together")
     if a.api_key_sid is not None and not SID_KEY_RE.match(a.api_key_sid):
         p.error("--api-key-sid must match ^SK[0-9a-fA-F]{32}$")
+    if a.owned_numbers is None:
+        a.owned_numbers = list(DEFAULT_OWNED_NUMBERS)
+    for n in a.owned_numbers:
+        if not E164_RE.match(n):
+            p.error("--owned-number must be E.164: %s" % n)
+    a.messaging_service_sids = a.messaging_service_sids or []
+    for sid in a.messaging_service_sids:
+        if not SID_MSG_SERVICE_RE.match(sid):
+            p.error("--messaging-service-sid must match ^MG[0-9a-fA-F]{32}$")
     if not 4 <= a.code_length <= 10:
         p.error("--code-length must be 4..10")
     if a.expiry_seconds <= 0:

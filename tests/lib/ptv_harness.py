@@ -467,8 +467,9 @@ def pamtester(pw, user, answers, em, phone, extra_env=None, cwd=None,
     import pexpect
     # The first prompt names the words that send the code again; after a
     # call the prompt speaks of the call.
+    # (The Messaging backend offers resend only.)
     prompt = (r"((?:SMS code sent to|Code from the call to) \+[0-9*]+"
-              r"(?: \(or type resend, call\))?: )")
+              r"(?: \(or type resend(?:, call)?\))?: )")
     if host is not None:
         argv = list(prefix) + list(host) + [service or pw.service, user]
     else:

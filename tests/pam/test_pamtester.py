@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from emulator_client import Emulator  # noqa: E402
 import ptv_harness as h  # noqa: E402
+import ptv_openapi  # noqa: E402
 from ptv_harness import check  # noqa: E402
 
 PHONE = "+15550104567"
@@ -34,35 +35,14 @@ def pamtester(pw, answers, em, extra_env=None):
 
 
 def check_contract(spec, em, requests):
-    """Every request matches a path and operation of the OpenAPI document."""
-    templates = []
-    for path, item in spec["paths"].items():
-        rx = "^" + re.sub(r"\{[^}]+\}", "([^/]+)", path) + "$"
-        templates.append((re.compile(rx), path, item))
+    """Every request matches a path and operation of the OpenAPI document
+    (ptv_openapi.openapi_problems), with the account's Basic auth, and
+    carries what the module is meant to send."""
     problems = []
     for r in requests:
-        matched = [(t, item) for rx, t, item in templates if rx.match(r["path"])]
-        if not matched:
-            problems.append("no OpenAPI path for %s" % r["path"])
-            continue
-        template, item = matched[0]
-        op = item.get(r["method"].lower())
-        if op is None:
-            problems.append("%s %s not in the document" % (r["method"], template))
-            continue
-        schema = op["requestBody"]["content"][
-            "application/x-www-form-urlencoded"]["schema"]
-        fields = set(r["form"])
-        unknown = fields - set(schema["properties"])
-        missing = set(schema.get("required", [])) - fields
-        if unknown:
-            problems.append("%s: fields not in the schema: %s" % (template, unknown))
-        if missing:
-            problems.append("%s: required fields missing: %s" % (template, missing))
-        if not r["content_type"].startswith("application/x-www-form-urlencoded"):
-            problems.append("%s: content type %s" % (template, r["content_type"]))
-        if r["auth_user"] != em.account_sid:
-            problems.append("%s: Basic auth user %s" % (template, r["auth_user"]))
+        found = ptv_openapi.match_path(spec, r["path"])
+        template = found[0] if found else r["path"]
+        problems += ptv_openapi.openapi_problems(spec, r, auth_users={em.account_sid})
         if "/Verifications/" in r["path"] and not re.match(
                 r"^/v2/Services/VA[0-9a-f]{32}/Verifications/VE[0-9a-f]{32}$", r["path"]):
             problems.append("bad verification path %s" % r["path"])

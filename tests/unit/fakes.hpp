@@ -23,6 +23,7 @@
 #include "net/http_transport.hpp"
 #include "pam/helper_client.hpp"
 #include "phone/source.hpp"
+#include "twilio/code_sender.hpp"
 #include "twilio/verify_client.hpp"
 #include "util/file_descriptor.hpp"
 #include "util/log.hpp"
@@ -43,6 +44,10 @@ inline const std::string kSid = "VE00112233445566778899aabbccddeeff";
 inline const std::string kBase = "https://verify.example.test";
 inline const std::string kGoodCode = "918273";
 inline const std::string kBadCode = "564738";
+// The Messaging backend's sender, API and first message.
+inline const std::string kFrom = "+15550100001";
+inline const std::string kMessagingBase = "https://messaging.example.test";
+inline const std::string kMessageSid = "SM00112233445566778899aabbccddeeff";
 
 // ------------------------------------------------------------------ fakes
 
@@ -75,7 +80,7 @@ class FakeConversation final : public ptv::Conversation {
   }
 };
 
-enum class Kind { Start, Check, Cancel, Unknown };
+enum class Kind { Start, Check, Cancel, Message, Unknown };
 
 struct Request {
   Kind kind;
@@ -102,6 +107,10 @@ inline Reply pending() {
 inline Reply canceled() {
   return json(200, "{\"sid\":\"" + kSid + "\",\"status\":\"canceled\"}");
 }
+// Programmable Messaging took the message.
+inline Reply message_queued() {
+  return json(201, "{\"sid\":\"" + kMessageSid + "\",\"status\":\"queued\"}");
+}
 inline Reply twilio_error(long status, int code) {
   return json(status, "{\"code\":" + std::to_string(code) +
                           ",\"message\":\"error\",\"status\":" +
@@ -117,6 +126,7 @@ class FakeHttp {
   std::deque<Reply> start_replies;
   std::deque<Reply> check_replies;
   std::deque<Reply> cancel_replies;
+  std::deque<Reply> message_replies;
   std::vector<Request> requests;
 
   Reply post(const std::string& url, const ptv::Secret& body) {
@@ -128,6 +138,9 @@ class FakeHttp {
       kind = Kind::Check;
     else if (url.starts_with(service + "/Verifications/"))
       kind = Kind::Cancel;
+    else if (url == kMessagingBase + "/2010-04-01/Accounts/" + kAccount +
+                        "/Messages.json")
+      kind = Kind::Message;
     requests.push_back({kind, url, std::string(body.view())});
     auto next = [](std::deque<Reply>& q, Reply fallback) {
       if (q.empty()) return fallback;
@@ -142,6 +155,8 @@ class FakeHttp {
         return next(check_replies, pending());
       case Kind::Cancel:
         return next(cancel_replies, canceled());
+      case Kind::Message:
+        return next(message_replies, message_queued());
       case Kind::Unknown:
         break;
     }
@@ -209,6 +224,30 @@ class NoSleep final : public ptv::Sleeper {
  public:
   void sleep(std::chrono::milliseconds) override {}
 };
+
+// A monotonic clock that moves `step` forward at each reading.
+class FakeClock final : public ptv::MonotonicClock {
+ public:
+  std::chrono::steady_clock::time_point t{std::chrono::hours(1)};
+  std::chrono::seconds step{0};
+  std::chrono::steady_clock::time_point now() override {
+    const auto r = t;
+    t += step;
+    return r;
+  }
+};
+
+// Random bytes that make the Messaging code kGoodCode (each byte its digit,
+// below 250, so none is drawn again).
+inline std::expected<void, std::string> good_code_random(unsigned char* out,
+                                                        std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    out[i] = static_cast<unsigned char>(kGoodCode[i % kGoodCode.size()] - '0');
+  return {};
+}
+inline std::expected<void, std::string> failing_random(unsigned char*, std::size_t) {
+  return std::unexpected(std::string("getrandom: Function not implemented"));
+}
 
 // What a fake phone source answers, in one struct: values, no entry, or a
 // failure of one kind.

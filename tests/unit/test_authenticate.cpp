@@ -22,6 +22,7 @@
 #include "state/send_limit.hpp"
 #include "fakes.hpp"
 #include "twilio/form_encoding.hpp"
+#include "twilio/message_body.hpp"
 #include "twilio/rate_limits.hpp"
 #include "unit_test.hpp"
 
@@ -86,6 +87,19 @@ struct Harness {
   // The answer of the "ldap" source, when the config lists it.
   Answer directory{Answer::Kind::NotFound, {}, "no entry"};
   int directory_calls = 0;
+  // The Messaging backend's clock and random bytes.
+  FakeClock clock;
+  ptv::RandomBytes random = nullptr;
+
+  // backend = "messaging", from kFrom, the code kGoodCode.
+  void use_messaging() {
+    config.twilio.backend = ptv::Backend::Messaging;
+    config.twilio.service_sid.clear();
+    config.twilio.messaging.from = kFrom;
+    config.twilio.messaging.api_url = kMessagingBase;
+    config.twilio.messaging.body = "Code for %h: %c";
+    random = good_code_random;
+  }
 
   Harness() {
     config.twilio.account_sid = kAccount;
@@ -168,7 +182,9 @@ struct Harness {
                              sources.list,
                              state_gate != nullptr ? state_gate
                                                    : (use_gate ? &gate : nullptr),
-                             &no_sleep};
+                             &no_sleep,
+                             &clock,
+                             random};
     const ptv::AuthRequest request{
         {config.policy, config.twilio, config.state}, deps, user, set_id, rhost};
     AuthResult r = ptv::authenticate(request);
@@ -1339,8 +1355,172 @@ void test_rate_limits_on_every_create(void**) {
   assert_true(n.http.requests[0].body.find("RateLimits") == std::string::npos);
 }
 
+// ------------------------------------------------------- backend messaging
+
+void expect_outcome_only(const AuthResult& r, Outcome want, const char* file, int line) {
+  expect_outcome(r, want, ptv::pam_result_for(want), file, line);
+}
+#define EXPECT_OUTCOME_ONLY(r, want) expect_outcome_only((r), (want), __FILE__, __LINE__)
+
+// The message's form body: the To, the code in the Body, the sender and
+// the code's lifetime.
+std::string message_body(const std::string& code) {
+  return ptv::form_encode({{"To", kPhone},
+                           {"Body", "Code for " + ptv::short_host_name() + ": " + code},
+                           {"From", kFrom},
+                           {"ValidityPeriod", "300"}})
+      .c_str();
+}
+
+void test_messaging_right_code(void**) {
+  Harness h;
+  h.use_messaging();
+  h.conv.script = {kGoodCode};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(h.http.requests.size(), 1);  // checked here, not at Twilio
+  assert_int_equal(h.http.requests[0].kind, Kind::Message);
+  assert_string_equal(h.http.requests[0].body.c_str(), message_body(kGoodCode).c_str());
+  assert_string_equal(h.conv.prompts[0].c_str(),
+                      ("SMS code sent to " + kMasked + " (or type resend): ").c_str());
+  assert_string_equal(r.verification_sid.c_str(), kMessageSid.c_str());
+  EXPECT_CLEAN_LOG(h);
+}
+
+void test_messaging_service_sid_sender(void**) {
+  Harness h;
+  h.use_messaging();
+  h.config.twilio.messaging.from.clear();
+  h.config.twilio.messaging.messaging_service_sid = "MG0123456789abcdef0123456789abcdef";
+  h.config.twilio.messaging.code_ttl_s = 60;
+  h.conv.script = {kGoodCode};
+  EXPECT_OUTCOME(h.run(), Outcome::Approved, PAM_SUCCESS);
+  assert_contains(h.http.requests[0].body,
+                  "&MessagingServiceSid=MG0123456789abcdef0123456789abcdef&ValidityPeriod=60");
+  assert_false(h.http.requests[0].body.find("From=") != std::string::npos);
+}
+
+void test_messaging_wrong_then_right_and_all_wrong(void**) {
+  Harness h;
+  h.use_messaging();
+  h.conv.script = {kBadCode, kGoodCode};
+  const AuthResult r = h.run();
+  EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(r.attempts, 2);
+  assert_string_equal(h.conv.prompts[1].c_str(),
+                      ("Wrong code; 2 attempts left. SMS code sent to " + kMasked + ": ").c_str());
+  Harness w;
+  w.use_messaging();
+  w.conv.script = {kBadCode, "918274", "018273"};  // last and first digit wrong
+  EXPECT_OUTCOME_ONLY(w.run(), Outcome::WrongCode);
+  assert_int_equal(w.http.requests.size(), 1);
+  assert_false(w.conv.overrun);
+  EXPECT_CLEAN_LOG(w);
+}
+
+// The code is refused once code_ttl_s has passed on the monotonic clock.
+void test_messaging_expired(void**) {
+  for (int step : {299, 300}) {
+    Harness h;
+    h.use_messaging();
+    h.clock.step = std::chrono::seconds(step);  // from the send to the check
+    h.conv.script = {kGoodCode};
+    const AuthResult r = h.run();
+    if (step == 299) {
+      EXPECT_OUTCOME(r, Outcome::Approved, PAM_SUCCESS);
+      continue;
+    }
+    EXPECT_OUTCOME_ONLY(r, Outcome::Denied);
+    assert_contains(r.detail, "the code has expired (code_ttl_s)");
+    assert_true(h.http.requests.size() == 1);  // nothing asked of Twilio
+    assert_string_equal(h.conv.errors.at(0).c_str(),
+                        "The code has expired or was already used. Log in "
+                        "again to get a new one.");
+  }
+}
+
+void test_messaging_resend_same_code_no_call(void**) {
+  Harness h;
+  h.use_messaging();
+  h.conv.script = {"resend", "call", kGoodCode};
+  EXPECT_OUTCOME(h.run(), Outcome::Approved, PAM_SUCCESS);
+  assert_int_equal(h.http.count(Kind::Message), 2);  // call sent nothing
+  assert_string_equal(h.http.requests[1].body.c_str(), message_body(kGoodCode).c_str());
+  assert_true(h.conv.prompts[1].starts_with("Code sent again. SMS code sent to "));
+  assert_string_equal(h.conv.prompts[2].c_str(),
+                      ("Codes are 4 to 10 digits; 2 attempts left. SMS code sent to " +
+                       kMasked + ": ").c_str());
+  EXPECT_CLEAN_LOG(h);
+}
+
+void test_messaging_error_mapping(void**) {
+  struct Case {
+    long status;
+    int code;
+    Outcome want;
+  };
+  const Case cases[] = {
+      {401, 20003, Outcome::ConfigError}, {400, 21211, Outcome::Denied},
+      {400, 21614, Outcome::Denied},      {400, 21610, Outcome::Denied},
+      {400, 21408, Outcome::Denied},      {400, 21606, Outcome::ConfigError},
+      {400, 21659, Outcome::ConfigError}, {429, 20429, Outcome::Unavailable},
+      {404, 20404, Outcome::ConfigError},
+  };
+  for (const Case& c : cases) {
+    for (ptv::FailMode mode : {ptv::FailMode::Secure, ptv::FailMode::Safe}) {
+      Harness h;
+      h.use_messaging();
+      h.config.policy.failmode = mode;  // plays no part in a refusal
+      h.http.message_replies = {twilio_error(c.status, c.code)};
+      const AuthResult r = h.run();
+      EXPECT_OUTCOME_ONLY(r, c.want);
+      assert_true(h.conv.prompts.empty());
+      if (c.code != 20404) assert_contains(r.detail, std::to_string(c.code));
+      if (c.want == Outcome::Denied)
+        assert_string_equal(h.conv.errors.at(0).c_str(),
+                            "A code cannot be sent to your phone number. "
+                            "Contact your administrator.");
+    }
+  }
+  Harness m;  // a 2xx that is not a queued message
+  m.use_messaging();
+  m.http.message_replies = {json(201, "{\"sid\":\"" + kMessageSid + "\",\"status\":\"failed\"}")};
+  EXPECT_OUTCOME_ONLY(m.run(), Outcome::TransportRejected);
+  Harness g;  // getrandom failing: an internal error, nothing sent
+  g.use_messaging();
+  g.random = failing_random;
+  EXPECT_OUTCOME_ONLY(g.run(), Outcome::InternalError);
+  assert_true(g.http.requests.empty());
+}
+
+// An outage follows failmode, never opening for a set-id caller.
+void test_messaging_outage(void**) {
+  for (bool set_id : {false, true}) {
+    for (ptv::FailMode mode : {ptv::FailMode::Secure, ptv::FailMode::Safe}) {
+      for (int outage = 0; outage < 2; ++outage) {
+        Harness h;
+        h.use_messaging();
+        h.set_id = set_id;
+        h.config.policy.failmode = mode;
+        h.http.message_replies =
+            outage == 0 ? std::deque<Reply>{json(503, "{}")} : refused_twice();
+        const bool open = mode == ptv::FailMode::Safe && !set_id;
+        EXPECT_OUTCOME_ONLY(h.run(), open ? Outcome::FailOpen : Outcome::Unavailable);
+        assert_true(h.conv.prompts.empty());
+      }
+    }
+  }
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_messaging_right_code),
+      cmocka_unit_test(test_messaging_service_sid_sender),
+      cmocka_unit_test(test_messaging_wrong_then_right_and_all_wrong),
+      cmocka_unit_test(test_messaging_expired),
+      cmocka_unit_test(test_messaging_resend_same_code_no_call),
+      cmocka_unit_test(test_messaging_error_mapping),
+      cmocka_unit_test(test_messaging_outage),
       cmocka_unit_test(test_set_id_caller_never_fails_open),
       cmocka_unit_test(test_local_resource_failure_denies),
       cmocka_unit_test(test_throttle_never_opens),

@@ -1288,6 +1288,124 @@ void test_rate_limits_refused(void**) {
   });
 }
 
+// ------------------------------------------------------- backend messaging
+
+const std::string kMg = "MG0123456789abcdef0123456789abcdef";
+
+// The credentials without service_sid, backend = "messaging" and a
+// messaging group with the given body lines (line 5 onwards), then `extra`.
+std::string messaging(const std::string& group, const std::string& extra = "") {
+  return twilio(account_line() + token_line()) +  // lines 1 to 4
+         "backend = \"messaging\";\n"              // line 5
+         "messaging = {\n" + group + "};\n" + extra;  // line 6 onwards
+}
+
+void test_messaging_values(void**) {
+  const Config d = ACCEPTED(messaging("  from = \"+15550100001\";\n"));
+  assert_true(d.twilio.backend == ptv::Backend::Messaging);
+  assert_string_equal(d.twilio.messaging.from.c_str(), "+15550100001");
+  assert_string_equal(d.twilio.messaging.api_url.c_str(), "https://api.twilio.com");
+  assert_int_equal(d.twilio.messaging.code_length, 6);
+  assert_int_equal(d.twilio.messaging.code_ttl_s, 300);
+  assert_string_equal(d.twilio.messaging.body.c_str(),
+                      "Your login code for %h is %c");
+  const Config c = ACCEPTED(messaging(
+      "  messaging_service_sid = \"" + kMg + "\";\n"
+      "  api_url = \"https://127.0.0.1:8443\";\n"
+      "  code_length = 10;\n  code_ttl_s = 60;\n"
+      "  body = \"100%% yours: %c\";\n",
+      "channel = \"sms\";\n"));
+  assert_string_equal(c.twilio.messaging.messaging_service_sid.c_str(), kMg.c_str());
+  assert_true(c.twilio.messaging.from.empty());
+  assert_int_equal(c.twilio.messaging.code_length, 10);
+  assert_int_equal(c.twilio.messaging.code_ttl_s, 60);
+  // Verify stays the default, and needs no messaging group.
+  assert_true(ACCEPTED(minimal()).twilio.backend == ptv::Backend::Verify);
+  ACCEPTED(minimal("", "backend = \"verify\";\n"));
+}
+
+void test_messaging_messages(void**) {
+  const std::string from = "  from = \"+15550100001\";\n";
+  const std::pair<std::string, const char*> cases[] = {
+      {messaging(from + "  messaging_service_sid = \"" + kMg + "\";\n"),
+       "test.conf:6: messaging: sets both from and messaging_service_sid; set "
+       "one of the two"},
+      {messaging("  code_length = 6;\n"),
+       "test.conf:6: messaging: from or messaging_service_sid is missing (set "
+       "one of the two)"},
+      {messaging("  from = \"15550100001\";\n"),
+       "test.conf:7: messaging.from: must be a Twilio number in E.164 form "
+       "(\"+\", 7 to 15 digits, no leading zero), such as \"+15550100001\""},
+      {messaging(from, "rate_limits = { };\n"),
+       "test.conf:9: rate_limits: applies to backend = \"verify\" only; "
+       "Programmable Messaging cannot honour it"},
+      {messaging(from, "locale = \"fr\";\n"),
+       "test.conf:9: locale: applies to backend = \"verify\" only; "
+       "Programmable Messaging cannot honour it"},
+      {messaging(from, "channel = \"call\";\n"),
+       "test.conf:9: channel: must be \"sms\" with backend = \"messaging\""},
+      {twilio(account_line() + token_line()) + "backend = \"messaging\";\n",
+       "test.conf: backend = \"messaging\" but the messaging = { ... }; group "
+       "is missing"},
+      {twilio(account_line() + token_line()) + "messaging = { from = \"+15550100001\"; };\n",
+       "test.conf:1: twilio: service_sid is missing"},
+      {minimal("", "messaging = { from = \"+15550100001\"; };\n"),
+       "test.conf:6: messaging: applies to backend = \"messaging\" only"},
+      {minimal("", "backend = \"sms\";\n"),
+       "test.conf:6: backend: must be \"verify\" or \"messaging\""},
+      {messaging(from + "  code_length = 5;\n"), "test.conf:8: messaging.code_length"},
+      {messaging(from + "  code_ttl_s = 901;\n"), "test.conf:8: messaging.code_ttl_s"},
+      {messaging("  messaging_service_sid = \"MG0123\";\n"),
+       "test.conf:7: messaging.messaging_service_sid"},
+  };
+  for (const auto& [text, says] : cases) {
+    const std::string msg = REFUSED(text);
+    if (msg.find(says) != 0) {
+      print_error("got: %s\nwant: %s\n", msg.c_str(), says);
+      fail();
+    }
+  }
+}
+
+void test_messaging_body(void**) {
+  const std::string from = "  from = \"+15550100001\";\n";
+  const auto body = [&from](const std::string& b, const std::string& more = "") {
+    return messaging(from + more + "  body = \"" + b + "\";\n");
+  };
+  // The check assumes a host name of 64 characters (kMaxShortHostName).
+  ACCEPTED(body(std::string(154, 'x') + "%c"));               // 154 + 6
+  ACCEPTED(body("%h %c", "  code_length = 10;\n"));
+  ACCEPTED(body(std::string(90, 'x') + "%h%c"));             // 90 + 64 + 6
+  ACCEPTED(body(std::string(64, 'x') + "\u00e9%c"));          // é is GSM-7
+  ACCEPTED(body(std::string(63, 'x') + "\u0436%c"));          // 64 + 6 = 70 UCS-2
+  const std::pair<std::string, const char*> cases[] = {
+      {body("no code here"),
+       "test.conf:8: messaging.body: must hold %c, where the code goes"},
+      {body("%c and %c"),
+       "test.conf:8: messaging.body: holds %c more than once; the code goes in once"},
+      {body("%c is 100%"),
+       "test.conf:8: messaging.body: has a \"%\" that is not %c (the code), %h "
+       "(the host's short name) or %% (a percent sign)"},
+      {body("%c %d"), "test.conf:8: messaging.body: has a \"%\""},
+      {body(std::string(91, 'x') + "%h%c"),
+       "test.conf:8: messaging.body: is 161 characters with a 6-digit code and "
+       "a host name of 64 characters; one SMS holds 160 GSM-7 characters"},
+      {body(std::string(154, 'x') + "{%c"),  // { counts two septets
+       "test.conf:8: messaging.body: is 162 characters with a 6-digit code; one "
+       "SMS holds 160 GSM-7 characters"},
+      {body(std::string(64, 'x') + "\u0436%c"),
+       "test.conf:8: messaging.body: is 71 characters with a 6-digit code; one "
+       "SMS holds 70 characters when any is outside GSM-7"},
+  };
+  for (const auto& [text, says] : cases) {
+    const std::string msg = REFUSED(text);
+    if (msg.find(says) != 0) {
+      print_error("got: %s\nwant: %s\n", msg.c_str(), says);
+      fail();
+    }
+  }
+}
+
 int main() {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_config_every_key),
@@ -1350,6 +1468,9 @@ int main() {
       cmocka_unit_test(test_services_refused),
       cmocka_unit_test(test_policy_defaults_and_accepted),
       cmocka_unit_test(test_policy_refused),
+      cmocka_unit_test(test_messaging_values),
+      cmocka_unit_test(test_messaging_messages),
+      cmocka_unit_test(test_messaging_body),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
