@@ -203,6 +203,35 @@ def run_check_negatives(s, em):
           posts(em) == [] and em.outbox() == [], posts(em))
 
 
+def run_check_messaging(s, em):
+    """The messaging backend: check lists one page of the account's
+    messages (GET, nothing sent) instead of fetching a Verify service, and
+    names the messaging settings when it fails."""
+    em.reset()
+    s.configure(extra='backend = "messaging";\nmessaging = { from = "+15550100001";'
+                      ' api_url = "%s"; };\n' % em.api_url)
+    text = open(s.conf).read()
+    r = s.check_cmd("--quiet")
+    reqs = em.requests()
+    check("check, messaging backend: passes with one GET of Messages.json, no POST",
+          r.returncode == 0 and posts(em) == [] and
+          any(q["method"] == "GET" and "/Messages.json?PageSize=1" in q["path"]
+              for q in reqs), r.out + str(reqs))
+    r = s.check_cmd()
+    check("check, messaging backend: the line names the backend and the masked sender",
+          "backend messaging, sender from +1******0001" in r.out, r.out)
+    h.write_private(s.conf, text.replace(em.auth_token, "0" * 32))
+    r = s.check_cmd("--quiet")
+    check("check, messaging backend, wrong token: exit 1 naming twilio.auth_token",
+          r.returncode == 1 and "twilio.auth_token" in r.out, r.out)
+    h.write_private(s.conf, text.replace('api_url = "%s"; }' % em.api_url,
+                                         'api_url = "https://127.0.0.1:%d"; }'
+                                         % h.free_port()))
+    r = s.check_cmd("--quiet")
+    check("check, messaging backend, dead api_url: exit 1 naming messaging.api_url",
+          r.returncode == 1 and "messaging.api_url" in r.out, r.out)
+
+
 def run_source_negatives(s, em):
     s.configure(ldap={"bind_password": "not-the-password"})
     r = s.check_cmd("--quiet")
@@ -484,6 +513,7 @@ def main():
         s = Setup(work, admin, module, em, directory, cmd_dir)
         check_good(s, em)
         run_check_negatives(s, em)
+        run_check_messaging(s, em)
         run_source_negatives(s, em)
         run_lookup(s, em)
         run_test(s, em)
