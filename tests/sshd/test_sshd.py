@@ -52,7 +52,7 @@ DEV_LOG = "/dev/log"
 PAM_DIR = "/etc/pam.d"
 
 PHONE = "+15551230042"
-CODE_PROMPT = r"SMS code sent to \+1\*\*\*\*\*\*0042(?: \(or type resend, call\))?: "
+CODE_PROMPT = r"SMS code sent to \+1\*\*\*\*\*\*0042(?: \(or type resend(?:, call)?\))?: "
 PASSWORD_PROMPT = r"Password: "
 DENIED = r"Permission denied"
 PARTIAL = r'Authenticated using "publickey" with partial success'
@@ -655,6 +655,29 @@ def main():
         lg = login(port, phone_user, [("code", "right")], key=client_key, source="127.0.0.5")
         check("E grace: from another address the code is asked for",
               lg.got_in and lg.prompts == ["code"], lg.describe())
+
+        # ---- M: the messaging backend (the module makes and checks the code) --
+        def messaging_config():
+            return module_config(
+                em, phone_user, state_dir=os.path.join(work, "state-messaging"),
+                extra='backend = "messaging";\nmessaging = { from = "+15550100001";'
+                      ' api_url = "%s"; };\n' % em.api_url)
+
+        mark = setup(config=messaging_config())
+        lg = login(port, phone_user, [("code", "right")], key=client_key)
+        sent = [r for r in em.requests() if r["path"].endswith("/Messages.json")]
+        check("M messaging backend + right code: the remote command runs, the code "
+              "came as a message from the configured number",
+              lg.got_in and lg.prompts == ["code"] and len(sent) == 1 and
+              sent[0]["form"].get("From") == "+15550100001", lg.describe())
+        logged("M messaging backend + right code: result=approved", mark,
+               "result=approved", "phone=+1******0042 ")
+        mark = setup(config=messaging_config())
+        lg = login(port, phone_user, [("code", "wrong")] * 3, key=client_key)
+        check("M messaging backend + 3 wrong codes: Permission denied",
+              lg.denied and lg.prompts == ["code"] * 3, lg.describe())
+        logged("M messaging backend + 3 wrong codes: result=denied-wrong-code", mark,
+               "result=denied-wrong-code")
 
         # ---- L: the phone number from LDAP (a real slapd), setup B ------------
         # The users list names nobody here: the number can only come from
