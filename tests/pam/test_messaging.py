@@ -255,7 +255,11 @@ def main():
         test_refusals(s)
         test_outage(s)
         test_body_too_long(s)
-        test_expired(s)
+        if os.environ.get("PTV_SKIP_EXPIRY"):
+            h.skip("expired: the right code after code_ttl_s is denied",
+                   "the sanitizer pass leaves the 61 s wait to the normal build")
+        else:
+            test_expired(s)
     finally:
         h.record_secrets("pam.messaging", tokens=[s.em.auth_token],
                          numbers=[PHONE], codes=sorted(s.codes))
