@@ -2,6 +2,8 @@
 """Runs the README's main-job command (scripts/demo) the way a person does:
 reads the "SMS" the emulator prints, types the code at the prompt, and
 checks the login succeeds; then types wrong codes and checks it fails.
+Then once more with --backend messaging: the helper makes the code and
+sends it through the emulator's Messages resource.
 
 Usage: test_demo.py SOURCE_DIR BUILD_DIR
 """
@@ -17,17 +19,26 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from ptv_harness import check, require_root, summary  # noqa: E402
 
 
-def run_demo(source, build, answers):
+# The "SMS" the emulator prints, per backend.
+SMS = {
+    "verify": r"Your verification code is: (\d+)",
+    "messaging": r"\[SMS from \+15550100001 to \+15550104567\] "
+                 r"Your login code for \S+ is (\d+)",
+}
+
+
+def run_demo(source, build, answers, backend=None):
     env = dict(os.environ, PTV_DEMO_NO_BUILD="1", PTV_BUILD_DIR=build)
-    child = pexpect.spawn(os.path.join(source, "scripts", "demo"), env=env,
-                          cwd=source, encoding="utf-8", timeout=30)
+    args = ["--backend", backend] if backend else []
+    child = pexpect.spawn(os.path.join(source, "scripts", "demo"), args,
+                          env=env, cwd=source, encoding="utf-8", timeout=30)
     out = []
     try:
-        child.expect(r"Your verification code is: (\d+)")
+        child.expect(SMS[backend or "verify"])
         code = child.match.group(1)
         out.append(child.before + child.after)
         for answer in answers:
-            child.expect(r"SMS code sent to \+1\*\*\*\*\*\*4567(?: \(or type resend, call\))?: ")
+            child.expect(r"SMS code sent to \+1\*\*\*\*\*\*4567(?: \(or type resend(?:, call)?\))?: ")
             out.append(child.before + child.after)
             child.sendline(code if answer == "right" else
                            ("000000" if code != "000000" else "000001"))
@@ -56,6 +67,12 @@ def main():
     status, out = run_demo(source, build, ["wrong", "wrong", "wrong"])
     check("demo: wrong codes are refused", status not in (0, None) and
           "Authentication failure" in out and "Wrong code" in out, out)
+    status, out = run_demo(source, build, ["right"], backend="messaging")
+    check("demo --backend messaging: right code is accepted", status == 0 and
+          "successfully authenticated" in out, out)
+    check("demo --backend messaging: the emulator's log shows the message sent",
+          re.search(r"POST /2010-04-01/Accounts/AC\w+/Messages\.json 201", out)
+          and "/v2/Services/" not in out, out)
     leftovers = [d for d in os.listdir("/tmp") if d.startswith("ptv-demo.")]
     check("demo: its temporary directory is removed", not leftovers,
           str(leftovers))
